@@ -1,0 +1,119 @@
+//! The one error type of the domain. Ports return it, services return it, and the HTTP
+//! layer maps each variant to exactly one status code (in `emporium-app`, in one place).
+
+use crate::model::{OrderId, OrderStatus, ProductId};
+use serde::Serialize;
+
+/// Shorthand used across the domain and its ports.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One invalid field of a request, named as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One order line that could not be reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shortfall {
+    pub product_id: ProductId,
+    pub requested: u32,
+    pub available: u32,
+}
+
+/// Everything that can go wrong in the domain, typed so callers can react to each case.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// Well-formed input with invalid values (HTTP 422).
+    #[error("validation failed: {}", fmt_fields(.0))]
+    Validation(Vec<FieldError>),
+    /// The named entity does not exist (HTTP 404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or reference rule would be broken (HTTP 409 `conflict`).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Some order lines cannot be reserved; nothing was changed (HTTP 409).
+    #[error("insufficient stock for {} line(s)", .0.len())]
+    InsufficientStock(Vec<Shortfall>),
+    /// The order state machine forbids this move (HTTP 409).
+    #[error("an order cannot move from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    /// The payment gateway declined the payment; the order exists as `failed` (HTTP 402).
+    #[error("payment declined: {reason}")]
+    PaymentDeclined { order_id: OrderId, reason: String },
+    /// A backing store (or the gateway) is down or timed out (HTTP 503).
+    #[error("{0} is unavailable")]
+    Unavailable(String),
+    /// A bug or an unexpected store answer (HTTP 500). Never caused by client input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A single-field validation error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// True when retrying later may succeed (store or gateway outage).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+}
+
+fn fmt_fields(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Collects field errors while parsing a request, so the client hears about all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the value when `result` is Ok, records the error under `field` otherwise.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ok when nothing was recorded, the collected [`Error::Validation`] otherwise.
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.0))
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Domain entities and value types.
+
+mod event;
+mod ids;
+mod inventory;
+mod money;
+mod order;
+mod page;
+mod payment;
+mod product;
+mod saga;
+mod supplier;
+mod text;
+
+pub use event::{DomainEvent, EventKind};
+pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};
+pub use inventory::{StockLevel, Units};
+pub use money::{Currency, Money, MAX_AMOUNT};
+pub use order::{
+    NewOrder, Order, OrderInput, OrderItem, OrderQuery, OrderRequest, OrderStatus, PaymentToken, Quantity, MAX_ORDER_LINES,
+};
+pub use page::{Page, PageRequest};
+pub use payment::{Payment, PaymentStatus};
+pub use product::{
+    parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch, ProductQuery, ProductSort, Variant, VariantInput,
+};
+pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, SagaStep, StepOutcome};
+pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
+pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
+
+/// Wall-clock timestamps are UTC everywhere.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Now, truncated to milliseconds so a value survives a round trip through PostgreSQL
+/// and MongoDB unchanged.
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(3)
+}

@@ -1,0 +1,184 @@
+//! Ports: the async traits every store adapter implements.
+//!
+//! Each method is **one operation a real store can do atomically on its own**. Where an
+//! operation must change several records together (reserve stock for every line and create
+//! the pending order), it is one method, and the adapter owns the transaction. Cross-store
+//! work (catalog in MongoDB, ledger in PostgreSQL) is never a single method: the services in
+//! [`crate::service`] run it as a saga over several ports.
+//!
+//! Every method may return [`Error::Unavailable`] when its store is down or times out, and
+//! [`Error::Internal`] for an unexpected store answer; other variants are listed per method.
+//! The contract suite in `emporium-testkit` checks every statement made here.
+//!
+//! [`Error::Unavailable`]: crate::Error::Unavailable
+//! [`Error::Internal`]: crate::Error::Internal
+
+use crate::model::{
+    DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment,
+    Product, ProductId, ProductQuery, SagaEntry, SagaId, SagaRecord, SagaState, Sku, StockLevel,
+    Supplier, SupplierId, Units,
+};
+use crate::Result;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// The product catalog (MongoDB in production).
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// Stores a new product. MUST return `Conflict` when another product has the same SKU,
+    /// and change nothing then.
+    async fn insert(&self, product: &Product) -> Result<()>;
+    async fn get(&self, id: ProductId) -> Result<Option<Product>>;
+    /// The products among `ids` that exist, in any order.
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>>;
+    /// Replaces the product with the same id. `NotFound` when it does not exist.
+    async fn replace(&self, product: &Product) -> Result<()>;
+    /// Deletes and returns the product; `Ok(None)` when there was none.
+    async fn delete(&self, id: ProductId) -> Result<Option<Product>>;
+    /// Filters, sorts and pages exactly as [`ProductQuery::matches`] and
+    /// [`crate::model::ProductSort`] describe; ties break by id.
+    async fn list(&self, query: &ProductQuery) -> Result<Page<Product>>;
+    /// How many products reference this supplier.
+    async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64>;
+    /// Answers only when the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Suppliers (MongoDB in production).
+#[async_trait]
+pub trait Suppliers: Send + Sync + 'static {
+    async fn insert(&self, supplier: &Supplier) -> Result<()>;
+    async fn get(&self, id: SupplierId) -> Result<Option<Supplier>>;
+    /// Oldest first.
+    async fn list(&self, page: PageRequest) -> Result<Page<Supplier>>;
+    /// `NotFound` when it does not exist.
+    async fn replace(&self, supplier: &Supplier) -> Result<()>;
+    /// `Ok(false)` when there was none.
+    async fn delete(&self, id: SupplierId) -> Result<bool>;
+}
+
+/// Stock records per SKU (PostgreSQL in production). Invariant: `0 <= reserved <= on_hand`.
+#[async_trait]
+pub trait Inventory: Send + Sync + 'static {
+    /// Creates the stock record of a new product with `on_hand` units and none reserved.
+    /// MUST return `Conflict` when the SKU already has a record, changing nothing.
+    async fn create_stock(&self, sku: &Sku, product: ProductId, on_hand: Units)
+        -> Result<StockLevel>;
+    /// Sets the units available to sell (`on_hand = reserved + available`), leaving
+    /// reservations alone. `NotFound` when the SKU has no record.
+    async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel>;
+    async fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>>;
+    /// The records among `skus` that exist, in any order.
+    async fn stock_many(&self, skus: &[Sku]) -> Result<Vec<StockLevel>>;
+    /// Deletes the record (the product left the catalog); `Ok(None)` when there was none.
+    /// Orders that hold units of it keep their lines; their later moves skip the record.
+    async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>>;
+    /// Answers only when the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation {
+    pub order: Order,
+    /// The status before the cancellation; `Cancelled` when it was already cancelled
+    /// (the call then changed nothing).
+    pub previous: OrderStatus,
+}
+
+/// Orders and the stock moves they make (PostgreSQL in production: one transaction each).
+#[async_trait]
+pub trait Orders: Send + Sync + 'static {
+    /// In one atomic step: for every line, check `available >= quantity` and reserve it,
+    /// and store the order as `pending`. When any line falls short, MUST return
+    /// `InsufficientStock` naming every short line and change nothing. A line whose SKU has
+    /// no stock record counts as available 0. Idempotent on `order.id`: a second call for
+    /// an order that exists returns it unchanged.
+    async fn create_pending(&self, order: &NewOrder) -> Result<Order>;
+    /// `pending → confirmed` in one atomic step, the reservation becoming a sale
+    /// (`on_hand -= q`, `reserved -= q`). Idempotent: an order already `confirmed` (or
+    /// further along, `shipped`, `delivered`) is returned unchanged. `InvalidTransition`
+    /// from `cancelled` or `failed`; `NotFound` when there is no such order.
+    async fn confirm(&self, id: OrderId) -> Result<Order>;
+    /// `pending → failed` in one atomic step, releasing the reservation. Idempotent on an
+    /// order already `failed`. `InvalidTransition` otherwise.
+    async fn fail(&self, id: OrderId) -> Result<Order>;
+    /// `pending | confirmed → cancelled` in one atomic step: a pending order's reservation
+    /// is released, a confirmed order's units go back on hand. Idempotent on an order
+    /// already `cancelled`. `InvalidTransition` from other statuses.
+    async fn cancel(&self, id: OrderId) -> Result<Cancellation>;
+    /// Moves that touch no stock (`confirmed → shipped`, `shipped → delivered`), checked
+    /// against the state machine inside the store's transaction.
+    async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order>;
+    /// The order with its payment, if any.
+    async fn get(&self, id: OrderId) -> Result<Option<Order>>;
+    /// Filters as [`OrderQuery::matches`] describes; oldest first, ties by id.
+    async fn list(&self, query: &OrderQuery) -> Result<Page<Order>>;
+}
+
+/// Payment records, one per order.
+#[async_trait]
+pub trait Payments: Send + Sync + 'static {
+    /// Stores the payment of `payment.order_id`, replacing the earlier record of that order
+    /// (so repeating a step is harmless). The record keeps its first `id` and `created_at`.
+    async fn record(&self, payment: &Payment) -> Result<Payment>;
+    async fn for_order(&self, order: OrderId) -> Result<Option<Payment>>;
+}
+
+/// The answer of a payment gateway to an authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    Approved { reference: String },
+    Declined { reason: String },
+}
+
+/// An external payment provider.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync + 'static {
+    /// Authorizes `amount` on `token`. `idempotency_key` is the order id: calling again with
+    /// the same key MUST return the first answer and never authorize twice.
+    async fn authorize(
+        &self,
+        idempotency_key: OrderId,
+        amount: &crate::model::Money,
+        token: &str,
+    ) -> Result<Authorization>;
+    /// Releases an authorization. Voiding twice is harmless.
+    async fn void(&self, reference: &str) -> Result<()>;
+    /// Returns captured money. Refunding twice is harmless.
+    async fn refund(&self, reference: &str, amount: &crate::model::Money) -> Result<()>;
+}
+
+/// The durable log of every saga, read by recovery after a crash.
+#[async_trait]
+pub trait SagaLog: Send + Sync + 'static {
+    /// Records a new saga. Idempotent on `saga.id`.
+    async fn begin(&self, saga: &SagaRecord) -> Result<()>;
+    /// Appends a step to the saga's history and sets its state. `NotFound` for an unknown id.
+    async fn append(&self, id: SagaId, entry: &SagaEntry, state: SagaState) -> Result<()>;
+    async fn get(&self, id: SagaId) -> Result<Option<SagaRecord>>;
+    /// Sagas in `state`, oldest first.
+    async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>>;
+}
+
+/// Where domain events go (a broadcast channel, an outbox relay, ...).
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes after the change is durable. Delivery failures are the bus's to log; they
+    /// never undo the change.
+    async fn publish(&self, event: DomainEvent);
+}
+
+/// One adapter for every port: what the services run on. Any port can come from any
+/// adapter crate, which is how the mixed sets (memory catalog + PostgreSQL ledger, ...) run.
+#[derive(Clone)]
+pub struct Stores {
+    pub catalog: Arc<dyn Catalog>,
+    pub suppliers: Arc<dyn Suppliers>,
+    pub inventory: Arc<dyn Inventory>,
+    pub orders: Arc<dyn Orders>,
+    pub payments: Arc<dyn Payments>,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub saga_log: Arc<dyn SagaLog>,
+    pub events: Arc<dyn EventBus>,
+}

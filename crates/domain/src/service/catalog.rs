@@ -1,0 +1,288 @@
+//! Catalog use cases. Creating and deleting a product writes to two stores (catalog and
+//! inventory), so each is a small saga with a compensation.
+
+use super::SagaRun;
+use crate::error::{Error, Result};
+use crate::model::{
+    DomainEvent, EventKind, NewProduct, Page, Product, ProductId, ProductInput, ProductPatch,
+    ProductQuery, SagaKind, SagaState, SagaStep, StockLevel, SupplierId,
+};
+use crate::ports::Stores;
+use serde_json::json;
+
+/// A product together with its stock record (absent only after a partial failure).
+#[derive(Debug, Clone)]
+pub struct ProductView {
+    pub product: Product,
+    pub stock: Option<StockLevel>,
+}
+
+impl ProductView {
+    /// Units available to sell now.
+    pub fn available(&self) -> u32 {
+        self.stock.as_ref().map_or(0, StockLevel::available)
+    }
+
+    /// Units held by orders in flight.
+    pub fn reserved(&self) -> u32 {
+        self.stock.as_ref().map_or(0, |s| s.reserved)
+    }
+}
+
+/// Creates, reads, updates and deletes products and their stock.
+#[derive(Clone)]
+pub struct CatalogService {
+    stores: Stores,
+}
+
+impl CatalogService {
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    async fn check_supplier(&self, supplier: Option<SupplierId>) -> Result<()> {
+        if let Some(id) = supplier {
+            if self.stores.suppliers.get(id).await?.is_none() {
+                return Err(Error::invalid(
+                    "supplier_id",
+                    format!("supplier {id} does not exist"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Saga: insert the catalog entry, then create its stock record; when the second step
+    /// fails the first is compensated (the entry is deleted again).
+    #[tracing::instrument(name = "products.create", skip_all)]
+    pub async fn create(&self, input: ProductInput) -> Result<ProductView> {
+        let NewProduct {
+            product,
+            initial_stock,
+        } = NewProduct::parse(input)?;
+        self.check_supplier(product.supplier_id).await?;
+        let saga = SagaRun::begin(
+            self.stores.saga_log.clone(),
+            SagaKind::CreateProduct,
+            product.id.as_uuid(),
+            json!({"sku": product.sku.as_str(), "stock": initial_stock.get()}),
+        )
+        .await?;
+
+        if let Err(e) = self.stores.catalog.insert(&product).await {
+            saga.failed(SagaStep::CreateCatalogEntry, SagaState::Compensated, &e)
+                .await;
+            return Err(e);
+        }
+        saga.succeeded(SagaStep::CreateCatalogEntry, SagaState::Running)
+            .await;
+
+        match self
+            .stores
+            .inventory
+            .create_stock(&product.sku, product.id, initial_stock)
+            .await
+        {
+            Ok(stock) => {
+                saga.succeeded(SagaStep::InitStock, SagaState::Completed).await;
+                let view = ProductView {
+                    product,
+                    stock: Some(stock),
+                };
+                self.publish_product(EventKind::ProductCreated, &view).await;
+                Ok(view)
+            }
+            Err(e) => {
+                saga.failed(SagaStep::InitStock, SagaState::Compensating, &e)
+                    .await;
+                match self.stores.catalog.delete(product.id).await {
+                    Ok(_) => {
+                        saga.succeeded(SagaStep::DeleteCatalogEntry, SagaState::Compensated)
+                            .await
+                    }
+                    Err(ce) => {
+                        saga.failed(SagaStep::DeleteCatalogEntry, SagaState::Stuck, &ce)
+                            .await
+                    }
+                }
+                Err(match e {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "sku {} already has a stock record",
+                        product.sku
+                    )),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    #[tracing::instrument(name = "products.get", skip(self))]
+    pub async fn get(&self, id: ProductId) -> Result<ProductView> {
+        let product = self
+            .stores
+            .catalog
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound("product"))?;
+        let stock = self.stores.inventory.stock(&product.sku).await?;
+        Ok(ProductView { product, stock })
+    }
+
+    #[tracing::instrument(name = "products.list", skip_all)]
+    pub async fn list(&self, query: &ProductQuery) -> Result<Page<ProductView>> {
+        let page = self.stores.catalog.list(query).await?;
+        let skus: Vec<_> = page.items.iter().map(|p| p.sku.clone()).collect();
+        let stocks = if skus.is_empty() {
+            Vec::new()
+        } else {
+            self.stores.inventory.stock_many(&skus).await?
+        };
+        Ok(page.map(|product| {
+            let stock = stocks.iter().find(|s| s.sku == product.sku).cloned();
+            ProductView { product, stock }
+        }))
+    }
+
+    /// Partial update. Catalog fields are written first, then the stock; when the stock
+    /// write fails the catalog entry is put back as it was.
+    #[tracing::instrument(name = "products.update", skip(self, input))]
+    pub async fn update(&self, id: ProductId, input: ProductInput) -> Result<ProductView> {
+        let current = self
+            .stores
+            .catalog
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound("product"))?;
+        let patch = ProductPatch::parse(input, &current)?;
+        if let Some(supplier) = patch.supplier_id {
+            self.check_supplier(supplier).await?;
+        }
+        let updated = if patch.touches_catalog() {
+            let updated = patch.apply_to(&current);
+            self.stores.catalog.replace(&updated).await?;
+            updated
+        } else {
+            current.clone()
+        };
+        let stock = match patch.stock {
+            Some(available) => {
+                match self
+                    .stores
+                    .inventory
+                    .set_available(&current.sku, available)
+                    .await
+                {
+                    Ok(stock) => {
+                        self.stores
+                            .events
+                            .publish(DomainEvent::stock_changed(
+                                id,
+                                stock.available(),
+                                stock.reserved,
+                            ))
+                            .await;
+                        Some(stock)
+                    }
+                    Err(e) => {
+                        if patch.touches_catalog() {
+                            if let Err(re) = self.stores.catalog.replace(&current).await {
+                                tracing::error!(product_id = %id, error = %re,
+                                    "could not restore the catalog entry after a failed stock update");
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            None => self.stores.inventory.stock(&current.sku).await?,
+        };
+        let view = ProductView {
+            product: updated,
+            stock,
+        };
+        if patch.touches_catalog() {
+            self.publish_product(EventKind::ProductUpdated, &view).await;
+        }
+        Ok(view)
+    }
+
+    /// Saga: remove the catalog entry (so no new order can take it), then its stock record;
+    /// when the second step fails the entry is restored. Orders keep their own snapshot.
+    #[tracing::instrument(name = "products.delete", skip(self))]
+    pub async fn delete(&self, id: ProductId) -> Result<()> {
+        let product = self
+            .stores
+            .catalog
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound("product"))?;
+        let saga = SagaRun::begin(
+            self.stores.saga_log.clone(),
+            SagaKind::DeleteProduct,
+            id.as_uuid(),
+            json!({"sku": product.sku.as_str()}),
+        )
+        .await?;
+        match self.stores.catalog.delete(id).await {
+            Ok(Some(_)) => {
+                saga.succeeded(SagaStep::RemoveCatalogEntry, SagaState::Running)
+                    .await
+            }
+            Ok(None) => {
+                saga.failed(SagaStep::RemoveCatalogEntry, SagaState::Compensated, "gone")
+                    .await;
+                return Err(Error::NotFound("product"));
+            }
+            Err(e) => {
+                saga.failed(SagaStep::RemoveCatalogEntry, SagaState::Compensated, &e)
+                    .await;
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.stores.inventory.remove_stock(&product.sku).await {
+            saga.failed(SagaStep::RemoveStock, SagaState::Compensating, &e)
+                .await;
+            match self.stores.catalog.insert(&product).await {
+                Ok(()) => {
+                    saga.succeeded(SagaStep::RestoreCatalogEntry, SagaState::Compensated)
+                        .await
+                }
+                Err(re) => {
+                    saga.failed(SagaStep::RestoreCatalogEntry, SagaState::Stuck, &re)
+                        .await
+                }
+            }
+            return Err(e);
+        }
+        saga.succeeded(SagaStep::RemoveStock, SagaState::Completed)
+            .await;
+        self.stores
+            .events
+            .publish(DomainEvent::new(
+                EventKind::ProductDeleted,
+                id.as_uuid(),
+                json!({"sku": product.sku.as_str()}),
+            ))
+            .await;
+        Ok(())
+    }
+
+    async fn publish_product(&self, kind: EventKind, view: &ProductView) {
+        let p = &view.product;
+        self.stores
+            .events
+            .publish(DomainEvent::new(
+                kind,
+                p.id.as_uuid(),
+                json!({
+                    "sku": p.sku.as_str(),
+                    "name": p.name.as_str(),
+                    "category": p.category.as_str(),
+                    "price": p.price.to_string(),
+                    "currency": p.price.currency().as_str(),
+                    "stock": view.available(),
+                }),
+            ))
+            .await;
+    }
+}

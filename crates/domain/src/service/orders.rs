@@ -1,0 +1,321 @@
+//! The order-placement saga and the other order use cases.
+//!
+//! Placement, step by step (ADR 0002):
+//! 1. **price** — read the catalog, snapshot sku, name, category and unit price (no writes);
+//! 2. **reserve** (compensatable) — one ledger transaction reserves every line and stores the
+//!    order `pending`; its compensation releases the units and marks the order `failed`;
+//! 3. **authorize** (the pivot) — the payment gateway, keyed by the order id so a retry never
+//!    charges twice; no stock row lock is held while it runs;
+//! 4. **confirm** (retriable) — one ledger transaction turns the reservation into a sale.
+
+use super::SagaRun;
+use crate::error::{Error, Result};
+use crate::model::{
+    now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
+    Page, Payment, PaymentId, PaymentStatus, SagaKind, SagaState, SagaStep,
+};
+use crate::ports::{Authorization, Stores};
+use serde_json::json;
+use std::time::Duration;
+
+/// How often a retriable step is tried before the saga is left for recovery.
+const CONFIRM_ATTEMPTS: u32 = 3;
+
+/// Places, reads, moves and cancels orders.
+#[derive(Clone)]
+pub struct OrderService {
+    stores: Stores,
+}
+
+impl OrderService {
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    /// Runs the placement saga. Outcomes: the `confirmed` order; `InsufficientStock` with
+    /// nothing changed; `PaymentDeclined` with the order `failed` and its units back in stock;
+    /// `Validation` for unknown products; `Unavailable` when a store is down.
+    #[tracing::instrument(name = "saga.place_order", skip_all, fields(order_id))]
+    pub async fn place(&self, request: OrderRequest) -> Result<Order> {
+        let ids: Vec<_> = request.lines.iter().map(|(id, _)| *id).collect();
+        let products = self.stores.catalog.get_many(&ids).await?;
+        let new = NewOrder::price(&request, &products)?;
+        tracing::Span::current().record("order_id", tracing::field::display(new.id));
+
+        let saga = SagaRun::begin(
+            self.stores.saga_log.clone(),
+            SagaKind::PlaceOrder,
+            new.id.as_uuid(),
+            json!({"payment_method": request.payment.method}),
+        )
+        .await?;
+
+        // Step 1: reserve stock and create the pending order (one atomic ledger write).
+        saga.started(SagaStep::ReserveStock, SagaState::Running).await;
+        let pending = match self.stores.orders.create_pending(&new).await {
+            Ok(order) => order,
+            Err(e @ Error::InsufficientStock(_)) => {
+                saga.failed(SagaStep::ReserveStock, SagaState::Compensated, &e)
+                    .await;
+                return Err(e);
+            }
+            Err(e) => {
+                // The write may or may not have committed: compensate to be sure.
+                saga.failed(SagaStep::ReserveStock, SagaState::Compensating, &e)
+                    .await;
+                self.release(&saga, new.id).await;
+                return Err(e);
+            }
+        };
+        saga.succeeded(SagaStep::ReserveStock, SagaState::Running)
+            .await;
+        self.publish_order(EventKind::OrderCreated, &pending).await;
+        self.publish_stock(&pending).await;
+
+        // Step 2 (pivot): authorize the payment, keyed by the order id.
+        saga.started(SagaStep::AuthorizePayment, SagaState::Running)
+            .await;
+        let authorization = self
+            .stores
+            .gateway
+            .authorize(new.id, &new.total, &request.payment.token)
+            .await;
+        let reference = match authorization {
+            Ok(Authorization::Approved { reference }) => reference,
+            Ok(Authorization::Declined { reason }) => {
+                saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &reason)
+                    .await;
+                let payment = self.payment(
+                    &new,
+                    &request.payment.method,
+                    PaymentStatus::Declined,
+                    None,
+                    Some(reason.clone()),
+                );
+                if let Err(e) = self.stores.payments.record(&payment).await {
+                    tracing::error!(order_id = %new.id, error = %e, "could not record the declined payment");
+                }
+                self.release(&saga, new.id).await;
+                return Err(Error::PaymentDeclined {
+                    order_id: new.id,
+                    reason,
+                });
+            }
+            Err(e) => {
+                saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &e)
+                    .await;
+                self.release(&saga, new.id).await;
+                return Err(e);
+            }
+        };
+        let payment = self.payment(
+            &new,
+            &request.payment.method,
+            PaymentStatus::Authorized,
+            Some(reference),
+            None,
+        );
+        if let Err(e) = self.stores.payments.record(&payment).await {
+            // Past the pivot: never compensate, leave the saga for recovery to finish.
+            saga.failed(SagaStep::AuthorizePayment, SagaState::Running, &e)
+                .await;
+            return Err(e);
+        }
+        saga.succeeded(SagaStep::AuthorizePayment, SagaState::Running)
+            .await;
+
+        // Step 3 (retriable): the reservation becomes a sale.
+        let mut attempt = 0;
+        let confirmed = loop {
+            attempt += 1;
+            match self.stores.orders.confirm(new.id).await {
+                Ok(order) => break order,
+                Err(e) if e.is_transient() && attempt < CONFIRM_ATTEMPTS => {
+                    tracing::warn!(order_id = %new.id, attempt, error = %e, "confirm failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * 4u64.pow(attempt - 1))).await;
+                }
+                Err(e) => {
+                    saga.failed(SagaStep::ConfirmOrder, SagaState::Running, &e)
+                        .await;
+                    return Err(e);
+                }
+            }
+        };
+        saga.succeeded(SagaStep::ConfirmOrder, SagaState::Completed)
+            .await;
+        self.publish_order(EventKind::OrderUpdated, &confirmed)
+            .await;
+        self.publish_stock(&confirmed).await;
+        Ok(confirmed)
+    }
+
+    /// Compensation of the reservation: release the units, mark the order `failed`.
+    /// Safe to run twice; an order that was never created needs nothing.
+    async fn release(&self, saga: &SagaRun, id: OrderId) {
+        match self.stores.orders.fail(id).await {
+            Ok(order) => {
+                saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)
+                    .await;
+                self.publish_order(EventKind::OrderUpdated, &order).await;
+                self.publish_stock(&order).await;
+            }
+            Err(Error::NotFound(_)) => {
+                saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)
+                    .await
+            }
+            Err(e) => saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e).await,
+        }
+    }
+
+    fn payment(
+        &self,
+        order: &NewOrder,
+        method: &str,
+        status: PaymentStatus,
+        gateway_ref: Option<String>,
+        decline_reason: Option<String>,
+    ) -> Payment {
+        let at = now();
+        Payment {
+            id: PaymentId::new(),
+            order_id: order.id,
+            status,
+            amount: order.total,
+            method: method.to_owned(),
+            gateway_ref,
+            decline_reason,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    pub async fn get(&self, id: OrderId) -> Result<Order> {
+        self.stores
+            .orders
+            .get(id)
+            .await?
+            .ok_or(Error::NotFound("order"))
+    }
+
+    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        self.stores.orders.list(query).await
+    }
+
+    /// `PUT /api/orders/{id}`: `shipped` and `delivered` move the order; `cancelled` runs the
+    /// cancellation saga; `pending`, `confirmed` and `failed` belong to the placement saga
+    /// and are refused as invalid transitions.
+    #[tracing::instrument(name = "orders.set_status", skip(self))]
+    pub async fn set_status(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
+        match to {
+            OrderStatus::Cancelled => self.cancel(id).await,
+            OrderStatus::Shipped | OrderStatus::Delivered => {
+                let order = self.stores.orders.advance(id, to).await?;
+                self.publish_order(EventKind::OrderUpdated, &order).await;
+                Ok(order)
+            }
+            _ => {
+                let current = self.get(id).await?;
+                Err(Error::InvalidTransition {
+                    from: current.status,
+                    to,
+                })
+            }
+        }
+    }
+
+    /// Cancellation saga: cancel in the ledger (stock released or returned in the same
+    /// transaction), then void the payment authorization. Cancelling twice is harmless.
+    #[tracing::instrument(name = "saga.cancel_order", skip(self))]
+    pub async fn cancel(&self, id: OrderId) -> Result<Order> {
+        let current = self.get(id).await?;
+        current.status.transition(OrderStatus::Cancelled).or_else(|e| {
+            if current.status == OrderStatus::Cancelled {
+                Ok(OrderStatus::Cancelled)
+            } else {
+                Err(e)
+            }
+        })?;
+        let saga = SagaRun::begin(
+            self.stores.saga_log.clone(),
+            SagaKind::CancelOrder,
+            id.as_uuid(),
+            json!({}),
+        )
+        .await?;
+        let cancellation = match self.stores.orders.cancel(id).await {
+            Ok(c) => c,
+            Err(e) => {
+                saga.failed(SagaStep::CancelOrder, SagaState::Compensated, &e)
+                    .await;
+                return Err(e);
+            }
+        };
+        saga.succeeded(SagaStep::CancelOrder, SagaState::Running)
+            .await;
+        if cancellation.previous != OrderStatus::Cancelled {
+            self.publish_order(EventKind::OrderUpdated, &cancellation.order)
+                .await;
+            self.publish_stock(&cancellation.order).await;
+        }
+
+        if let Some(payment) = self.stores.payments.for_order(id).await? {
+            if payment.status == PaymentStatus::Authorized {
+                let reference = payment.gateway_ref.clone().unwrap_or_default();
+                if let Err(e) = self.stores.gateway.void(&reference).await {
+                    saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
+                        .await;
+                    return Err(e);
+                }
+                let voided = Payment {
+                    status: PaymentStatus::Voided,
+                    updated_at: now(),
+                    ..payment
+                };
+                if let Err(e) = self.stores.payments.record(&voided).await {
+                    saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
+                        .await;
+                    return Err(e);
+                }
+            }
+        }
+        saga.succeeded(SagaStep::VoidPayment, SagaState::Completed)
+            .await;
+        self.get(id).await
+    }
+
+    async fn publish_order(&self, kind: EventKind, order: &Order) {
+        self.stores
+            .events
+            .publish(DomainEvent::new(
+                kind,
+                order.id.as_uuid(),
+                json!({
+                    "status": order.status.as_str(),
+                    "customer_id": order.customer_id.as_str(),
+                    "total": order.total.to_string(),
+                    "currency": order.total.currency().as_str(),
+                }),
+            ))
+            .await;
+    }
+
+    /// One `stock.changed` per product on the order, with the stock as it is now.
+    async fn publish_stock(&self, order: &Order) {
+        let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
+        match self.stores.inventory.stock_many(&skus).await {
+            Ok(levels) => {
+                for level in levels {
+                    self.stores
+                        .events
+                        .publish(DomainEvent::stock_changed(
+                            level.product_id,
+                            level.available(),
+                            level.reserved,
+                        ))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read stock for stock.changed events"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Fresh MongoDB databases for tests (filled in by the real-stores work).

@@ -62,8 +62,12 @@ pub trait Suppliers: Send + Sync + 'static {
 pub trait Inventory: Send + Sync + 'static {
     /// Creates the stock record of a new product with `on_hand` units and none reserved.
     /// MUST return `Conflict` when the SKU already has a record, changing nothing.
-    async fn create_stock(&self, sku: &Sku, product: ProductId, on_hand: Units)
-        -> Result<StockLevel>;
+    async fn create_stock(
+        &self,
+        sku: &Sku,
+        product: ProductId,
+        on_hand: Units,
+    ) -> Result<StockLevel>;
     /// Sets the units available to sell (`on_hand = reserved + available`), leaving
     /// reservations alone. `NotFound` when the SKU has no record.
     async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel>;

@@ -1,1 +1,46 @@
+//! # In-memory adapters
+//!
+//! Real, thread-safe implementations of every Emporium port. They are the embedded default
+//! (`emporium serve` with no database configured) and the reference the contract suite
+//! holds the database adapters to.
+//!
+//! Atomicity is what a database would give: every ledger operation (reserve and create an
+//! order, confirm, cancel, ...) runs under one lock over inventory, orders and payments, so
+//! no two orders can both see the last unit.
 
+mod catalog;
+mod events;
+mod gateway;
+mod ledger;
+mod saga_log;
+
+pub use catalog::MemoryCatalog;
+pub use events::BroadcastEvents;
+pub use gateway::TestPaymentGateway;
+pub use ledger::MemoryLedger;
+pub use saga_log::MemorySagaLog;
+
+use emporium_domain::ports::Stores;
+use std::sync::Arc;
+
+/// Every port on memory adapters, with the test payment gateway.
+pub fn memory_stores() -> Stores {
+    let catalog = Arc::new(MemoryCatalog::default());
+    let ledger = Arc::new(MemoryLedger::default());
+    Stores {
+        catalog: catalog.clone(),
+        suppliers: catalog,
+        inventory: ledger.clone(),
+        orders: ledger.clone(),
+        payments: ledger,
+        gateway: Arc::new(TestPaymentGateway::default()),
+        saga_log: Arc::new(MemorySagaLog::default()),
+        events: Arc::new(BroadcastEvents::default()),
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
+/// section here checks before it writes, so a poisoned state is still consistent.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,1 +1,1000 @@
-//! The contract suite.
+//! The contract suite: what every adapter set must do, written once against the ports.
+//!
+//! Run it for an adapter set with one line in a test file:
+//!
+//! ```ignore
+//! emporium_testkit::contract_suite!(async { emporium_testkit::Fixture::new(my_stores().await) });
+//! ```
+//!
+//! Each case becomes its own `#[test]` with a fresh fixture, so cases never share state.
+
+use chrono::Duration;
+use emporium_domain::model::{
+    now, AttrFilter, Category, Contact, Currency, Description, Money, Name, NewOrder, OrderId,
+    OrderItem, OrderQuery, OrderRequest, OrderStatus, PageRequest, Payment, PaymentId,
+    PaymentStatus, PaymentToken, Product, ProductId, ProductQuery, ProductSort, Quantity, Region,
+    SagaEntry, SagaId, SagaKind, SagaRecord, SagaState, SagaStep, Sku, StepOutcome, Supplier,
+    SupplierId, Tag, Units, Variant,
+};
+use emporium_domain::ports::Stores;
+use emporium_domain::service::{CatalogService, OrderService};
+use emporium_domain::{Error, FieldError};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::future::Future;
+use std::str::FromStr;
+
+/// Runs an async test body on a multi-threaded runtime (real parallelism for the
+/// concurrency cases).
+pub fn run<F: Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+/// Expands to one `#[test]` per contract case, each with a fresh fixture from `$fixture`
+/// (an expression of type `impl Future<Output = emporium_testkit::Fixture>`).
+#[macro_export]
+macro_rules! contract_suite {
+    ($fixture:expr) => {
+        $crate::contract_suite!(@cases $fixture;
+            catalog_round_trips_every_field,
+            catalog_refuses_duplicate_sku_and_changes_nothing,
+            catalog_replaces_and_deletes,
+            catalog_filters_like_the_reference,
+            catalog_sorts_and_pages,
+            catalog_counts_products_per_supplier,
+            suppliers_crud,
+            inventory_create_set_and_remove,
+            orders_reserve_then_confirm_moves_stock,
+            orders_short_line_changes_nothing,
+            orders_fail_releases_reservation_once,
+            orders_cancel_pending_and_confirmed,
+            orders_refuse_invalid_transitions,
+            orders_create_pending_is_idempotent,
+            orders_list_filters,
+            orders_never_oversell_under_concurrency,
+            orders_crossed_baskets_do_not_deadlock,
+            payments_record_keeps_first_id,
+            saga_log_records_steps,
+            saga_places_confirmed_order,
+            saga_declined_payment_restores_stock,
+            saga_product_create_and_delete
+        );
+    };
+    (@cases $fixture:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::contract::run(async {
+                    let fixture: $crate::Fixture = $fixture.await;
+                    $crate::contract::$case(&fixture.stores).await;
+                    drop(fixture);
+                });
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------
+
+fn usd(amount: &str) -> Money {
+    Money::parse(amount, Currency::USD).expect("valid money")
+}
+
+/// A unique SKU per call, so cases never collide even on a shared store.
+pub fn unique_sku(prefix: &str) -> Sku {
+    Sku::parse(format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ))
+    .expect("valid sku")
+}
+
+/// A product with every field set.
+pub fn product(name: &str, category: &str, price: &str) -> Product {
+    let at = now();
+    Product {
+        id: ProductId::new(),
+        sku: unique_sku("SKU"),
+        name: Name::parse(name).unwrap(),
+        description: Description::parse(format!("The {name}, described")).unwrap(),
+        category: Category::parse(category).unwrap(),
+        price: usd(price),
+        low_stock_threshold: Units::new(3).unwrap(),
+        supplier_id: None,
+        tags: vec![Tag::parse("featured").unwrap()],
+        attributes:
+            json!({"color": "red", "ram_gb": 16, "display": {"size": "15.6in", "hdr": true}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        variants: vec![Variant {
+            sku: unique_sku("VAR"),
+            attributes: json!({"size": "S"}).as_object().unwrap().clone(),
+        }],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn supplier(name: &str) -> Supplier {
+    let at = now();
+    Supplier {
+        id: SupplierId::new(),
+        name: Name::parse(name).unwrap(),
+        contact: Contact {
+            email: Some("sales@example.com".into()),
+            phone: None,
+        },
+        region: Region::parse("EU").unwrap(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Stores a product in the catalog with `stock` units on hand.
+pub async fn stocked(stores: &Stores, name: &str, price: &str, stock: u32) -> Product {
+    let p = product(name, "electronics", price);
+    stores.catalog.insert(&p).await.expect("insert product");
+    stores
+        .inventory
+        .create_stock(&p.sku, p.id, Units::new(stock).unwrap())
+        .await
+        .expect("create stock");
+    p
+}
+
+/// A priced order for `lines` of `(product, quantity)`.
+pub fn new_order(customer: &str, lines: &[(&Product, u32)]) -> NewOrder {
+    let items: Vec<OrderItem> = lines
+        .iter()
+        .map(|(p, q)| OrderItem {
+            product_id: p.id,
+            sku: p.sku.clone(),
+            name: p.name.clone(),
+            category: p.category.clone(),
+            quantity: Quantity::new(*q as i64).unwrap(),
+            unit_price: p.price,
+            line_total: p.price.times(*q).unwrap(),
+        })
+        .collect();
+    let total = items.iter().skip(1).fold(items[0].line_total, |acc, i| {
+        acc.plus(&i.line_total).unwrap()
+    });
+    NewOrder {
+        id: OrderId::new(),
+        customer_id: emporium_domain::model::CustomerId::parse(customer).unwrap(),
+        customer_name: None,
+        items,
+        total,
+        created_at: now(),
+    }
+}
+
+async fn available(stores: &Stores, p: &Product) -> u32 {
+    stores
+        .inventory
+        .stock(&p.sku)
+        .await
+        .unwrap()
+        .expect("stock record")
+        .available()
+}
+
+async fn level(stores: &Stores, p: &Product) -> (u32, u32) {
+    let s = stores.inventory.stock(&p.sku).await.unwrap().unwrap();
+    (s.on_hand, s.reserved)
+}
+
+fn page(limit: u32, offset: u64) -> PageRequest {
+    PageRequest { limit, offset }
+}
+
+// ---------------------------------------------------------------------------------------
+// Catalog and suppliers
+// ---------------------------------------------------------------------------------------
+
+pub async fn catalog_round_trips_every_field(stores: &Stores) {
+    let p = product("Gaming Laptop", "electronics", "1299.99");
+    stores.catalog.insert(&p).await.unwrap();
+    let back = stores.catalog.get(p.id).await.unwrap().expect("stored");
+    assert_eq!(back, p, "a product must come back exactly as stored");
+    assert_eq!(back.price.to_string(), "1299.99");
+    let many = stores
+        .catalog
+        .get_many(&[p.id, ProductId::new()])
+        .await
+        .unwrap();
+    assert_eq!(many, vec![p]);
+    assert!(stores
+        .catalog
+        .get(ProductId::new())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn catalog_refuses_duplicate_sku_and_changes_nothing(stores: &Stores) {
+    let first = product("First", "books", "10.00");
+    stores.catalog.insert(&first).await.unwrap();
+    let mut second = product("Second", "books", "20.00");
+    second.sku = first.sku.clone();
+    let err = stores.catalog.insert(&second).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "got {err:?}");
+    assert!(stores.catalog.get(second.id).await.unwrap().is_none());
+    assert_eq!(stores.catalog.get(first.id).await.unwrap().unwrap(), first);
+}
+
+pub async fn catalog_replaces_and_deletes(stores: &Stores) {
+    let mut p = product("Mouse", "electronics", "25.00");
+    stores.catalog.insert(&p).await.unwrap();
+    p.name = Name::parse("Wireless Mouse").unwrap();
+    p.price = usd("29.50");
+    p.attributes = json!({"dpi": 1600}).as_object().unwrap().clone();
+    stores.catalog.replace(&p).await.unwrap();
+    assert_eq!(stores.catalog.get(p.id).await.unwrap().unwrap(), p);
+
+    let ghost = product("Ghost", "electronics", "1.00");
+    assert!(matches!(
+        stores.catalog.replace(&ghost).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(stores.catalog.delete(p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(stores.catalog.delete(p.id).await.unwrap(), None);
+    assert!(stores.catalog.get(p.id).await.unwrap().is_none());
+}
+
+pub async fn catalog_filters_like_the_reference(stores: &Stores) {
+    let s = supplier("Acme");
+    stores.suppliers.insert(&s).await.unwrap();
+    let cat = format!("cat{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut laptop = product("Gaming Laptop", &cat, "1299.99");
+    laptop.supplier_id = Some(s.id);
+    laptop.tags = vec![Tag::parse("gaming").unwrap()];
+    let mut tablet = product("Drawing Tablet", &cat, "349.00");
+    tablet.attributes = json!({"color": "black", "ram_gb": 8, "display": {"size": "13in"}})
+        .as_object()
+        .unwrap()
+        .clone();
+    tablet.description = Description::parse("A pen display for artists").unwrap();
+    let other = product("Paperback", "books-other", "12.00");
+    for p in [&laptop, &tablet, &other] {
+        stores.catalog.insert(p).await.unwrap();
+    }
+    let ids = |q: ProductQuery| async move {
+        let mut ids: Vec<ProductId> = stores
+            .catalog
+            .list(&q)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<ProductId>| {
+        v.sort();
+        v
+    };
+    let base = ProductQuery {
+        category: Some(cat.clone()),
+        ..Default::default()
+    };
+    assert_eq!(ids(base.clone()).await, sorted(vec![laptop.id, tablet.id]));
+    let cheap = ProductQuery {
+        max_price: Some(Decimal::from(349)),
+        ..base.clone()
+    };
+    assert_eq!(ids(cheap).await, vec![tablet.id], "max_price is inclusive");
+    let dear = ProductQuery {
+        min_price: Some(Decimal::from_str("349.01").unwrap()),
+        ..base.clone()
+    };
+    assert_eq!(ids(dear).await, vec![laptop.id]);
+    let by_supplier = ProductQuery {
+        supplier_id: Some(s.id),
+        ..Default::default()
+    };
+    assert_eq!(ids(by_supplier).await, vec![laptop.id]);
+    let nested = ProductQuery {
+        attributes: vec![AttrFilter::parse("display.size", "15.6in").unwrap()],
+        ..base.clone()
+    };
+    assert_eq!(ids(nested).await, vec![laptop.id]);
+    let numeric = ProductQuery {
+        attributes: vec![AttrFilter::parse("ram_gb", "8").unwrap()],
+        ..base.clone()
+    };
+    assert_eq!(
+        ids(numeric).await,
+        vec![tablet.id],
+        "attr values match numbers"
+    );
+    let boolean = ProductQuery {
+        attributes: vec![AttrFilter::parse("display.hdr", "true").unwrap()],
+        ..base.clone()
+    };
+    assert_eq!(ids(boolean).await, vec![laptop.id]);
+    let text_name = ProductQuery {
+        text: Some("laptop".into()),
+        ..base.clone()
+    };
+    assert_eq!(ids(text_name).await, vec![laptop.id], "q searches names");
+    let text_desc = ProductQuery {
+        text: Some("artists".into()),
+        ..base.clone()
+    };
+    assert_eq!(
+        ids(text_desc).await,
+        vec![tablet.id],
+        "q searches descriptions"
+    );
+    let text_tag = ProductQuery {
+        text: Some("gaming".into()),
+        ..base.clone()
+    };
+    assert_eq!(ids(text_tag).await, vec![laptop.id], "q searches tags");
+    let hostile = ProductQuery {
+        text: Some("{\"$gt\": \"\"}".into()),
+        category: Some("{\"$ne\": null}".into()),
+        ..Default::default()
+    };
+    assert!(
+        ids(hostile).await.is_empty(),
+        "operators in values match literally"
+    );
+}
+
+pub async fn catalog_sorts_and_pages(stores: &Stores) {
+    let cat = format!("sort{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut made = Vec::new();
+    for (name, price) in [("Charlie", "30.00"), ("Alpha", "10.00"), ("Bravo", "20.00")] {
+        let p = product(name, &cat, price);
+        stores.catalog.insert(&p).await.unwrap();
+        made.push(p);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let names = |sort: ProductSort, page: PageRequest| {
+        let cat = cat.clone();
+        async move {
+            let q = ProductQuery {
+                category: Some(cat),
+                sort,
+                page,
+                ..Default::default()
+            };
+            let page = stores.catalog.list(&q).await.unwrap();
+            assert_eq!(page.total, 3, "total counts every match, not the page");
+            page.items
+                .into_iter()
+                .map(|p| p.name.into_inner())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = page(50, 0);
+    assert_eq!(
+        names(ProductSort::PriceAsc, all).await,
+        ["Alpha", "Bravo", "Charlie"]
+    );
+    assert_eq!(
+        names(ProductSort::PriceDesc, all).await,
+        ["Charlie", "Bravo", "Alpha"]
+    );
+    assert_eq!(
+        names(ProductSort::NameAsc, all).await,
+        ["Alpha", "Bravo", "Charlie"]
+    );
+    assert_eq!(
+        names(ProductSort::CreatedAt, all).await,
+        ["Charlie", "Alpha", "Bravo"]
+    );
+    assert_eq!(
+        names(ProductSort::NewestFirst, all).await,
+        ["Bravo", "Alpha", "Charlie"]
+    );
+    assert_eq!(
+        names(ProductSort::PriceAsc, page(2, 1)).await,
+        ["Bravo", "Charlie"]
+    );
+    assert!(names(ProductSort::PriceAsc, page(2, 5)).await.is_empty());
+}
+
+pub async fn catalog_counts_products_per_supplier(stores: &Stores) {
+    let s = supplier("Globex");
+    stores.suppliers.insert(&s).await.unwrap();
+    assert_eq!(stores.catalog.count_by_supplier(s.id).await.unwrap(), 0);
+    for name in ["One", "Two"] {
+        let mut p = product(name, "tools", "5.00");
+        p.supplier_id = Some(s.id);
+        stores.catalog.insert(&p).await.unwrap();
+    }
+    stores
+        .catalog
+        .insert(&product("Three", "tools", "5.00"))
+        .await
+        .unwrap();
+    assert_eq!(stores.catalog.count_by_supplier(s.id).await.unwrap(), 2);
+}
+
+pub async fn suppliers_crud(stores: &Stores) {
+    let mut s = supplier("Initech");
+    stores.suppliers.insert(&s).await.unwrap();
+    assert_eq!(stores.suppliers.get(s.id).await.unwrap(), Some(s.clone()));
+    s.region = Region::parse("APAC").unwrap();
+    s.contact.phone = Some("+44 20 7946 0000".into());
+    stores.suppliers.replace(&s).await.unwrap();
+    assert_eq!(stores.suppliers.get(s.id).await.unwrap(), Some(s.clone()));
+    let listed = stores.suppliers.list(page(500, 0)).await.unwrap();
+    assert!(listed.items.contains(&s));
+    assert!(matches!(
+        stores.suppliers.replace(&supplier("Nobody")).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(stores.suppliers.delete(s.id).await.unwrap());
+    assert!(!stores.suppliers.delete(s.id).await.unwrap());
+    assert_eq!(stores.suppliers.get(s.id).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Inventory and orders
+// ---------------------------------------------------------------------------------------
+
+pub async fn inventory_create_set_and_remove(stores: &Stores) {
+    let p = product("Cable", "electronics", "3.00");
+    let inv = &stores.inventory;
+    let level = inv
+        .create_stock(&p.sku, p.id, Units::new(7).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available()),
+        (7, 0, 7)
+    );
+    let dup = inv.create_stock(&p.sku, p.id, Units::new(1).unwrap()).await;
+    assert!(matches!(dup, Err(Error::Conflict(_))), "got {dup:?}");
+    assert_eq!(
+        available(stores, &p).await,
+        7,
+        "a refused create changes nothing"
+    );
+
+    // Reserve 2, then set available to 10: on hand becomes 12, reservation untouched.
+    stores
+        .orders
+        .create_pending(&new_order("c1", &[(&p, 2)]))
+        .await
+        .unwrap();
+    let set = inv
+        .set_available(&p.sku, Units::new(10).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((set.on_hand, set.reserved, set.available()), (12, 2, 10));
+    let missing = unique_sku("NONE");
+    assert!(matches!(
+        inv.set_available(&missing, Units::new(1).unwrap()).await,
+        Err(Error::NotFound(_))
+    ));
+    let many = inv
+        .stock_many(&[p.sku.clone(), missing.clone()])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 1);
+    assert_eq!(many[0].product_id, p.id);
+    assert!(inv.remove_stock(&p.sku).await.unwrap().is_some());
+    assert!(inv.remove_stock(&p.sku).await.unwrap().is_none());
+    assert!(inv.stock(&p.sku).await.unwrap().is_none());
+}
+
+pub async fn orders_reserve_then_confirm_moves_stock(stores: &Stores) {
+    let a = stocked(stores, "Keyboard", "49.99", 10).await;
+    let b = stocked(stores, "Monitor", "199.00", 5).await;
+    let new = new_order("cust-1", &[(&a, 3), (&b, 1)]);
+    let pending = stores.orders.create_pending(&new).await.unwrap();
+    assert_eq!(pending.status, OrderStatus::Pending);
+    assert_eq!(pending.total.to_string(), "348.97");
+    assert_eq!(level(stores, &a).await, (10, 3));
+    assert_eq!(level(stores, &b).await, (5, 1));
+
+    let confirmed = stores.orders.confirm(new.id).await.unwrap();
+    assert_eq!(confirmed.status, OrderStatus::Confirmed);
+    assert_eq!(level(stores, &a).await, (7, 0), "reservation became a sale");
+    assert_eq!(level(stores, &b).await, (4, 0));
+    let again = stores.orders.confirm(new.id).await.unwrap();
+    assert_eq!(again.status, OrderStatus::Confirmed);
+    assert_eq!(
+        level(stores, &a).await,
+        (7, 0),
+        "confirming twice moves nothing"
+    );
+
+    let stored = stores.orders.get(new.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.items, new.items,
+        "lines keep their snapshot, in order"
+    );
+    assert_eq!(stored.total, new.total);
+    assert_eq!(stored.customer_id, new.customer_id);
+    assert!(stores.orders.get(OrderId::new()).await.unwrap().is_none());
+    assert!(matches!(
+        stores.orders.confirm(OrderId::new()).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+pub async fn orders_short_line_changes_nothing(stores: &Stores) {
+    let a = stocked(stores, "Plenty", "1.00", 10).await;
+    let b = stocked(stores, "Scarce", "1.00", 1).await;
+    let ghost = product("Unstocked", "electronics", "1.00");
+    let new = new_order("cust-2", &[(&a, 2), (&b, 2), (&ghost, 1)]);
+    let err = stores.orders.create_pending(&new).await.unwrap_err();
+    let Error::InsufficientStock(mut short) = err else {
+        panic!("expected InsufficientStock, got {err:?}")
+    };
+    short.sort_by_key(|s| s.product_id);
+    let mut expected = vec![
+        emporium_domain::Shortfall {
+            product_id: b.id,
+            requested: 2,
+            available: 1,
+        },
+        emporium_domain::Shortfall {
+            product_id: ghost.id,
+            requested: 1,
+            available: 0,
+        },
+    ];
+    expected.sort_by_key(|s| s.product_id);
+    assert_eq!(short, expected, "every short line is named");
+    assert_eq!(level(stores, &a).await, (10, 0), "no line was reserved");
+    assert_eq!(level(stores, &b).await, (1, 0));
+    assert!(
+        stores.orders.get(new.id).await.unwrap().is_none(),
+        "no order"
+    );
+}
+
+pub async fn orders_fail_releases_reservation_once(stores: &Stores) {
+    let a = stocked(stores, "Lamp", "15.00", 4).await;
+    let new = new_order("cust-3", &[(&a, 3)]);
+    stores.orders.create_pending(&new).await.unwrap();
+    assert_eq!(available(stores, &a).await, 1);
+    let failed = stores.orders.fail(new.id).await.unwrap();
+    assert_eq!(failed.status, OrderStatus::Failed);
+    assert_eq!(level(stores, &a).await, (4, 0));
+    stores.orders.fail(new.id).await.unwrap();
+    assert_eq!(
+        level(stores, &a).await,
+        (4, 0),
+        "failing twice releases once"
+    );
+}
+
+pub async fn orders_cancel_pending_and_confirmed(stores: &Stores) {
+    let a = stocked(stores, "Chair", "80.00", 6).await;
+    let pending = new_order("cust-4", &[(&a, 2)]);
+    stores.orders.create_pending(&pending).await.unwrap();
+    let c = stores.orders.cancel(pending.id).await.unwrap();
+    assert_eq!(c.previous, OrderStatus::Pending);
+    assert_eq!(c.order.status, OrderStatus::Cancelled);
+    assert_eq!(level(stores, &a).await, (6, 0), "reservation released");
+
+    let confirmed = new_order("cust-4", &[(&a, 5)]);
+    stores.orders.create_pending(&confirmed).await.unwrap();
+    stores.orders.confirm(confirmed.id).await.unwrap();
+    assert_eq!(level(stores, &a).await, (1, 0));
+    let c = stores.orders.cancel(confirmed.id).await.unwrap();
+    assert_eq!(c.previous, OrderStatus::Confirmed);
+    assert_eq!(level(stores, &a).await, (6, 0), "sold units returned");
+    let again = stores.orders.cancel(confirmed.id).await.unwrap();
+    assert_eq!(again.previous, OrderStatus::Cancelled);
+    assert_eq!(
+        level(stores, &a).await,
+        (6, 0),
+        "cancelling twice returns once"
+    );
+}
+
+pub async fn orders_refuse_invalid_transitions(stores: &Stores) {
+    let a = stocked(stores, "Desk", "300.00", 3).await;
+    let o = new_order("cust-5", &[(&a, 1)]);
+    stores.orders.create_pending(&o).await.unwrap();
+    let err = stores
+        .orders
+        .advance(o.id, OrderStatus::Shipped)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidTransition {
+                from: OrderStatus::Pending,
+                to: OrderStatus::Shipped
+            }
+        ),
+        "got {err:?}"
+    );
+    stores.orders.confirm(o.id).await.unwrap();
+    let shipped = stores
+        .orders
+        .advance(o.id, OrderStatus::Shipped)
+        .await
+        .unwrap();
+    assert_eq!(shipped.status, OrderStatus::Shipped);
+    assert!(matches!(
+        stores.orders.cancel(o.id).await,
+        Err(Error::InvalidTransition { .. })
+    ));
+    let delivered = stores
+        .orders
+        .advance(o.id, OrderStatus::Delivered)
+        .await
+        .unwrap();
+    assert_eq!(delivered.status, OrderStatus::Delivered);
+    assert_eq!(level(stores, &a).await, (2, 0), "shipping moves no stock");
+
+    let f = new_order("cust-5", &[(&a, 1)]);
+    stores.orders.create_pending(&f).await.unwrap();
+    stores.orders.fail(f.id).await.unwrap();
+    assert!(matches!(
+        stores.orders.confirm(f.id).await,
+        Err(Error::InvalidTransition { .. })
+    ));
+    assert_eq!(level(stores, &a).await, (2, 0));
+}
+
+pub async fn orders_create_pending_is_idempotent(stores: &Stores) {
+    let a = stocked(stores, "Pen", "2.00", 5).await;
+    let o = new_order("cust-6", &[(&a, 2)]);
+    let first = stores.orders.create_pending(&o).await.unwrap();
+    let second = stores.orders.create_pending(&o).await.unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(level(stores, &a).await, (5, 2), "reserved once");
+}
+
+pub async fn orders_list_filters(stores: &Stores) {
+    let a = stocked(stores, "Ink", "4.00", 100).await;
+    let b = stocked(stores, "Paper", "6.00", 100).await;
+    let customer = format!("list-{}", uuid::Uuid::new_v4().simple());
+    let o1 = new_order(&customer, &[(&a, 1)]);
+    let o2 = new_order(&customer, &[(&b, 1)]);
+    let o3 = new_order(&customer, &[(&a, 1), (&b, 1)]);
+    for o in [&o1, &o2, &o3] {
+        stores.orders.create_pending(o).await.unwrap();
+    }
+    stores.orders.confirm(o2.id).await.unwrap();
+    let ids = |q: OrderQuery| async move {
+        let page = stores.orders.list(&q).await.unwrap();
+        (
+            page.total,
+            page.items.into_iter().map(|o| o.id).collect::<Vec<_>>(),
+        )
+    };
+    let mine = OrderQuery {
+        customer_id: Some(customer.clone()),
+        ..Default::default()
+    };
+    assert_eq!(ids(mine.clone()).await, (3, vec![o1.id, o2.id, o3.id]));
+    let confirmed = OrderQuery {
+        status: Some(OrderStatus::Confirmed),
+        ..mine.clone()
+    };
+    assert_eq!(ids(confirmed).await, (1, vec![o2.id]));
+    let with_a = OrderQuery {
+        product_id: Some(a.id),
+        ..mine.clone()
+    };
+    assert_eq!(ids(with_a).await, (2, vec![o1.id, o3.id]));
+    let paged = OrderQuery {
+        page: page(1, 1),
+        ..mine.clone()
+    };
+    assert_eq!(ids(paged).await, (3, vec![o2.id]));
+    let future = OrderQuery {
+        from: Some(now() + Duration::hours(1)),
+        ..mine.clone()
+    };
+    assert_eq!(ids(future).await, (0, vec![]));
+    let past = OrderQuery {
+        to: Some(now() - Duration::hours(1)),
+        ..mine.clone()
+    };
+    assert_eq!(ids(past).await, (0, vec![]));
+    let window = OrderQuery {
+        from: Some(o1.created_at),
+        to: Some(now() + Duration::seconds(5)),
+        ..mine
+    };
+    assert_eq!(ids(window).await.0, 3);
+    let listed = stores
+        .orders
+        .list(&OrderQuery {
+            customer_id: Some(customer),
+            status: Some(OrderStatus::Pending),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let o3_listed = listed.items.iter().find(|o| o.id == o3.id).unwrap();
+    assert_eq!(o3_listed.items.len(), 2, "listed orders carry their lines");
+}
+
+pub async fn orders_never_oversell_under_concurrency(stores: &Stores) {
+    let p = stocked(stores, "Hot Item", "9.99", 10).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let orders = stores.orders.clone();
+            let o = new_order(&format!("racer-{i}"), &[(&p, 1)]);
+            tokio::spawn(async move {
+                match orders.create_pending(&o).await {
+                    Ok(_) => orders.confirm(o.id).await.map(|_| true),
+                    Err(Error::InsufficientStock(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("no store error") {
+            sold += 1;
+        }
+    }
+    assert_eq!(sold, 10, "exactly the stock is sold");
+    assert_eq!(level(stores, &p).await, (0, 0));
+}
+
+pub async fn orders_crossed_baskets_do_not_deadlock(stores: &Stores) {
+    let a = stocked(stores, "Left", "1.00", 1000).await;
+    let b = stocked(stores, "Right", "1.00", 1000).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let orders = stores.orders.clone();
+            let o = if i % 2 == 0 {
+                new_order("crossed", &[(&a, 1), (&b, 1)])
+            } else {
+                new_order("crossed", &[(&b, 1), (&a, 1)])
+            };
+            tokio::spawn(async move {
+                orders.create_pending(&o).await?;
+                orders.confirm(o.id).await
+            })
+        })
+        .collect();
+    let all = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        for t in tasks {
+            t.await.expect("task").expect("crossed basket placed");
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "crossed baskets must not deadlock");
+    assert_eq!(level(stores, &a).await, (950, 0));
+    assert_eq!(level(stores, &b).await, (950, 0));
+}
+
+pub async fn payments_record_keeps_first_id(stores: &Stores) {
+    let a = stocked(stores, "Bag", "60.00", 2).await;
+    let o = new_order("cust-7", &[(&a, 1)]);
+    stores.orders.create_pending(&o).await.unwrap();
+    let at = now();
+    let first = Payment {
+        id: PaymentId::new(),
+        order_id: o.id,
+        status: PaymentStatus::Authorized,
+        amount: o.total,
+        method: "card".into(),
+        gateway_ref: Some("auth_1".into()),
+        decline_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let stored = stores.payments.record(&first).await.unwrap();
+    assert_eq!(stored, first);
+    let voided = Payment {
+        id: PaymentId::new(),
+        status: PaymentStatus::Voided,
+        updated_at: at + Duration::seconds(1),
+        created_at: at + Duration::seconds(1),
+        ..first.clone()
+    };
+    let stored = stores.payments.record(&voided).await.unwrap();
+    assert_eq!(stored.id, first.id, "the record keeps its first id");
+    assert_eq!(stored.created_at, first.created_at);
+    assert_eq!(stored.status, PaymentStatus::Voided);
+    assert_eq!(
+        stores.payments.for_order(o.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    let order = stores.orders.get(o.id).await.unwrap().unwrap();
+    assert_eq!(order.payment, Some(stored), "orders carry their payment");
+    assert!(stores
+        .payments
+        .for_order(OrderId::new())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn saga_log_records_steps(stores: &Stores) {
+    let at = now();
+    let record = SagaRecord {
+        id: SagaId::new(),
+        kind: SagaKind::PlaceOrder,
+        subject: uuid::Uuid::now_v7(),
+        state: SagaState::Running,
+        payload: json!({"payment_method": "card"}),
+        entries: vec![],
+        started_at: at,
+        updated_at: at,
+    };
+    let log = &stores.saga_log;
+    log.begin(&record).await.unwrap();
+    log.begin(&record).await.unwrap();
+    let entry = SagaEntry {
+        step: SagaStep::ReserveStock,
+        outcome: StepOutcome::Succeeded,
+        detail: None,
+        at: at + Duration::milliseconds(5),
+    };
+    log.append(record.id, &entry, SagaState::Running)
+        .await
+        .unwrap();
+    let failed = SagaEntry {
+        step: SagaStep::ReleaseStock,
+        outcome: StepOutcome::Failed,
+        detail: Some("postgres is unavailable".into()),
+        at: at + Duration::milliseconds(9),
+    };
+    log.append(record.id, &failed, SagaState::Stuck)
+        .await
+        .unwrap();
+    let back = log.get(record.id).await.unwrap().unwrap();
+    assert_eq!(back.entries, vec![entry, failed]);
+    assert_eq!(back.state, SagaState::Stuck);
+    assert_eq!(back.payload, record.payload);
+    let stuck = log.in_state(SagaState::Stuck, 1000).await.unwrap();
+    assert!(stuck.iter().any(|s| s.id == record.id));
+    assert!(matches!(
+        log.append(SagaId::new(), &back.entries[0], SagaState::Running)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Services over the adapter set: the sagas must behave the same on every set.
+// ---------------------------------------------------------------------------------------
+
+fn order_request(lines: &[(&Product, u32)], token: &str) -> OrderRequest {
+    OrderRequest {
+        customer_id: emporium_domain::model::CustomerId::parse("saga-cust").unwrap(),
+        customer_name: None,
+        lines: lines
+            .iter()
+            .map(|(p, q)| (p.id, Quantity::new(*q as i64).unwrap()))
+            .collect(),
+        payment: PaymentToken {
+            method: "card".into(),
+            token: token.into(),
+        },
+    }
+}
+
+pub async fn saga_places_confirmed_order(stores: &Stores) {
+    let a = stocked(stores, "Headphones", "59.90", 5).await;
+    let b = stocked(stores, "Stand", "19.95", 5).await;
+    let service = OrderService::new(stores.clone());
+    let order = service
+        .place(order_request(&[(&a, 2), (&b, 1)], "tok_visa"))
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(order.total.to_string(), "139.75");
+    let payment = order.payment.clone().expect("payment recorded");
+    assert_eq!(payment.status, PaymentStatus::Authorized);
+    assert_eq!(payment.amount, order.total);
+    assert_eq!(level(stores, &a).await, (3, 0));
+
+    let err = service
+        .place(order_request(&[(&a, 4)], "tok_visa"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InsufficientStock(_)));
+    assert_eq!(level(stores, &a).await, (3, 0));
+
+    let cancelled = service.cancel(order.id).await.unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(cancelled.payment.unwrap().status, PaymentStatus::Voided);
+    assert_eq!(level(stores, &a).await, (5, 0));
+    assert_eq!(level(stores, &b).await, (5, 0));
+}
+
+pub async fn saga_declined_payment_restores_stock(stores: &Stores) {
+    let a = stocked(stores, "Camera", "499.00", 3).await;
+    let service = OrderService::new(stores.clone());
+    let err = service
+        .place(order_request(&[(&a, 2)], "tok_chargeDeclined"))
+        .await
+        .unwrap_err();
+    let Error::PaymentDeclined { order_id, .. } = err else {
+        panic!("expected PaymentDeclined, got {err:?}")
+    };
+    let order = stores.orders.get(order_id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Failed);
+    assert_eq!(order.payment.unwrap().status, PaymentStatus::Declined);
+    assert_eq!(
+        level(stores, &a).await,
+        (3, 0),
+        "every reserved unit is back"
+    );
+    let failed = stores
+        .saga_log
+        .in_state(SagaState::Compensated, 10_000)
+        .await
+        .unwrap();
+    let saga = failed
+        .iter()
+        .find(|s| s.subject == order_id.as_uuid())
+        .expect("the saga is logged as compensated");
+    let steps: Vec<_> = saga.entries.iter().map(|e| (e.step, e.outcome)).collect();
+    assert!(steps.contains(&(SagaStep::ReserveStock, StepOutcome::Succeeded)));
+    assert!(steps.contains(&(SagaStep::AuthorizePayment, StepOutcome::Failed)));
+    assert!(steps.contains(&(SagaStep::ReleaseStock, StepOutcome::Succeeded)));
+}
+
+pub async fn saga_product_create_and_delete(stores: &Stores) {
+    let service = CatalogService::new(stores.clone());
+    let sku = unique_sku("SAGA");
+    let input = emporium_domain::model::ProductInput {
+        sku: Some(sku.to_string()),
+        name: Some("Saga Lamp".into()),
+        category: Some("home".into()),
+        price: Some("12.5".into()),
+        stock: Some(4),
+        ..Default::default()
+    };
+    let view = service.create(input.clone()).await.unwrap();
+    assert_eq!(view.available(), 4);
+    assert_eq!(view.product.price.to_string(), "12.50");
+    let dup = service.create(input).await.unwrap_err();
+    assert!(matches!(dup, Error::Conflict(_)));
+    assert_eq!(
+        available(stores, &view.product).await,
+        4,
+        "duplicate changed nothing"
+    );
+
+    let bad = service
+        .create(emporium_domain::model::ProductInput {
+            sku: Some("bad sku!".into()),
+            price: Some("-1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let Error::Validation(fields) = bad else {
+        panic!("expected validation error")
+    };
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|f: &FieldError| f.field.as_str())
+        .collect();
+    for field in ["sku", "name", "category", "price"] {
+        assert!(names.contains(&field), "{field} named in {names:?}");
+    }
+
+    service.delete(view.product.id).await.unwrap();
+    assert!(stores.catalog.get(view.product.id).await.unwrap().is_none());
+    assert!(stores.inventory.stock(&sku).await.unwrap().is_none());
+    assert!(matches!(
+        service.delete(view.product.id).await,
+        Err(Error::NotFound(_))
+    ));
+}

@@ -17,12 +17,14 @@ pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};
 pub use order::{
-    NewOrder, Order, OrderInput, OrderItem, OrderQuery, OrderRequest, OrderStatus, PaymentToken, Quantity, MAX_ORDER_LINES,
+    NewOrder, Order, OrderInput, OrderItem, OrderQuery, OrderRequest, OrderStatus, PaymentToken,
+    Quantity, MAX_ORDER_LINES,
 };
 pub use page::{Page, PageRequest};
 pub use payment::{Payment, PaymentStatus};
 pub use product::{
-    parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch, ProductQuery, ProductSort, Variant, VariantInput,
+    parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch,
+    ProductQuery, ProductSort, Variant, VariantInput,
 };
 pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, SagaStep, StepOutcome};
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};

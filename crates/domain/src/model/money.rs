@@ -142,9 +142,18 @@ mod tests {
 
     #[test]
     fn parses_and_prints_two_fraction_digits() {
-        assert_eq!(Money::parse("1299.9", Currency::USD).unwrap().to_string(), "1299.90");
-        assert_eq!(Money::parse("5", Currency::USD).unwrap().to_string(), "5.00");
-        assert_eq!(Money::parse("0.10", Currency::USD).unwrap().to_string(), "0.10");
+        assert_eq!(
+            Money::parse("1299.9", Currency::USD).unwrap().to_string(),
+            "1299.90"
+        );
+        assert_eq!(
+            Money::parse("5", Currency::USD).unwrap().to_string(),
+            "5.00"
+        );
+        assert_eq!(
+            Money::parse("0.10", Currency::USD).unwrap().to_string(),
+            "0.10"
+        );
     }
 
     #[test]

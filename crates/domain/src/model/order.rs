@@ -1,8 +1,8 @@
 //! Orders, their lines, and the order status state machine.
 
 use super::{
-    now, Category, CustomerId, Money, Name, OrderId, PageRequest, Payment, Product, ProductId,
-    Sku, Timestamp,
+    now, Category, CustomerId, Money, Name, OrderId, PageRequest, Payment, Product, ProductId, Sku,
+    Timestamp,
 };
 use crate::error::{Error, Result, Violations};
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,9 @@ impl FromStr for OrderStatus {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
-                format!("`{s}` is not one of pending, confirmed, shipped, delivered, cancelled, failed")
+                format!(
+                    "`{s}` is not one of pending, confirmed, shipped, delivered, cancelled, failed"
+                )
             })
     }
 }
@@ -167,9 +169,10 @@ impl OrderRequest {
         match input.items {
             None => v.push("items", "is required"),
             Some(items) if items.is_empty() => v.push("items", "must have at least one line"),
-            Some(items) if items.len() > MAX_ORDER_LINES => {
-                v.push("items", format!("must have at most {MAX_ORDER_LINES} lines"))
-            }
+            Some(items) if items.len() > MAX_ORDER_LINES => v.push(
+                "items",
+                format!("must have at most {MAX_ORDER_LINES} lines"),
+            ),
             Some(items) => {
                 let mut seen = HashSet::new();
                 for (i, (product_id, quantity)) in items.into_iter().enumerate() {

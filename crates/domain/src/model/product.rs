@@ -152,9 +152,7 @@ pub fn parse_attributes(value: Value) -> Result<Attributes, String> {
 
 /// True for `[A-Za-z0-9_]{1,64}`: an attribute key or a segment of an attribute path.
 pub fn is_attribute_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 64
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !key.is_empty() && key.len() <= 64 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn parse_variants(variants: Vec<VariantInput>, v: &mut Violations) -> Option<Vec<Variant>> {
@@ -353,8 +351,7 @@ impl AttrFilter {
     /// Parses `display.size` and a value; every segment must be `[A-Za-z0-9_]+`.
     pub fn parse(path: &str, value: &str) -> Result<AttrFilter, String> {
         let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-        if segments.len() > MAX_ATTRIBUTE_DEPTH || !segments.iter().all(|s| is_attribute_key(s))
-        {
+        if segments.len() > MAX_ATTRIBUTE_DEPTH || !segments.iter().all(|s| is_attribute_key(s)) {
             return Err(format!(
                 "attribute path `{path}` must be dot-separated segments of [A-Za-z0-9_]"
             ));
@@ -469,7 +466,9 @@ impl ProductQuery {
             let q = q.to_lowercase();
             let hit = p.name.as_str().to_lowercase().contains(&q)
                 || p.description.as_str().to_lowercase().contains(&q)
-                || p.tags.iter().any(|t| t.as_str().to_lowercase().contains(&q));
+                || p.tags
+                    .iter()
+                    .any(|t| t.as_str().to_lowercase().contains(&q));
             if !hit {
                 return false;
             }

@@ -1,6 +1,6 @@
 //! Suppliers of catalog products.
 
-use super::{now, Name, PageRequest, Region, SupplierId, Timestamp};
+use super::{now, Name, Region, SupplierId, Timestamp};
 use crate::error::{Result, Violations};
 
 /// How to reach a supplier. Both fields are optional, each at most 200 characters.
@@ -47,7 +47,10 @@ pub struct SupplierPatch {
 fn contact_field(v: &mut Violations, field: &str, value: Option<String>) -> Option<String> {
     let value = value?;
     if value.chars().count() > 200 || value.chars().any(char::is_control) {
-        v.push(field, "must be at most 200 characters without control characters");
+        v.push(
+            field,
+            "must be at most 200 characters without control characters",
+        );
         return None;
     }
     if field.ends_with("email") && !value.contains('@') {
@@ -95,7 +98,9 @@ impl SupplierPatch {
     pub fn parse(input: SupplierInput) -> Result<SupplierPatch> {
         let mut v = Violations::new();
         let name = input.name.and_then(|n| v.check("name", Name::parse(n)));
-        let region = input.region.and_then(|r| v.check("region", Region::parse(r)));
+        let region = input
+            .region
+            .and_then(|r| v.check("region", Region::parse(r)));
         let contact = input.has_contact.then(|| Contact {
             email: contact_field(&mut v, "contact.email", input.email),
             phone: contact_field(&mut v, "contact.phone", input.phone),
@@ -123,4 +128,3 @@ impl SupplierPatch {
         s
     }
 }
-

@@ -84,7 +84,8 @@ impl CatalogService {
             .await
         {
             Ok(stock) => {
-                saga.succeeded(SagaStep::InitStock, SagaState::Completed).await;
+                saga.succeeded(SagaStep::InitStock, SagaState::Completed)
+                    .await;
                 let view = ProductView {
                     product,
                     stock: Some(stock),
@@ -106,10 +107,9 @@ impl CatalogService {
                     }
                 }
                 Err(match e {
-                    Error::Conflict(_) => Error::Conflict(format!(
-                        "sku {} already has a stock record",
-                        product.sku
-                    )),
+                    Error::Conflict(_) => {
+                        Error::Conflict(format!("sku {} already has a stock record", product.sku))
+                    }
                     other => other,
                 })
             }

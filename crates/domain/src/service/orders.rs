@@ -51,7 +51,8 @@ impl OrderService {
         .await?;
 
         // Step 1: reserve stock and create the pending order (one atomic ledger write).
-        saga.started(SagaStep::ReserveStock, SagaState::Running).await;
+        saga.started(SagaStep::ReserveStock, SagaState::Running)
+            .await;
         let pending = match self.stores.orders.create_pending(&new).await {
             Ok(order) => order,
             Err(e @ Error::InsufficientStock(_)) => {
@@ -163,7 +164,10 @@ impl OrderService {
                 saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)
                     .await
             }
-            Err(e) => saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e).await,
+            Err(e) => {
+                saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e)
+                    .await
+            }
         }
     }
 
@@ -228,13 +232,16 @@ impl OrderService {
     #[tracing::instrument(name = "saga.cancel_order", skip(self))]
     pub async fn cancel(&self, id: OrderId) -> Result<Order> {
         let current = self.get(id).await?;
-        current.status.transition(OrderStatus::Cancelled).or_else(|e| {
-            if current.status == OrderStatus::Cancelled {
-                Ok(OrderStatus::Cancelled)
-            } else {
-                Err(e)
-            }
-        })?;
+        current
+            .status
+            .transition(OrderStatus::Cancelled)
+            .or_else(|e| {
+                if current.status == OrderStatus::Cancelled {
+                    Ok(OrderStatus::Cancelled)
+                } else {
+                    Err(e)
+                }
+            })?;
         let saga = SagaRun::begin(
             self.stores.saga_log.clone(),
             SagaKind::CancelOrder,

@@ -1,6 +1,8 @@
 //! A thin recorder that writes each saga step to the [`SagaLog`] and to `tracing`.
 
-use crate::model::{now, SagaEntry, SagaId, SagaKind, SagaRecord, SagaState, SagaStep, StepOutcome};
+use crate::model::{
+    now, SagaEntry, SagaId, SagaKind, SagaRecord, SagaState, SagaStep, StepOutcome,
+};
 use crate::ports::SagaLog;
 use crate::Result;
 use std::sync::Arc;
@@ -67,7 +69,9 @@ impl SagaRun {
                 saga_id = %self.id, kind = ?self.kind, ?step, ?state,
                 detail = entry.detail.as_deref().unwrap_or(""), "saga step failed"
             ),
-            _ => tracing::info!(saga_id = %self.id, kind = ?self.kind, ?step, ?outcome, ?state, "saga step"),
+            _ => {
+                tracing::info!(saga_id = %self.id, kind = ?self.kind, ?step, ?outcome, ?state, "saga step")
+            }
         }
         if let Err(e) = self.log.append(self.id, &entry, state).await {
             tracing::error!(saga_id = %self.id, error = %e, "could not write the saga log");

@@ -1,0 +1,156 @@
+//! Catalog and suppliers in memory.
+
+use crate::lock;
+use async_trait::async_trait;
+use emporium_domain::model::{
+    Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Supplier, SupplierId,
+};
+use emporium_domain::ports::{Catalog, Suppliers};
+use emporium_domain::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    products: HashMap<ProductId, Product>,
+    suppliers: HashMap<SupplierId, Supplier>,
+}
+
+/// Products and suppliers behind one mutex; implements [`Catalog`] and [`Suppliers`].
+#[derive(Default)]
+pub struct MemoryCatalog {
+    state: Mutex<State>,
+}
+
+fn sort(products: &mut [Product], order: ProductSort) {
+    products.sort_by(|a, b| {
+        let primary = match order {
+            ProductSort::CreatedAt => a.created_at.cmp(&b.created_at),
+            ProductSort::NewestFirst => b.created_at.cmp(&a.created_at),
+            ProductSort::PriceAsc => a.price.amount().cmp(&b.price.amount()),
+            ProductSort::PriceDesc => b.price.amount().cmp(&a.price.amount()),
+            ProductSort::NameAsc => a.name.cmp(&b.name),
+        };
+        primary.then(a.id.cmp(&b.id))
+    });
+}
+
+#[async_trait]
+impl Catalog for MemoryCatalog {
+    async fn insert(&self, product: &Product) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.products.values().any(|p| p.sku == product.sku) {
+            return Err(Error::Conflict(format!(
+                "sku {} already exists",
+                product.sku
+            )));
+        }
+        if state.products.contains_key(&product.id) {
+            return Err(Error::Conflict(format!(
+                "product {} already exists",
+                product.id
+            )));
+        }
+        state.products.insert(product.id, product.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: ProductId) -> Result<Option<Product>> {
+        Ok(lock(&self.state).products.get(&id).cloned())
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let state = lock(&self.state);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.products.get(id).cloned())
+            .collect())
+    }
+
+    async fn replace(&self, product: &Product) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state
+            .products
+            .values()
+            .any(|p| p.sku == product.sku && p.id != product.id)
+        {
+            return Err(Error::Conflict(format!(
+                "sku {} already exists",
+                product.sku
+            )));
+        }
+        match state.products.get_mut(&product.id) {
+            Some(slot) => {
+                *slot = product.clone();
+                Ok(())
+            }
+            None => Err(Error::NotFound("product")),
+        }
+    }
+
+    async fn delete(&self, id: ProductId) -> Result<Option<Product>> {
+        Ok(lock(&self.state).products.remove(&id))
+    }
+
+    async fn list(&self, query: &ProductQuery) -> Result<Page<Product>> {
+        let mut matches: Vec<Product> = lock(&self.state)
+            .products
+            .values()
+            .filter(|p| query.matches(p))
+            .cloned()
+            .collect();
+        sort(&mut matches, query.sort);
+        Ok(query.page.slice(&matches))
+    }
+
+    async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64> {
+        Ok(lock(&self.state)
+            .products
+            .values()
+            .filter(|p| p.supplier_id == Some(supplier))
+            .count() as u64)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Suppliers for MemoryCatalog {
+    async fn insert(&self, supplier: &Supplier) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.suppliers.contains_key(&supplier.id) {
+            return Err(Error::Conflict(format!(
+                "supplier {} already exists",
+                supplier.id
+            )));
+        }
+        state.suppliers.insert(supplier.id, supplier.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: SupplierId) -> Result<Option<Supplier>> {
+        Ok(lock(&self.state).suppliers.get(&id).cloned())
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<Supplier>> {
+        let mut all: Vec<Supplier> = lock(&self.state).suppliers.values().cloned().collect();
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(page.slice(&all))
+    }
+
+    async fn replace(&self, supplier: &Supplier) -> Result<()> {
+        match lock(&self.state).suppliers.get_mut(&supplier.id) {
+            Some(slot) => {
+                *slot = supplier.clone();
+                Ok(())
+            }
+            None => Err(Error::NotFound("supplier")),
+        }
+    }
+
+    async fn delete(&self, id: SupplierId) -> Result<bool> {
+        Ok(lock(&self.state).suppliers.remove(&id).is_some())
+    }
+}

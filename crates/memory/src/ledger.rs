@@ -1,0 +1,231 @@
+//! Inventory, orders and payments in memory, under one lock: the in-process equivalent of
+//! a PostgreSQL transaction over the three tables.
+
+use crate::lock;
+use async_trait::async_trait;
+use emporium_domain::model::{
+    now, NewOrder, Order, OrderId, OrderItem, OrderQuery, OrderStatus, Page, Payment, ProductId,
+    Sku, StockLevel, Units,
+};
+use emporium_domain::ports::{Cancellation, Inventory, Orders, Payments};
+use emporium_domain::{Error, Result, Shortfall};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    stock: BTreeMap<Sku, StockLevel>,
+    orders: HashMap<OrderId, Order>,
+    payments: HashMap<OrderId, Payment>,
+}
+
+impl State {
+    fn with_payment(&self, order: &Order) -> Order {
+        let mut order = order.clone();
+        order.payment = self.payments.get(&order.id).cloned();
+        order
+    }
+
+    /// Applies `f` to the stock record of every line whose SKU still has one.
+    fn each_line(&mut self, items: &[OrderItem], f: impl Fn(&mut StockLevel, u32)) {
+        for item in items {
+            if let Some(level) = self.stock.get_mut(&item.sku) {
+                f(level, item.quantity.get());
+            }
+        }
+    }
+
+    /// Moves the order to `to` (checked by the state machine) and returns it with its payment.
+    fn set_status(&mut self, id: OrderId, to: OrderStatus) -> Result<Order> {
+        let order = self.orders.get_mut(&id).ok_or(Error::NotFound("order"))?;
+        order.status = order.status.transition(to)?;
+        order.updated_at = now();
+        let order = order.clone();
+        Ok(self.with_payment(&order))
+    }
+
+    fn order(&self, id: OrderId) -> Result<&Order> {
+        self.orders.get(&id).ok_or(Error::NotFound("order"))
+    }
+}
+
+/// Implements [`Inventory`], [`Orders`] and [`Payments`] over one mutex.
+#[derive(Default)]
+pub struct MemoryLedger {
+    state: Mutex<State>,
+}
+
+#[async_trait]
+impl Inventory for MemoryLedger {
+    async fn create_stock(
+        &self,
+        sku: &Sku,
+        product: ProductId,
+        on_hand: Units,
+    ) -> Result<StockLevel> {
+        let mut state = lock(&self.state);
+        if state.stock.contains_key(sku) {
+            return Err(Error::Conflict(format!("sku {sku} already has stock")));
+        }
+        let level = StockLevel {
+            sku: sku.clone(),
+            product_id: product,
+            on_hand: on_hand.get(),
+            reserved: 0,
+        };
+        state.stock.insert(sku.clone(), level.clone());
+        Ok(level)
+    }
+
+    async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel> {
+        let mut state = lock(&self.state);
+        let level = state.stock.get_mut(sku).ok_or(Error::NotFound("stock"))?;
+        level.on_hand = level.reserved + available.get();
+        Ok(level.clone())
+    }
+
+    async fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
+        Ok(lock(&self.state).stock.get(sku).cloned())
+    }
+
+    async fn stock_many(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+        let state = lock(&self.state);
+        Ok(skus
+            .iter()
+            .filter_map(|s| state.stock.get(s).cloned())
+            .collect())
+    }
+
+    async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
+        Ok(lock(&self.state).stock.remove(sku))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Orders for MemoryLedger {
+    async fn create_pending(&self, new: &NewOrder) -> Result<Order> {
+        let mut state = lock(&self.state);
+        if let Some(existing) = state.orders.get(&new.id) {
+            return Ok(state.with_payment(existing));
+        }
+        let shortfalls: Vec<Shortfall> = new
+            .items
+            .iter()
+            .filter_map(|item| {
+                let available = state.stock.get(&item.sku).map_or(0, StockLevel::available);
+                (available < item.quantity.get()).then_some(Shortfall {
+                    product_id: item.product_id,
+                    requested: item.quantity.get(),
+                    available,
+                })
+            })
+            .collect();
+        if !shortfalls.is_empty() {
+            return Err(Error::InsufficientStock(shortfalls));
+        }
+        state.each_line(&new.items, |level, q| level.reserved += q);
+        let order = Order::pending(new);
+        state.orders.insert(order.id, order.clone());
+        Ok(order)
+    }
+
+    async fn confirm(&self, id: OrderId) -> Result<Order> {
+        let mut state = lock(&self.state);
+        let order = state.order(id)?.clone();
+        match order.status {
+            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+                return Ok(state.with_payment(&order))
+            }
+            status => status.transition(OrderStatus::Confirmed)?,
+        };
+        state.each_line(&order.items, |level, q| {
+            level.reserved -= q;
+            level.on_hand -= q;
+        });
+        state.set_status(id, OrderStatus::Confirmed)
+    }
+
+    async fn fail(&self, id: OrderId) -> Result<Order> {
+        let mut state = lock(&self.state);
+        let order = state.order(id)?.clone();
+        if order.status == OrderStatus::Failed {
+            return Ok(state.with_payment(&order));
+        }
+        order.status.transition(OrderStatus::Failed)?;
+        state.each_line(&order.items, |level, q| level.reserved -= q);
+        state.set_status(id, OrderStatus::Failed)
+    }
+
+    async fn cancel(&self, id: OrderId) -> Result<Cancellation> {
+        let mut state = lock(&self.state);
+        let order = state.order(id)?.clone();
+        let previous = order.status;
+        match previous {
+            OrderStatus::Cancelled => {
+                return Ok(Cancellation {
+                    order: state.with_payment(&order),
+                    previous,
+                })
+            }
+            OrderStatus::Pending => {
+                state.each_line(&order.items, |level, q| level.reserved -= q);
+            }
+            OrderStatus::Confirmed => {
+                state.each_line(&order.items, |level, q| level.on_hand += q);
+            }
+            other => other.transition(OrderStatus::Cancelled).map(|_| ())?,
+        }
+        let order = state.set_status(id, OrderStatus::Cancelled)?;
+        Ok(Cancellation { order, previous })
+    }
+
+    async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
+        if !matches!(to, OrderStatus::Shipped | OrderStatus::Delivered) {
+            let from = self.get(id).await?.ok_or(Error::NotFound("order"))?.status;
+            return Err(Error::InvalidTransition { from, to });
+        }
+        lock(&self.state).set_status(id, to)
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>> {
+        let state = lock(&self.state);
+        Ok(state.orders.get(&id).map(|o| state.with_payment(o)))
+    }
+
+    async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        let state = lock(&self.state);
+        let mut matches: Vec<Order> = state
+            .orders
+            .values()
+            .filter(|o| query.matches(o))
+            .map(|o| state.with_payment(o))
+            .collect();
+        matches.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(query.page.slice(&matches))
+    }
+}
+
+#[async_trait]
+impl Payments for MemoryLedger {
+    async fn record(&self, payment: &Payment) -> Result<Payment> {
+        let mut state = lock(&self.state);
+        let stored = match state.payments.get(&payment.order_id) {
+            Some(first) => Payment {
+                id: first.id,
+                created_at: first.created_at,
+                ..payment.clone()
+            },
+            None => payment.clone(),
+        };
+        state.payments.insert(payment.order_id, stored.clone());
+        Ok(stored)
+    }
+
+    async fn for_order(&self, order: OrderId) -> Result<Option<Payment>> {
+        Ok(lock(&self.state).payments.get(&order).cloned())
+    }
+}

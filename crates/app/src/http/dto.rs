@@ -1,0 +1,433 @@
+//! Request and response bodies, exactly as the contract names their fields.
+//!
+//! Requests deserialize into loose shapes (every field optional) and are handed to the
+//! domain's parsers, which report every invalid field at once. Responses are built from
+//! domain types only.
+
+use chrono::{DateTime, Utc};
+use emporium_domain::model::{
+    Order, OrderInput, OrderItem, Payment, Product, ProductInput, Supplier, SupplierInput,
+    VariantInput,
+};
+use emporium_domain::service::{ProductView, SupplierView};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Accepts a money amount as a JSON string (`"1299.99"`) or number (`1299.99`) and keeps
+/// its decimal text: the amount is never held as a binary float.
+fn money_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(serde::de::Error::custom(
+            "a money amount must be a decimal string or a number",
+        )),
+    }
+}
+
+/// Tells "absent" (`None`) from "null" (`Some(None)`) for fields a patch may clear.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A product variant.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct VariantBody {
+    pub sku: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Option<Value>,
+}
+
+/// `POST /api/products` and `PUT /api/products/{id}` (every field optional on PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProductBody {
+    #[schema(example = "LAP-001")]
+    pub sku: Option<String>,
+    #[schema(example = "Gaming Laptop")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[schema(example = "electronics")]
+    pub category: Option<String>,
+    /// Decimal string or number, at most two fraction digits.
+    #[serde(default, deserialize_with = "money_text")]
+    #[schema(value_type = String, example = "1299.99")]
+    pub price: Option<String>,
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+    /// Units available to sell (on create: initial stock, default 0).
+    pub stock: Option<i64>,
+    pub low_stock_threshold: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub supplier_id: Option<Option<Uuid>>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Object)]
+    pub attributes: Option<Value>,
+    pub variants: Option<Vec<VariantBody>>,
+}
+
+impl From<ProductBody> for ProductInput {
+    fn from(b: ProductBody) -> Self {
+        ProductInput {
+            sku: b.sku,
+            name: b.name,
+            description: b.description,
+            category: b.category,
+            price: b.price,
+            currency: b.currency,
+            stock: b.stock,
+            low_stock_threshold: b.low_stock_threshold,
+            supplier_id: b.supplier_id.map(|s| s.map(Into::into)),
+            tags: b.tags,
+            attributes: b.attributes,
+            variants: b.variants.map(|vs| {
+                vs.into_iter()
+                    .map(|v| VariantInput {
+                        sku: v.sku,
+                        attributes: v.attributes,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// A product with its stock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductResponse {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    #[schema(example = "1299.99")]
+    pub price: String,
+    pub currency: String,
+    /// Units available to sell now.
+    pub stock: u32,
+    /// Units held by orders in flight.
+    pub reserved: u32,
+    pub low_stock_threshold: u32,
+    pub supplier_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    pub variants: Vec<VariantBody>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductView> for ProductResponse {
+    fn from(view: ProductView) -> Self {
+        let (stock, reserved) = (view.available(), view.reserved());
+        let p: Product = view.product;
+        ProductResponse {
+            id: p.id.as_uuid(),
+            sku: p.sku.to_string(),
+            name: p.name.into_inner(),
+            description: p.description.into_inner(),
+            category: p.category.into_inner(),
+            price: p.price.to_string(),
+            currency: p.price.currency().to_string(),
+            stock,
+            reserved,
+            low_stock_threshold: p.low_stock_threshold.get(),
+            supplier_id: p.supplier_id.map(|s| s.as_uuid()),
+            tags: p.tags.into_iter().map(|t| t.into_inner()).collect(),
+            attributes: Value::Object(p.attributes),
+            variants: p
+                .variants
+                .into_iter()
+                .map(|v| VariantBody {
+                    sku: Some(v.sku.to_string()),
+                    attributes: Some(Value::Object(v.attributes)),
+                })
+                .collect(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Supplier contact details.
+#[derive(Debug, Deserialize, Serialize, ToSchema, Default)]
+pub struct ContactBody {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// `POST /api/suppliers` and `PUT /api/suppliers/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SupplierBody {
+    #[schema(example = "Acme Components")]
+    pub name: Option<String>,
+    pub contact: Option<ContactBody>,
+    #[schema(example = "EU")]
+    pub region: Option<String>,
+}
+
+impl From<SupplierBody> for SupplierInput {
+    fn from(b: SupplierBody) -> Self {
+        let has_contact = b.contact.is_some();
+        let contact = b.contact.unwrap_or_default();
+        SupplierInput {
+            name: b.name,
+            region: b.region,
+            email: contact.email,
+            phone: contact.phone,
+            has_contact,
+        }
+    }
+}
+
+/// A supplier; `products` only on `GET /api/suppliers/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub contact: ContactBody,
+    pub region: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub products: Option<Vec<ProductSummary>>,
+}
+
+/// A catalog entry as listed under its supplier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductSummary {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub category: String,
+    pub price: String,
+    pub currency: String,
+}
+
+impl From<&Product> for ProductSummary {
+    fn from(p: &Product) -> Self {
+        ProductSummary {
+            id: p.id.as_uuid(),
+            sku: p.sku.to_string(),
+            name: p.name.to_string(),
+            category: p.category.to_string(),
+            price: p.price.to_string(),
+            currency: p.price.currency().to_string(),
+        }
+    }
+}
+
+impl From<Supplier> for SupplierResponse {
+    fn from(s: Supplier) -> Self {
+        SupplierResponse {
+            id: s.id.as_uuid(),
+            name: s.name.into_inner(),
+            contact: ContactBody {
+                email: s.contact.email,
+                phone: s.contact.phone,
+            },
+            region: s.region.into_inner(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            products: None,
+        }
+    }
+}
+
+impl From<SupplierView> for SupplierResponse {
+    fn from(v: SupplierView) -> Self {
+        let products = v.products.iter().map(ProductSummary::from).collect();
+        SupplierResponse {
+            products: Some(products),
+            ..SupplierResponse::from(v.supplier)
+        }
+    }
+}
+
+/// One line of an order request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderLineBody {
+    pub product_id: Option<Uuid>,
+    #[schema(example = 2)]
+    pub quantity: Option<i64>,
+}
+
+/// How the customer pays.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PaymentBody {
+    #[schema(example = "card")]
+    pub method: Option<String>,
+    #[schema(example = "tok_visa")]
+    pub token: Option<String>,
+}
+
+/// `POST /api/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderBody {
+    #[schema(example = "cust-42")]
+    pub customer_id: Option<String>,
+    #[schema(example = "Ada Lovelace")]
+    pub customer_name: Option<String>,
+    pub items: Option<Vec<OrderLineBody>>,
+    pub payment: Option<PaymentBody>,
+}
+
+impl From<OrderBody> for OrderInput {
+    fn from(b: OrderBody) -> Self {
+        let has_payment = b.payment.is_some();
+        let (payment_method, payment_token) = b
+            .payment
+            .map(|p| (p.method, p.token))
+            .unwrap_or((None, None));
+        OrderInput {
+            customer_id: b.customer_id,
+            customer_name: b.customer_name,
+            items: b.items.map(|items| {
+                items
+                    .into_iter()
+                    .map(|l| (l.product_id.map(Into::into), l.quantity))
+                    .collect()
+            }),
+            payment_method,
+            payment_token,
+            has_payment,
+        }
+    }
+}
+
+/// `PUT /api/orders/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderStatusBody {
+    #[schema(example = "shipped")]
+    pub status: Option<String>,
+}
+
+/// An order line with its snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderItemResponse {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub category: String,
+    pub quantity: u32,
+    pub unit_price: String,
+    pub line_total: String,
+}
+
+impl From<OrderItem> for OrderItemResponse {
+    fn from(i: OrderItem) -> Self {
+        OrderItemResponse {
+            product_id: i.product_id.as_uuid(),
+            sku: i.sku.to_string(),
+            name: i.name.into_inner(),
+            category: i.category.into_inner(),
+            quantity: i.quantity.get(),
+            unit_price: i.unit_price.to_string(),
+            line_total: i.line_total.to_string(),
+        }
+    }
+}
+
+/// The payment of an order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentResponse {
+    pub id: Uuid,
+    /// `authorized`, `declined`, `voided` or `refunded`.
+    pub status: String,
+    pub amount: String,
+    pub currency: String,
+    pub method: String,
+}
+
+impl From<Payment> for PaymentResponse {
+    fn from(p: Payment) -> Self {
+        PaymentResponse {
+            id: p.id.as_uuid(),
+            status: p.status.to_string(),
+            amount: p.amount.to_string(),
+            currency: p.amount.currency().to_string(),
+            method: p.method,
+        }
+    }
+}
+
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderResponse {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub customer_name: Option<String>,
+    /// `pending`, `confirmed`, `shipped`, `delivered`, `cancelled` or `failed`.
+    pub status: String,
+    pub items: Vec<OrderItemResponse>,
+    pub total: String,
+    pub currency: String,
+    pub payment: Option<PaymentResponse>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(o: Order) -> Self {
+        OrderResponse {
+            id: o.id.as_uuid(),
+            customer_id: o.customer_id.into_inner(),
+            customer_name: o.customer_name.map(|n| n.into_inner()),
+            status: o.status.to_string(),
+            items: o.items.into_iter().map(Into::into).collect(),
+            total: o.total.to_string(),
+            currency: o.total.currency().to_string(),
+            payment: o.payment.map(Into::into),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageBody<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl<T> PageBody<T> {
+    pub fn from_page<U>(page: emporium_domain::model::Page<U>, f: impl FnMut(U) -> T) -> Self {
+        let page = page.map(f);
+        PageBody {
+            items: page.items,
+            total: page.total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
+/// The `error` object of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// Code, message, and per-code details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(example = "validation_failed")]
+    pub code: String,
+    pub message: String,
+    /// `[{field, message}]` for 422; `[{product_id, requested, available}]` for
+    /// `insufficient_stock`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub details: Option<Value>,
+    /// The failed order, for `payment_declined`.
+    pub order_id: Option<Uuid>,
+}

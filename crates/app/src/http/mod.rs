@@ -1,0 +1,57 @@
+//! The HTTP surface: routes, request and response bodies, error mapping.
+
+pub mod admin;
+pub mod dto;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod orders;
+pub mod products;
+pub mod query;
+pub mod suppliers;
+
+use actix_web::{web, HttpRequest};
+use error::ApiError;
+
+/// The largest JSON body accepted.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// Registers every route of the contract under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|err, _| error::json_error(err, BODY_LIMIT).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _| ApiError::BadRequest(format!("malformed query: {err}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|_, req| ApiError::NoRoute(format!("no resource at {}", req.path())).into()),
+    )
+    .service(
+        web::scope("/api")
+            .configure(products::routes)
+            .configure(suppliers::routes)
+            .configure(orders::routes)
+            .configure(health::routes)
+            .configure(openapi::routes)
+            .configure(admin::routes),
+    );
+}
+
+/// JSON 405 for a known path with an unknown method.
+pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// JSON 404 for everything no route matches.
+pub async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NoRoute(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

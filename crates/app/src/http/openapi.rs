@@ -1,0 +1,50 @@
+//! `GET /api/openapi.json`, generated from the handlers and bodies above.
+
+use super::dto::*;
+use super::{admin, health, orders, products, suppliers};
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The OpenAPI 3 document of the contract.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Emporium", description = "Hybrid SQL + NoSQL e-commerce backend: catalog in MongoDB, money in PostgreSQL."),
+    paths(
+        products::create_product, products::list_products, products::get_product,
+        products::update_product, products::delete_product,
+        suppliers::create_supplier, suppliers::list_suppliers, suppliers::get_supplier,
+        suppliers::update_supplier, suppliers::delete_supplier,
+        orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
+        orders::cancel_order,
+        health::health, admin::list_sagas,
+    ),
+    components(schemas(
+        ProductBody, ProductResponse, VariantBody, SupplierBody, SupplierResponse, ContactBody,
+        ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
+        OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail,
+    )),
+    modifiers(&AdminToken),
+    tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "operations")),
+)]
+pub struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/openapi.json", web::get().to(openapi_json));
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

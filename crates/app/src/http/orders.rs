@@ -1,0 +1,97 @@
+//! `/api/orders`.
+
+use super::dto::{ErrorBody, OrderBody, OrderResponse, OrderStatusBody, PageBody};
+use super::error::ApiResult;
+use super::{method_not_allowed, query};
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use emporium_domain::model::{OrderId, OrderRequest, OrderStatus};
+use emporium_domain::Error;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/orders")
+            .route(web::get().to(list_orders))
+            .route(web::post().to(place_order))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/orders/{id}")
+            .route(web::get().to(get_order))
+            .route(web::put().to(update_order))
+            .route(web::delete().to(cancel_order))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// Place an order: reserve stock, authorize payment, confirm (a saga across both stores).
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderBody,
+    responses((status = 201, description = "confirmed", body = OrderResponse),
+        (status = 402, description = "payment declined; the order exists as failed", body = ErrorBody),
+        (status = 409, description = "insufficient stock; nothing changed", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn place_order(
+    state: web::Data<AppState>,
+    body: web::Json<OrderBody>,
+) -> ApiResult<HttpResponse> {
+    let request = OrderRequest::parse(body.into_inner().into())?;
+    let order = state.orders.place(request).await?;
+    Ok(HttpResponse::Created().json(OrderResponse::from(order)))
+}
+
+/// List orders: filters `status`, `customer_id`, `product_id`, `from`, `to`.
+#[utoipa::path(get, path = "/api/orders", tag = "orders",
+    params(("status" = Option<String>, Query), ("customer_id" = Option<String>, Query),
+        ("product_id" = Option<uuid::Uuid>, Query), ("from" = Option<String>, Query),
+        ("to" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = PageBody<OrderResponse>), (status = 400, body = ErrorBody)))]
+pub async fn list_orders(
+    state: web::Data<AppState>,
+    pairs: web::Query<query::Pairs>,
+) -> ApiResult<HttpResponse> {
+    let page = state.orders.list(&query::orders(&pairs)?).await?;
+    Ok(HttpResponse::Ok().json(PageBody::from_page(page, OrderResponse::from)))
+}
+
+/// One order with its lines and payment.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody)))]
+pub async fn get_order(
+    state: web::Data<AppState>,
+    id: web::Path<OrderId>,
+) -> ApiResult<HttpResponse> {
+    let order = state.orders.get(id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
+}
+
+/// Move an order: `shipped`, `delivered`, or `cancelled` (same as DELETE).
+#[utoipa::path(put, path = "/api/orders/{id}", tag = "orders", request_body = OrderStatusBody,
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid transition", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_order(
+    state: web::Data<AppState>,
+    id: web::Path<OrderId>,
+    body: web::Json<OrderStatusBody>,
+) -> ApiResult<HttpResponse> {
+    let status = match body.into_inner().status {
+        Some(s) => s
+            .parse::<OrderStatus>()
+            .map_err(|e| Error::invalid("status", e))?,
+        None => return Err(Error::invalid("status", "is required").into()),
+    };
+    let order = state.orders.set_status(id.into_inner(), status).await?;
+    Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
+}
+
+/// Cancel: stock goes back, the payment is voided. 200 with the cancelled order.
+#[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders",
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid transition", body = ErrorBody)))]
+pub async fn cancel_order(
+    state: web::Data<AppState>,
+    id: web::Path<OrderId>,
+) -> ApiResult<HttpResponse> {
+    let order = state.orders.cancel(id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
+}

@@ -1,0 +1,117 @@
+//! Query-string parsing into the domain's typed queries. A known parameter whose value does
+//! not parse is 400 `bad_request`; unknown parameters are ignored.
+
+use super::error::ApiError;
+use chrono::{DateTime, NaiveDate, Utc};
+use emporium_domain::model::{
+    AttrFilter, OrderQuery, OrderStatus, PageRequest, ProductId, ProductQuery, ProductSort,
+    SupplierId,
+};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+/// The raw pairs of a query string, in order.
+pub type Pairs = Vec<(String, String)>;
+
+fn bad(name: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("query parameter `{name}`: {message}"))
+}
+
+fn last<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn parsed<T: FromStr>(pairs: &Pairs, name: &str) -> Result<Option<T>, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    last(pairs, name)
+        .map(|v| v.parse::<T>().map_err(|e| bad(name, format!("`{v}`: {e}"))))
+        .transpose()
+}
+
+fn non_empty(pairs: &Pairs, name: &str) -> Result<Option<String>, ApiError> {
+    match last(pairs, name) {
+        Some("") => Err(bad(name, "must not be empty")),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+/// `limit` (1-500, default 50) and `offset` (>= 0).
+pub fn page(pairs: &Pairs) -> Result<PageRequest, ApiError> {
+    let limit = parsed::<i64>(pairs, "limit")?;
+    let offset = parsed::<i64>(pairs, "offset")?;
+    PageRequest::new(limit, offset).map_err(|(name, msg)| bad(name, msg))
+}
+
+fn price(pairs: &Pairs, name: &str) -> Result<Option<Decimal>, ApiError> {
+    let value = parsed::<Decimal>(pairs, name)?;
+    if value.is_some_and(|d| d.is_sign_negative() && !d.is_zero()) {
+        return Err(bad(name, "must not be negative"));
+    }
+    Ok(value)
+}
+
+/// `GET /api/products` filters.
+pub fn products(pairs: &Pairs) -> Result<ProductQuery, ApiError> {
+    let attributes = pairs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("attr.").map(|path| (k, path, v)))
+        .map(|(k, path, v)| AttrFilter::parse(path, v).map_err(|e| bad(k, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let min_price = price(pairs, "min_price")?;
+    let max_price = price(pairs, "max_price")?;
+    let supplier_id = parsed::<SupplierId>(pairs, "supplier_id")?;
+    let sort = last(pairs, "sort")
+        .map(|s| ProductSort::parse(s).map_err(|e| bad("sort", e)))
+        .transpose()?
+        .unwrap_or_default();
+    let text = last(pairs, "q")
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
+    if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(bad("q", "must be at most 200 characters"));
+    }
+    Ok(ProductQuery {
+        category: non_empty(pairs, "category")?,
+        min_price,
+        max_price,
+        supplier_id,
+        text,
+        attributes,
+        sort,
+        page: page(pairs)?,
+    })
+}
+
+/// An RFC 3339 timestamp, or a plain date meaning its midnight UTC.
+fn timestamp(pairs: &Pairs, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    last(pairs, name)
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| {
+                    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+                })
+                .map_err(|_| bad(name, format!("`{v}` is not an RFC 3339 timestamp or a date")))
+        })
+        .transpose()
+}
+
+/// `GET /api/orders` filters.
+pub fn orders(pairs: &Pairs) -> Result<OrderQuery, ApiError> {
+    Ok(OrderQuery {
+        status: parsed::<OrderStatus>(pairs, "status")?,
+        customer_id: non_empty(pairs, "customer_id")?,
+        product_id: parsed::<ProductId>(pairs, "product_id")?,
+        from: timestamp(pairs, "from")?,
+        to: timestamp(pairs, "to")?,
+        page: page(pairs)?,
+    })
+}

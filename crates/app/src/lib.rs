@@ -1,0 +1,12 @@
+//! # emporium-app
+//!
+//! The HTTP server (actix-web) over Emporium's domain services, its configuration and its
+//! wiring of store adapters. The `emporium` binary is in `main.rs`; integration tests build
+//! the same [`startup::Application`] on a random port.
+
+pub mod backend;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

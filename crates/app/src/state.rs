@@ -1,0 +1,30 @@
+//! What every handler can reach: the services, the health probes and the admin token.
+
+use crate::backend::Backend;
+use emporium_domain::ports::Stores;
+use emporium_domain::service::{CatalogService, OrderService, SupplierService};
+
+/// Shared, cheaply clonable application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: CatalogService,
+    pub suppliers: SupplierService,
+    pub orders: OrderService,
+    pub stores: Stores,
+    pub backend: std::sync::Arc<Backend>,
+    pub admin_token: Option<String>,
+}
+
+impl AppState {
+    pub fn new(backend: Backend, admin_token: Option<String>) -> Self {
+        let stores = backend.stores.clone();
+        AppState {
+            catalog: CatalogService::new(stores.clone()),
+            suppliers: SupplierService::new(stores.clone()),
+            orders: OrderService::new(stores.clone()),
+            stores,
+            backend: std::sync::Arc::new(backend),
+            admin_token,
+        }
+    }
+}

@@ -55,8 +55,12 @@ impl Backend {
     pub async fn check_health(&self) -> Vec<(&'static str, Result<(), String>)> {
         let checks = self.probes.iter().map(|probe| async move {
             let (name, result) = match probe {
-                Probe::Catalog(name, c) => (*name, tokio::time::timeout(PROBE_TIMEOUT, c.ping()).await),
-                Probe::Inventory(name, i) => (*name, tokio::time::timeout(PROBE_TIMEOUT, i.ping()).await),
+                Probe::Catalog(name, c) => {
+                    (*name, tokio::time::timeout(PROBE_TIMEOUT, c.ping()).await)
+                }
+                Probe::Inventory(name, i) => {
+                    (*name, tokio::time::timeout(PROBE_TIMEOUT, i.ping()).await)
+                }
             };
             let result = match result {
                 Ok(Ok(())) => Ok(()),

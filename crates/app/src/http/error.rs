@@ -91,9 +91,9 @@ impl ResponseError for ApiError {
             ApiError::Domain(e) => match e {
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
-                Error::Conflict(_) | Error::InsufficientStock(_) | Error::InvalidTransition { .. } => {
-                    StatusCode::CONFLICT
-                }
+                Error::Conflict(_)
+                | Error::InsufficientStock(_)
+                | Error::InvalidTransition { .. } => StatusCode::CONFLICT,
                 Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
                 Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

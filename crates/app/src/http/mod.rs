@@ -28,8 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|err, _| ApiError::BadRequest(format!("malformed query: {err}")).into()),
     )
     .app_data(
-        web::PathConfig::default()
-            .error_handler(|_, req| ApiError::NoRoute(format!("no resource at {}", req.path())).into()),
+        web::PathConfig::default().error_handler(|_, req| {
+            ApiError::NoRoute(format!("no resource at {}", req.path())).into()
+        }),
     )
     .service(
         web::scope("/api")

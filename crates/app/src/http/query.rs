@@ -99,7 +99,12 @@ fn timestamp(pairs: &Pairs, name: &str) -> Result<Option<DateTime<Utc>>, ApiErro
                     NaiveDate::parse_from_str(v, "%Y-%m-%d")
                         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
                 })
-                .map_err(|_| bad(name, format!("`{v}` is not an RFC 3339 timestamp or a date")))
+                .map_err(|_| {
+                    bad(
+                        name,
+                        format!("`{v}` is not an RFC 3339 timestamp or a date"),
+                    )
+                })
         })
         .transpose()
 }

@@ -228,20 +228,16 @@ impl OrderService {
     }
 
     /// Cancellation saga: cancel in the ledger (stock released or returned in the same
-    /// transaction), then void the payment authorization. Cancelling twice is harmless.
+    /// transaction), then void the payment authorization.
     #[tracing::instrument(name = "saga.cancel_order", skip(self))]
     pub async fn cancel(&self, id: OrderId) -> Result<Order> {
-        let current = self.get(id).await?;
-        current
+        // The contract allows cancelling only `pending` and `confirmed` orders; a second
+        // cancel is an invalid transition for the client (the ledger step itself stays
+        // idempotent, for recovery).
+        self.get(id)
+            .await?
             .status
-            .transition(OrderStatus::Cancelled)
-            .or_else(|e| {
-                if current.status == OrderStatus::Cancelled {
-                    Ok(OrderStatus::Cancelled)
-                } else {
-                    Err(e)
-                }
-            })?;
+            .transition(OrderStatus::Cancelled)?;
         let saga = SagaRun::begin(
             self.stores.saga_log.clone(),
             SagaKind::CancelOrder,

@@ -69,8 +69,11 @@ impl SagaRun {
                 saga_id = %self.id, kind = ?self.kind, ?step, ?state,
                 detail = entry.detail.as_deref().unwrap_or(""), "saga step failed"
             ),
-            _ => {
-                tracing::info!(saga_id = %self.id, kind = ?self.kind, ?step, ?outcome, ?state, "saga step")
+            StepOutcome::Started => {
+                tracing::debug!(saga_id = %self.id, kind = ?self.kind, ?step, "saga step started")
+            }
+            StepOutcome::Succeeded => {
+                tracing::info!(saga_id = %self.id, kind = ?self.kind, ?step, ?state, "saga step done")
             }
         }
         if let Err(e) = self.log.append(self.id, &entry, state).await {

@@ -36,7 +36,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Deletes and returns the product; `Ok(None)` when there was none.
     async fn delete(&self, id: ProductId) -> Result<Option<Product>>;
     /// Filters, sorts and pages exactly as [`ProductQuery::matches`] and
-    /// [`crate::model::ProductSort`] describe; ties break by id.
+    /// [`crate::model::ProductSort`] describe; ties break by id (descending for
+    /// `NewestFirst`, ascending otherwise), so paging is stable.
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>>;
     /// How many products reference this supplier.
     async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64>;

@@ -31,7 +31,12 @@ fn sort(products: &mut [Product], order: ProductSort) {
             ProductSort::PriceDesc => b.price.amount().cmp(&a.price.amount()),
             ProductSort::NameAsc => a.name.cmp(&b.name),
         };
-        primary.then(a.id.cmp(&b.id))
+        // Ids are UUID v7 (time-ordered): newest-first breaks ties newest-first too.
+        let tie = match order {
+            ProductSort::NewestFirst => b.id.cmp(&a.id),
+            _ => a.id.cmp(&b.id),
+        };
+        primary.then(tie)
     });
 }
 

@@ -360,7 +360,6 @@ pub async fn catalog_sorts_and_pages(stores: &Stores) {
         let p = product(name, &cat, price);
         stores.catalog.insert(&p).await.unwrap();
         made.push(p);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let names = |sort: ProductSort, page: PageRequest| {
         let cat = cat.clone();

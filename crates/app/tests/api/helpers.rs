@@ -1,0 +1,173 @@
+//! Spawning the app and talking to it.
+
+use emporium_app::backend::Backend;
+use emporium_app::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A running app on a random port, with the guards that keep its databases alive.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    _guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// Starts the app on `backend` (port 0: the OS picks a free one).
+pub async fn spawn(backend: Backend, guards: Vec<Box<dyn std::any::Any + Send + Sync>>) -> TestApp {
+    emporium_app::telemetry::init("text");
+    let app = Application::with_backend("127.0.0.1:0", backend, Some(ADMIN_TOKEN.into()))
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}/api", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .expect("client"),
+        _guards: guards,
+    }
+}
+
+pub async fn spawn_memory() -> TestApp {
+    spawn(Backend::memory(), Vec::new()).await
+}
+
+/// Status and JSON body (`Value::Null` for an empty body).
+pub type Reply = (StatusCode, Value);
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"))
+    };
+    (status, body)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        reply(
+            self.client
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        reply(
+            self.client
+                .put(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("PUT"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        reply(
+            self.client
+                .delete(self.url(path))
+                .send()
+                .await
+                .expect("DELETE"),
+        )
+        .await
+    }
+
+    /// Sends a raw body with a JSON content type.
+    pub async fn post_raw(&self, path: &str, body: &str) -> Reply {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST");
+        reply(response).await
+    }
+
+    /// Creates a product with a unique SKU and returns its JSON.
+    pub async fn product(&self, name: &str, category: &str, price: &str, stock: u32) -> Value {
+        let (status, body) = self
+            .post(
+                "/products",
+                &json!({"sku": unique_sku(), "name": name, "category": category,
+                        "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Places an order for `(product_id, quantity)` lines.
+    pub async fn order(&self, customer: &str, lines: &[(&str, u32)], token: &str) -> Reply {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
+            .collect();
+        self.post(
+            "/orders",
+            &json!({"customer_id": customer, "items": items,
+                    "payment": {"method": "card", "token": token}}),
+        )
+        .await
+    }
+
+    /// `stock` (available) and `reserved` of a product.
+    pub async fn stock(&self, id: &str) -> (u64, u64) {
+        let (status, body) = self.get(&format!("/products/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (
+            body["stock"].as_u64().expect("stock"),
+            body["reserved"].as_u64().expect("reserved"),
+        )
+    }
+}
+
+pub fn unique_sku() -> String {
+    format!("T-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// The `field` names of a 422's details.
+pub fn fields(body: &Value) -> Vec<String> {
+    body["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details in {body}"))
+        .iter()
+        .map(|d| d["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+pub fn id(body: &Value) -> String {
+    body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {body}"))
+        .to_owned()
+}

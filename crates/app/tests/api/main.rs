@@ -1,0 +1,51 @@
+//! HTTP integration tests: each test spawns the real app on a random port, talks to it over
+//! HTTP, and checks what a REST consumer would see. Every case runs once per backend:
+//! `memory::*` on the memory adapters, `real::*` on PostgreSQL + MongoDB.
+//! All cases compile into this one test binary to save link time.
+
+mod helpers;
+mod operations;
+mod orders;
+mod products;
+mod suppliers;
+
+/// Declares every case once and expands it for each backend module.
+macro_rules! cases {
+    ($backend:ident => $spawn:path; $($module:ident :: $case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let app = $spawn().await;
+                    crate::$module::$case(&app).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_cases {
+    ($backend:ident => $spawn:path) => {
+        cases!($backend => $spawn;
+            products::create_get_update_delete,
+            products::invalid_products_are_refused_and_change_nothing,
+            products::list_filters_sort_and_page,
+            products::bad_query_parameters_are_400,
+            suppliers::supplier_crud_and_reference_conflict,
+            orders::confirmed_order_moves_stock_and_money,
+            orders::declined_payment_compensates,
+            orders::insufficient_stock_changes_nothing,
+            orders::invalid_orders_are_422,
+            orders::status_moves_and_cancellation,
+            orders::list_filters,
+            orders::concurrent_orders_never_oversell,
+            orders::crossed_baskets_complete,
+            orders::deleted_product_keeps_order_snapshot,
+            operations::health_and_openapi,
+            operations::errors_are_json,
+            operations::admin_routes_need_the_token,
+        );
+    };
+}
+
+all_cases!(memory => crate::helpers::spawn_memory);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, against real servers:
+#   * PostgreSQL: the server at EMPORIUM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+#     started, or installed with apt-get, when it is missing;
+#   * MongoDB: the server at EMPORIUM_TEST_MONGODB_URI when set, otherwise one MongoDB
+#     wire-protocol server (PyPI secantusdb) started here for the whole run.
+# Each test creates its own databases with random names and drops them.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust from https://rustup.rs"
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    log "installing the Rust component $component"
+    rustup component add "$component"
+  fi
+done
+
+log "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [ -z "${EMPORIUM_TEST_POSTGRES_URL:-}" ]; then
+  ensure_postgres
+fi
+
+MONGO_PID=""
+MONGO_DIR=""
+cleanup() {
+  if [ -n "$MONGO_PID" ]; then kill "$MONGO_PID" 2>/dev/null || true; wait "$MONGO_PID" 2>/dev/null || true; fi
+  if [ -n "$MONGO_DIR" ]; then rm -rf "$MONGO_DIR"; fi
+}
+trap cleanup EXIT
+
+if [ -z "${EMPORIUM_TEST_MONGODB_URI:-}" ]; then
+  ensure_secantus
+  port="$(free_port)"
+  MONGO_DIR="$(mktemp -d)"
+  log "starting the MongoDB wire-protocol test server on 127.0.0.1:$port"
+  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$MONGO_DIR/data" \
+    >"$MONGO_DIR/server.log" 2>&1 &
+  MONGO_PID=$!
+  wait_for_port "$port" 120 || { cat "$MONGO_DIR/server.log" >&2; die "the MongoDB test server did not start"; }
+  export EMPORIUM_TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+fi
+
+log "tests"
+cargo test --workspace --locked "$@"

@@ -1,1 +1,293 @@
-fn main() {}
+//! `emporium-bench`: drives a running Emporium server over HTTP with N concurrent clients
+//! and checks afterwards that no unit was oversold or lost.
+//!
+//! ```text
+//! cargo run -p emporium-bench --release -- orders --base http://127.0.0.1:8080/api \
+//!     --scenario uniform --skus 10000 --clients 8 --seconds 20
+//! ```
+//!
+//! Scenarios: `uniform` (each order takes 1 unit of a random SKU out of `--skus`), `hot`
+//! (every order takes 1 unit of the same SKU), `crossed` (2-item baskets over two SKUs, in
+//! opposite orders half of the time).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "emporium-bench", about = "HTTP load generator for Emporium")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Place orders as fast as N clients can and report throughput and latency.
+    Orders(OrdersArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Scenario {
+    Uniform,
+    Hot,
+    Crossed,
+}
+
+#[derive(Parser, Clone)]
+struct OrdersArgs {
+    /// Base URL of the API.
+    #[arg(long, default_value = "http://127.0.0.1:8080/api")]
+    base: String,
+    #[arg(long, value_enum, default_value = "uniform")]
+    scenario: Scenario,
+    /// Number of SKUs to create for the `uniform` scenario.
+    #[arg(long, default_value_t = 10_000)]
+    skus: usize,
+    /// Units of stock per SKU.
+    #[arg(long, default_value_t = 1_000_000)]
+    stock: u32,
+    /// Concurrent clients (each sends one request at a time).
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// How long to send orders, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Print one JSON line instead of a table row.
+    #[arg(long)]
+    json: bool,
+    /// A label for the result line (e.g. the locking strategy the server runs).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    created: u64,
+    conflicts: u64,
+    other: u64,
+    units_sold: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Orders(args) => orders(args).await,
+    }
+}
+
+async fn orders(args: OrdersArgs) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let count = match args.scenario {
+        Scenario::Uniform => args.skus,
+        Scenario::Hot => 1,
+        Scenario::Crossed => 2,
+    };
+    eprintln!("creating {count} products with {} units each ...", args.stock);
+    let products = Arc::new(create_products(&client, &args, count).await?);
+    let before = stock_of(&client, &args.base, &products).await?;
+
+    eprintln!(
+        "{} clients, scenario {:?}, {} s ...",
+        args.clients, args.scenario, args.seconds
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.clients)
+        .map(|worker| {
+            let (client, products, args) = (client.clone(), products.clone(), args.clone());
+            tokio::spawn(async move { run_client(worker, client, products, args, deadline).await })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for w in workers {
+        let t = w.await??;
+        total.latencies_us.extend(t.latencies_us);
+        total.created += t.created;
+        total.conflicts += t.conflicts;
+        total.other += t.other;
+        total.units_sold += t.units_sold;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let after = stock_of(&client, &args.base, &products).await?;
+    let (before_units, after_units): (u64, u64) = (before.iter().sum(), after.iter().sum());
+    let consistent = before_units == after_units + total.units_sold;
+    report(&args, &mut total, elapsed, consistent);
+    if !consistent {
+        bail!(
+            "stock mismatch: {before_units} at start, {after_units} left, {} sold",
+            total.units_sold
+        );
+    }
+    Ok(())
+}
+
+async fn create_products(
+    client: &reqwest::Client,
+    args: &OrdersArgs,
+    count: usize,
+) -> Result<Vec<String>> {
+    let run = uuid_like();
+    let mut ids = Vec::with_capacity(count);
+    // Create in parallel batches: setup time is not what we measure.
+    for chunk in (0..count).collect::<Vec<_>>().chunks(64) {
+        let requests = chunk.iter().map(|i| {
+            let body = json!({"sku": format!("BENCH-{run}-{i}"), "name": format!("Bench item {i}"),
+                              "category": "bench", "price": "9.99", "stock": args.stock});
+            client.post(format!("{}/products", args.base)).json(&body).send()
+        });
+        for response in futures::future::join_all(requests).await {
+            let response = response.context("creating a product")?;
+            if response.status() != StatusCode::CREATED {
+                bail!("creating a product: {} {}", response.status(), response.text().await?);
+            }
+            let body: Value = response.json().await?;
+            ids.push(body["id"].as_str().context("product id")?.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+/// Available units of each product, read back over HTTP.
+async fn stock_of(client: &reqwest::Client, base: &str, ids: &[String]) -> Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let body: Value = client
+            .get(format!("{base}/products/{id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let reserved = body["reserved"].as_u64().context("reserved")?;
+        if reserved != 0 {
+            bail!("product {id} still has {reserved} units reserved after the run");
+        }
+        out.push(body["stock"].as_u64().context("stock")?);
+    }
+    Ok(out)
+}
+
+async fn run_client(
+    worker: usize,
+    client: reqwest::Client,
+    products: Arc<Vec<String>>,
+    args: OrdersArgs,
+    deadline: Instant,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut rng = SplitMix((worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) + 1);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        n += 1;
+        let lines: Vec<&String> = match args.scenario {
+            Scenario::Uniform => vec![&products[rng.below(products.len())]],
+            Scenario::Hot => vec![&products[0]],
+            Scenario::Crossed if n % 2 == 0 => vec![&products[0], &products[1]],
+            Scenario::Crossed => vec![&products[1], &products[0]],
+        };
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|id| json!({"product_id": id, "quantity": 1}))
+            .collect();
+        let body = json!({"customer_id": format!("bench-{worker}"), "items": items,
+                          "payment": {"method": "card", "token": "tok_visa"}});
+        let sent = Instant::now();
+        let status = client
+            .post(format!("{}/orders", args.base))
+            .json(&body)
+            .send()
+            .await
+            .map(|r| r.status());
+        tally.latencies_us.push(sent.elapsed().as_micros() as u64);
+        match status {
+            Ok(StatusCode::CREATED) => {
+                tally.created += 1;
+                tally.units_sold += lines.len() as u64;
+            }
+            Ok(StatusCode::CONFLICT) => tally.conflicts += 1,
+            _ => tally.other += 1,
+        }
+    }
+    Ok(tally)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank] as f64 / 1000.0
+}
+
+fn report(args: &OrdersArgs, t: &mut Tally, elapsed: f64, consistent: bool) {
+    t.latencies_us.sort_unstable();
+    let requests = t.latencies_us.len() as f64;
+    let result = json!({
+        "label": args.label,
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "clients": args.clients,
+        "seconds": (elapsed * 10.0).round() / 10.0,
+        "orders_per_s": (t.created as f64 / elapsed).round(),
+        "requests_per_s": (requests / elapsed).round(),
+        "p50_ms": percentile(&t.latencies_us, 50.0),
+        "p95_ms": percentile(&t.latencies_us, 95.0),
+        "p99_ms": percentile(&t.latencies_us, 99.0),
+        "conflict_rate": if requests > 0.0 { t.conflicts as f64 / requests } else { 0.0 },
+        "errors": t.other,
+        "units_sold": t.units_sold,
+        "stock_consistent": consistent,
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2}% | {} | {} |",
+            args.label,
+            result["scenario"].as_str().unwrap_or_default(),
+            args.clients,
+            t.created as f64 / elapsed,
+            percentile(&t.latencies_us, 50.0),
+            percentile(&t.latencies_us, 95.0),
+            percentile(&t.latencies_us, 99.0),
+            100.0 * result["conflict_rate"].as_f64().unwrap_or_default(),
+            t.other,
+            if consistent { "yes" } else { "NO" },
+        );
+    }
+}
+
+/// A tiny deterministic PRNG: reproducible runs without another dependency.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}

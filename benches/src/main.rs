@@ -91,7 +91,10 @@ async fn orders(args: OrdersArgs) -> Result<()> {
         Scenario::Hot => 1,
         Scenario::Crossed => 2,
     };
-    eprintln!("creating {count} products with {} units each ...", args.stock);
+    eprintln!(
+        "creating {count} products with {} units each ...",
+        args.stock
+    );
     let products = Arc::new(create_products(&client, &args, count).await?);
     let before = stock_of(&client, &args.base, &products).await?;
 
@@ -143,12 +146,19 @@ async fn create_products(
         let requests = chunk.iter().map(|i| {
             let body = json!({"sku": format!("BENCH-{run}-{i}"), "name": format!("Bench item {i}"),
                               "category": "bench", "price": "9.99", "stock": args.stock});
-            client.post(format!("{}/products", args.base)).json(&body).send()
+            client
+                .post(format!("{}/products", args.base))
+                .json(&body)
+                .send()
         });
         for response in futures::future::join_all(requests).await {
             let response = response.context("creating a product")?;
             if response.status() != StatusCode::CREATED {
-                bail!("creating a product: {} {}", response.status(), response.text().await?);
+                bail!(
+                    "creating a product: {} {}",
+                    response.status(),
+                    response.text().await?
+                );
             }
             let body: Value = response.json().await?;
             ids.push(body["id"].as_str().context("product id")?.to_owned());

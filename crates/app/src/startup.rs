@@ -32,6 +32,10 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState::new(backend, admin_token));
+        tokio::spawn(http::idempotency::sweep(
+            state.stores.clone(),
+            std::time::Duration::from_secs(600),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

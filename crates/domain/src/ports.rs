@@ -174,6 +174,48 @@ pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, event: DomainEvent);
 }
 
+/// What the idempotency store says about a request carrying a key it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyClaim {
+    /// Run the request now, for the resource `id` (the one proposed, or the one a crashed
+    /// or released earlier attempt with this key was working on), then call `complete`.
+    Proceed { id: uuid::Uuid },
+    /// The request ran before with the same fingerprint: answer with its response again.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// The key was used for a request with a different fingerprint.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}
+
+/// Stored idempotency keys (PostgreSQL in production), so a retried request never runs twice.
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync + 'static {
+    /// Atomically claims `key` for a request with `fingerprint`. A new key is stored with
+    /// `proposed` as its resource id and answers `Proceed`. An existing key answers
+    /// `Mismatch` for another fingerprint, `Replay` once completed, `InFlight` while a claim
+    /// younger than `lease` runs, and `Proceed` with the stored id (renewing the claim)
+    /// when the claim is older than `lease` or was released. Of many concurrent claims of
+    /// one new key, exactly one gets `Proceed`.
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        proposed: uuid::Uuid,
+        lease: std::time::Duration,
+    ) -> Result<IdempotencyClaim>;
+    /// Stores the final response of the claimed request.
+    async fn complete(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<()>;
+    /// Gives the claim up after a transient failure: the next request with this key
+    /// proceeds at once, on the same resource id.
+    async fn release(&self, key: &str) -> Result<()>;
+    /// Deletes keys created before `cutoff`; returns how many.
+    async fn purge(&self, cutoff: crate::model::Timestamp) -> Result<u64>;
+}
+
 /// One adapter for every port: what the services run on. Any port can come from any
 /// adapter crate, which is how the mixed sets (memory catalog + PostgreSQL ledger, ...) run.
 #[derive(Clone)]
@@ -185,5 +227,6 @@ pub struct Stores {
     pub payments: Arc<dyn Payments>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub saga_log: Arc<dyn SagaLog>,
+    pub idempotency: Arc<dyn IdempotencyKeys>,
     pub events: Arc<dyn EventBus>,
 }

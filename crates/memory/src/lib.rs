@@ -11,12 +11,14 @@
 mod catalog;
 mod events;
 mod gateway;
+mod idempotency;
 mod ledger;
 mod saga_log;
 
 pub use catalog::MemoryCatalog;
 pub use events::BroadcastEvents;
 pub use gateway::TestPaymentGateway;
+pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
 pub use saga_log::MemorySagaLog;
 
@@ -35,6 +37,7 @@ pub fn memory_stores() -> Stores {
         payments: ledger,
         gateway: Arc::new(TestPaymentGateway::default()),
         saga_log: Arc::new(MemorySagaLog::default()),
+        idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         events: Arc::new(BroadcastEvents::default()),
     }
 }

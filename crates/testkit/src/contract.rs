@@ -60,6 +60,8 @@ macro_rules! contract_suite {
             orders_crossed_baskets_do_not_deadlock,
             payments_record_keeps_first_id,
             saga_log_records_steps,
+            idempotency_claims_replays_and_mismatches,
+            idempotency_one_of_many_concurrent_claims_proceeds,
             saga_places_confirmed_order,
             saga_declined_payment_restores_stock,
             saga_product_create_and_delete
@@ -867,6 +869,100 @@ pub async fn saga_log_records_steps(stores: &Stores) {
     ));
 }
 
+pub async fn idempotency_claims_replays_and_mismatches(stores: &Stores) {
+    use emporium_domain::ports::IdempotencyClaim::*;
+    let keys = &stores.idempotency;
+    let key = format!("key-{}", uuid::Uuid::new_v4());
+    let lease = std::time::Duration::from_secs(60);
+    let first = uuid::Uuid::now_v7();
+    let claim = keys.claim(&key, "fp-1", first, lease).await.unwrap();
+    assert_eq!(claim, Proceed { id: first });
+    let again = keys
+        .claim(&key, "fp-1", uuid::Uuid::now_v7(), lease)
+        .await
+        .unwrap();
+    assert_eq!(again, InFlight, "a running claim is not taken twice");
+    let other = keys
+        .claim(&key, "fp-2", uuid::Uuid::now_v7(), lease)
+        .await
+        .unwrap();
+    assert_eq!(other, Mismatch);
+
+    keys.release(&key).await.unwrap();
+    let retaken = keys
+        .claim(&key, "fp-1", uuid::Uuid::now_v7(), lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        retaken,
+        Proceed { id: first },
+        "a released key keeps its resource id"
+    );
+
+    let body = json!({"id": first, "status": "confirmed", "total": "10.00"});
+    keys.complete(&key, 201, &body).await.unwrap();
+    let replay = keys
+        .claim(&key, "fp-1", uuid::Uuid::now_v7(), lease)
+        .await
+        .unwrap();
+    assert_eq!(replay, Replay { status: 201, body });
+    let mismatch = keys
+        .claim(&key, "fp-2", uuid::Uuid::now_v7(), lease)
+        .await
+        .unwrap();
+    assert_eq!(mismatch, Mismatch);
+
+    // An expired lease (a crashed first attempt) is taken over with the same id.
+    let stale = format!("key-{}", uuid::Uuid::new_v4());
+    let id = uuid::Uuid::now_v7();
+    keys.claim(&stale, "fp", id, lease).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let short = std::time::Duration::from_millis(5);
+    assert_eq!(
+        keys.claim(&stale, "fp", uuid::Uuid::now_v7(), short)
+            .await
+            .unwrap(),
+        Proceed { id }
+    );
+
+    assert!(keys.purge(now() + Duration::seconds(1)).await.unwrap() >= 2);
+    let fresh = uuid::Uuid::now_v7();
+    assert_eq!(
+        keys.claim(&key, "fp-2", fresh, lease).await.unwrap(),
+        Proceed { id: fresh },
+        "a purged key is new again"
+    );
+}
+
+pub async fn idempotency_one_of_many_concurrent_claims_proceeds(stores: &Stores) {
+    let key = format!("race-{}", uuid::Uuid::new_v4());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let keys = stores.idempotency.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                keys.claim(
+                    &key,
+                    "fp",
+                    uuid::Uuid::now_v7(),
+                    std::time::Duration::from_secs(60),
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut proceeded = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            emporium_domain::ports::IdempotencyClaim::Proceed { .. } => proceeded += 1,
+            emporium_domain::ports::IdempotencyClaim::InFlight => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(proceeded, 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Services over the adapter set: the sagas must behave the same on every set.
 // ---------------------------------------------------------------------------------------
@@ -891,7 +987,10 @@ pub async fn saga_places_confirmed_order(stores: &Stores) {
     let b = stocked(stores, "Stand", "19.95", 5).await;
     let service = OrderService::new(stores.clone());
     let order = service
-        .place(order_request(&[(&a, 2), (&b, 1)], "tok_visa"))
+        .place(
+            OrderId::new(),
+            order_request(&[(&a, 2), (&b, 1)], "tok_visa"),
+        )
         .await
         .unwrap();
     assert_eq!(order.status, OrderStatus::Confirmed);
@@ -902,7 +1001,7 @@ pub async fn saga_places_confirmed_order(stores: &Stores) {
     assert_eq!(level(stores, &a).await, (3, 0));
 
     let err = service
-        .place(order_request(&[(&a, 4)], "tok_visa"))
+        .place(OrderId::new(), order_request(&[(&a, 4)], "tok_visa"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InsufficientStock(_)));
@@ -919,7 +1018,10 @@ pub async fn saga_declined_payment_restores_stock(stores: &Stores) {
     let a = stocked(stores, "Camera", "499.00", 3).await;
     let service = OrderService::new(stores.clone());
     let err = service
-        .place(order_request(&[(&a, 2)], "tok_chargeDeclined"))
+        .place(
+            OrderId::new(),
+            order_request(&[(&a, 2)], "tok_chargeDeclined"),
+        )
         .await
         .unwrap_err();
     let Error::PaymentDeclined { order_id, .. } = err else {

@@ -60,7 +60,7 @@ impl ApiError {
     }
 
     /// The `error` object of the body: code, message and the details each case carries.
-    fn body(&self) -> Value {
+    pub fn body(&self) -> Value {
         let message = match self {
             ApiError::Domain(Error::Internal(_)) => "internal error".to_string(),
             ApiError::Domain(Error::Validation(_)) => "request validation failed".to_string(),

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod dto;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod openapi;
 pub mod orders;
 pub mod products;

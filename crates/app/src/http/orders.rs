@@ -1,12 +1,14 @@
 //! `/api/orders`.
 
 use super::dto::{ErrorBody, OrderBody, OrderResponse, OrderStatusBody, PageBody};
-use super::error::ApiResult;
-use super::{method_not_allowed, query};
+use super::error::{ApiError, ApiResult};
+use super::{idempotency, method_not_allowed, query};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 use emporium_domain::model::{OrderId, OrderRequest, OrderStatus};
 use emporium_domain::Error;
+use serde_json::Value;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -25,18 +27,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Place an order: reserve stock, authorize payment, confirm (a saga across both stores).
+///
+/// With an `Idempotency-Key` header, the same key and body answer the first response
+/// again and never place a second order; the same key with another body is 409 `conflict`,
+/// as is a duplicate that arrives while the first request still runs.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters")),
     responses((status = 201, description = "confirmed", body = OrderResponse),
         (status = 402, description = "payment declined; the order exists as failed", body = ErrorBody),
-        (status = 409, description = "insufficient stock; nothing changed", body = ErrorBody),
+        (status = 409, description = "insufficient stock (nothing changed), or an Idempotency-Key conflict", body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn place_order(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<OrderBody>,
+    body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let request = OrderRequest::parse(body.into_inner().into())?;
-    let order = state.orders.place(request).await?;
-    Ok(HttpResponse::Created().json(OrderResponse::from(order)))
+    let body = body.into_inner();
+    let key = idempotency::key_of(&req)?;
+    let fingerprint = idempotency::fingerprint(&body);
+    let parsed: OrderBody =
+        serde_json::from_value(body).map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let request = OrderRequest::parse(parsed.into())?;
+    let Some(key) = key else {
+        let order = state.orders.place(OrderId::new(), request).await?;
+        return Ok(HttpResponse::Created().json(OrderResponse::from(order)));
+    };
+    let orders = state.orders.clone();
+    idempotency::run_once(&state.stores, &key, &fingerprint, |id| async move {
+        let order = orders.place(OrderId::from(id), request).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(OrderResponse::from(order))
+                .map_err(|e| Error::Internal(format!("cannot serialize an order: {e}")))?,
+        ))
+    })
+    .await
 }
 
 /// List orders: filters `status`, `customer_id`, `product_id`, `from`, `to`.

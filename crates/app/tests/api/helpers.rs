@@ -16,7 +16,9 @@ pub struct TestApp {
 
 /// Starts the app on `backend` (port 0: the OS picks a free one).
 pub async fn spawn(backend: Backend, guards: Vec<Box<dyn std::any::Any + Send + Sync>>) -> TestApp {
-    emporium_app::telemetry::init("text");
+    if std::env::var_os("TEST_LOG").is_some() {
+        emporium_app::telemetry::init("text");
+    }
     let app = Application::with_backend("127.0.0.1:0", backend, Some(ADMIN_TOKEN.into()))
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}/api", app.port());
@@ -91,6 +93,20 @@ impl TestApp {
                 .expect("DELETE"),
         )
         .await
+    }
+
+    /// POST with an `Idempotency-Key`; also says whether the answer was a replay.
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: &Value) -> (Reply, bool) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let replayed = response.headers().get("Idempotent-Replayed").is_some();
+        (reply(response).await, replayed)
     }
 
     /// Sends a raw body with a JSON content type.

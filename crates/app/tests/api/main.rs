@@ -41,6 +41,8 @@ macro_rules! all_cases {
             orders::concurrent_orders_never_oversell,
             orders::crossed_baskets_complete,
             orders::deleted_product_keeps_order_snapshot,
+            orders::idempotency_key_replays_the_first_response,
+            orders::idempotency_key_under_concurrency_places_one_order,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::admin_routes_need_the_token,

@@ -336,3 +336,84 @@ pub async fn deleted_product_keeps_order_snapshot(app: &TestApp) {
     let (status, body) = app.delete(&format!("/orders/{}", id(&order))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+pub async fn idempotency_key_replays_the_first_response(app: &TestApp) {
+    let p = id(&app.product("Kettle", "kitchen", "24.99", 5).await);
+    let customer = unique("idem");
+    let body = json!({"customer_id": customer, "items": [{"product_id": p, "quantity": 2}],
+                      "payment": {"method": "card", "token": "tok_visa"}});
+    let key = unique("key");
+    let ((status, first), replayed) = app.post_idempotent("/orders", &key, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(!replayed);
+    // The same body with its keys in another order is the same request.
+    let reordered = json!({"payment": {"token": "tok_visa", "method": "card"},
+                           "items": [{"quantity": 2, "product_id": p}], "customer_id": customer});
+    let ((status, second), replayed) = app.post_idempotent("/orders", &key, &reordered).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(replayed, "the second answer is a replay");
+    assert_eq!(second, first, "the first response, again");
+    assert_eq!(app.stock(&p).await, (3, 0), "stock moved once");
+    let (_, orders) = app.get(&format!("/orders?customer_id={customer}")).await;
+    assert_eq!(orders["total"], 1);
+
+    let mut other = body.clone();
+    other["items"][0]["quantity"] = json!(1);
+    let ((status, reply), _) = app.post_idempotent("/orders", &key, &other).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert_eq!(reply["error"]["code"], "conflict");
+    assert_eq!(app.stock(&p).await, (3, 0));
+
+    // A declined payment is a final answer too: replayed with the same failed order.
+    let declined = json!({"customer_id": customer, "items": [{"product_id": p, "quantity": 1}],
+                          "payment": {"method": "card", "token": "tok_chargeDeclined"}});
+    let key = unique("key");
+    let ((status, first), _) = app.post_idempotent("/orders", &key, &declined).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let ((status, again), replayed) = app.post_idempotent("/orders", &key, &declined).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert!(replayed);
+    assert_eq!(again["error"]["order_id"], first["error"]["order_id"]);
+    assert_eq!(app.stock(&p).await, (3, 0));
+
+    let ((status, _), _) = app
+        .post_idempotent("/orders", &"k".repeat(256), &body)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an over-long key is refused"
+    );
+}
+
+/// N concurrent requests with one key create one order and move stock once.
+pub async fn idempotency_key_under_concurrency_places_one_order(app: &TestApp) {
+    let p = id(&app.product("Toaster", "kitchen", "39.00", 50).await);
+    let customer = unique("idem-race");
+    let key = unique("key");
+    let body = json!({"customer_id": customer, "items": [{"product_id": p, "quantity": 3}],
+                      "payment": {"method": "card", "token": "tok_visa"}});
+    let replies =
+        futures::future::join_all((0..20).map(|_| app.post_idempotent("/orders", &key, &body)))
+            .await;
+    let created: Vec<_> = replies
+        .iter()
+        .filter(|((s, _), _)| *s == StatusCode::CREATED)
+        .map(|((_, b), _)| b["id"].clone())
+        .collect();
+    assert!(!created.is_empty());
+    assert!(
+        created.iter().all(|id| *id == created[0]),
+        "one order id for one key"
+    );
+    assert!(replies.iter().all(|((s, b), _)| *s == StatusCode::CREATED
+        || (*s == StatusCode::CONFLICT && b["error"]["code"] == "conflict")));
+    assert_eq!(app.stock(&p).await, (47, 0), "stock moved once");
+    let (_, orders) = app.get(&format!("/orders?customer_id={customer}")).await;
+    assert_eq!(orders["total"], 1, "one order");
+    // Once the first finished, a retry gets its response.
+    let ((status, replay), replayed) = app.post_idempotent("/orders", &key, &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(replayed);
+    assert_eq!(replay["id"], created[0]);
+}

@@ -262,7 +262,7 @@ pub struct NewOrder {
 impl NewOrder {
     /// Prices the request against catalog entries (one per line, in any order), snapshotting
     /// sku, name, category and unit price. Unknown products are a validation error naming them.
-    pub fn price(request: &OrderRequest, products: &[Product]) -> Result<NewOrder> {
+    pub fn price(id: OrderId, request: &OrderRequest, products: &[Product]) -> Result<NewOrder> {
         let mut v = Violations::new();
         let mut items = Vec::with_capacity(request.lines.len());
         for (i, (product_id, quantity)) in request.lines.iter().enumerate() {
@@ -293,7 +293,7 @@ impl NewOrder {
             .try_fold(first, |acc, item| acc.plus(&item.line_total))
             .map_err(|e| Error::invalid("items", format!("order total: {e}")))?;
         Ok(NewOrder {
-            id: OrderId::new(),
+            id,
             customer_id: request.customer_id.clone(),
             customer_name: request.customer_name.clone(),
             items,

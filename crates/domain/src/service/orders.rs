@@ -35,12 +35,15 @@ impl OrderService {
     /// Runs the placement saga. Outcomes: the `confirmed` order; `InsufficientStock` with
     /// nothing changed; `PaymentDeclined` with the order `failed` and its units back in stock;
     /// `Validation` for unknown products; `Unavailable` when a store is down.
-    #[tracing::instrument(name = "saga.place_order", skip_all, fields(order_id))]
-    pub async fn place(&self, request: OrderRequest) -> Result<Order> {
+    ///
+    /// `id` is the new order's id. Placing again with the same id continues the same order
+    /// (every step is idempotent on it), which is how a retried request with the same
+    /// `Idempotency-Key` finishes a first attempt that crashed.
+    #[tracing::instrument(name = "saga.place_order", skip_all, fields(order_id = %id))]
+    pub async fn place(&self, id: OrderId, request: OrderRequest) -> Result<Order> {
         let ids: Vec<_> = request.lines.iter().map(|(id, _)| *id).collect();
         let products = self.stores.catalog.get_many(&ids).await?;
-        let new = NewOrder::price(&request, &products)?;
-        tracing::Span::current().record("order_id", tracing::field::display(new.id));
+        let new = NewOrder::price(id, &request, &products)?;
 
         let saga = SagaRun::begin(
             self.stores.saga_log.clone(),

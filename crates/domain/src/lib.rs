@@ -10,6 +10,7 @@
 //! [`model::Money`] never has more than two fraction digits).
 
 pub mod error;
+pub mod failpoint;
 pub mod model;
 pub mod ports;
 pub mod service;

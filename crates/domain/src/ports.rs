@@ -148,6 +148,9 @@ pub trait PaymentGateway: Send + Sync + 'static {
         amount: &crate::model::Money,
         token: &str,
     ) -> Result<Authorization>;
+    /// The answer already given for `idempotency_key`, or `None` when the gateway never
+    /// saw it. Recovery uses it to settle a saga that died around the authorization.
+    async fn lookup(&self, idempotency_key: OrderId) -> Result<Option<Authorization>>;
     /// Releases an authorization. Voiding twice is harmless.
     async fn void(&self, reference: &str) -> Result<()>;
     /// Returns captured money. Refunding twice is harmless.

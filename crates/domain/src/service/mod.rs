@@ -2,10 +2,12 @@
 
 mod catalog;
 mod orders;
+mod recovery;
 mod saga;
 mod suppliers;
 
 pub use catalog::{CatalogService, ProductView};
-pub use orders::OrderService;
+pub use orders::{OrderService, GATEWAY_TIMEOUT};
+pub use recovery::{RecoveryReport, RecoveryService};
 pub use saga::SagaRun;
 pub use suppliers::{SupplierService, SupplierView};

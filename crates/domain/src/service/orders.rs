@@ -10,6 +10,7 @@
 
 use super::SagaRun;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::model::{
     now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
     Page, Payment, PaymentId, PaymentStatus, SagaKind, SagaState, SagaStep,
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 /// How often a retriable step is tried before the saga is left for recovery.
 const CONFIRM_ATTEMPTS: u32 = 3;
+/// The longest the saga waits for the payment gateway. Recovery leaves sagas alone until
+/// they are much older than this, so it never races a live authorization.
+pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Places, reads, moves and cancels orders.
 #[derive(Clone)]
@@ -75,15 +79,20 @@ impl OrderService {
             .await;
         self.publish_order(EventKind::OrderCreated, &pending).await;
         self.publish_stock(&pending).await;
+        failpoint::hit("place_order.after_reserve").await;
 
         // Step 2 (pivot): authorize the payment, keyed by the order id.
         saga.started(SagaStep::AuthorizePayment, SagaState::Running)
             .await;
-        let authorization = self
-            .stores
-            .gateway
-            .authorize(new.id, &new.total, &request.payment.token)
-            .await;
+        let authorization = tokio::time::timeout(
+            GATEWAY_TIMEOUT,
+            self.stores
+                .gateway
+                .authorize(new.id, &new.total, &request.payment.token),
+        )
+        .await
+        .unwrap_or_else(|_| Err(Error::Unavailable("payment gateway".into())));
+        failpoint::hit("place_order.after_authorize").await;
         let reference = match authorization {
             Ok(Authorization::Approved { reference }) => reference,
             Ok(Authorization::Declined { reason }) => {
@@ -156,6 +165,7 @@ impl OrderService {
     /// Compensation of the reservation: release the units, mark the order `failed`.
     /// Safe to run twice; an order that was never created needs nothing.
     async fn release(&self, saga: &SagaRun, id: OrderId) {
+        failpoint::hit("place_order.during_compensation").await;
         match self.stores.orders.fail(id).await {
             Ok(order) => {
                 saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)

@@ -44,6 +44,15 @@ impl SagaRun {
         })
     }
 
+    /// Continues recording an existing saga (recovery after a crash).
+    pub fn resume(log: Arc<dyn SagaLog>, record: &SagaRecord) -> SagaRun {
+        SagaRun {
+            log,
+            id: record.id,
+            kind: record.kind,
+        }
+    }
+
     pub fn id(&self) -> SagaId {
         self.id
     }

@@ -1,0 +1,180 @@
+//! The ledger handle: a connection pool with bounded waits, and its migrations.
+
+use crate::error::{classify, STORE};
+use emporium_domain::{Error, Result};
+use sqlx::{
+    migrate::{MigrateError, Migrator},
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+use std::{str::FromStr, time::Duration};
+
+/// The schema, embedded at build time from `crates/postgres/migrations`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How `create_pending` keeps two orders from selling the same unit twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockingStrategy {
+    /// Lock the order's stock rows (`SELECT ... FOR UPDATE`, in SKU order so crossed
+    /// baskets cannot deadlock), check, then reserve. Concurrent orders for the same SKU
+    /// queue on the row lock; none is refused for contention.
+    #[default]
+    Pessimistic,
+    /// Read the rows and their `version` without locking, check, then reserve with
+    /// `UPDATE ... WHERE version = <read>`. A row changed in between makes the whole
+    /// transaction start again after a short jittered backoff. After a bounded number of
+    /// such attempts the order takes the pessimistic path, so a hot SKU delays an order but
+    /// never starves it. Holds no lock while checking: cheaper when orders rarely share
+    /// SKUs, more work (retries) when they often do.
+    Optimistic,
+}
+
+/// Connection and concurrency settings of a [`PgLedger`].
+///
+/// Every wait is bounded so that a slow or stuck database turns into `Unavailable`
+/// (HTTP 503) within seconds instead of piling up requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection (including opening a new one).
+    pub acquire_timeout: Duration,
+    /// Longest wait for the first connection in [`PgLedger::connect`].
+    pub connect_timeout: Duration,
+    /// Server-side cap on one statement (`statement_timeout`).
+    pub statement_timeout: Duration,
+    /// Server-side cap on waiting for a row or table lock (`lock_timeout`). Shorter than
+    /// `statement_timeout` so lock waits are reported as such.
+    pub lock_timeout: Duration,
+    /// How stock reservations are kept consistent.
+    pub locking: LockingStrategy,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
+            locking: LockingStrategy::Pessimistic,
+        }
+    }
+}
+
+/// The PostgreSQL ledger: inventory, orders, payments and the saga log.
+///
+/// Implements [`Inventory`], [`Orders`], [`Payments`] and [`SagaLog`]; each port method runs
+/// as one transaction. Cloning is cheap (the pool is shared).
+///
+/// [`Inventory`]: emporium_domain::ports::Inventory
+/// [`Orders`]: emporium_domain::ports::Orders
+/// [`Payments`]: emporium_domain::ports::Payments
+/// [`SagaLog`]: emporium_domain::ports::SagaLog
+#[derive(Debug, Clone)]
+pub struct PgLedger {
+    pub(crate) pool: PgPool,
+    pub(crate) locking: LockingStrategy,
+}
+
+impl PgLedger {
+    /// Opens a pool on `url` and checks that the server answers.
+    ///
+    /// Timeouts are set as connection startup parameters, so they hold for every statement
+    /// on every pooled connection without an extra round trip. `Unavailable` when the
+    /// server cannot be reached within `opts.connect_timeout`.
+    pub async fn connect(url: &str, opts: PgOptions) -> Result<PgLedger> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("emporium")
+            .options([
+                ("statement_timeout", millis(opts.statement_timeout)),
+                ("lock_timeout", millis(opts.lock_timeout)),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(connect);
+        let pool = tokio::time::timeout(opts.connect_timeout, pool)
+            .await
+            .map_err(|_| {
+                tracing::warn!(timeout = ?opts.connect_timeout, "postgres did not answer");
+                Error::Unavailable(STORE.to_owned())
+            })?
+            .map_err(classify)?;
+        Ok(PgLedger::from_pool(pool).with_locking(opts.locking))
+    }
+
+    /// Wraps a pool configured elsewhere (pessimistic locking).
+    pub fn from_pool(pool: PgPool) -> PgLedger {
+        PgLedger {
+            pool,
+            locking: LockingStrategy::default(),
+        }
+    }
+
+    /// The same ledger with another reservation strategy.
+    pub fn with_locking(mut self, locking: LockingStrategy) -> PgLedger {
+        self.locking = locking;
+        self
+    }
+
+    /// The reservation strategy in use.
+    pub fn locking(&self) -> LockingStrategy {
+        self.locking
+    }
+
+    /// The underlying pool (for health checks, tests and tools).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Brings the schema up to date. Safe to run from several processes at once: sqlx holds
+    /// an advisory lock while migrating.
+    #[tracing::instrument(name = "pg.migrate", skip_all)]
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            MigrateError::Execute(e) => classify(e),
+            MigrateError::ExecuteMigration(e, version) => {
+                tracing::error!(version, "migration failed");
+                classify(e)
+            }
+            other => Error::Internal(format!("postgres migration: {other}")),
+        })
+    }
+
+    /// Answers only when the server answers (`SELECT 1`).
+    #[tracing::instrument(name = "pg.ping", skip_all)]
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+}
+
+/// A duration as a PostgreSQL setting value (`"5000ms"`).
+fn millis(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_bounded() {
+        let o = PgOptions::default();
+        assert_eq!(o.max_connections, 10);
+        assert_eq!(o.acquire_timeout, Duration::from_secs(3));
+        assert!(o.lock_timeout < o.statement_timeout);
+        assert_eq!(o.locking, LockingStrategy::Pessimistic);
+    }
+
+    #[test]
+    fn settings_are_in_milliseconds() {
+        assert_eq!(millis(Duration::from_secs(5)), "5000ms");
+    }
+}

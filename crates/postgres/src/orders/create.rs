@@ -1,0 +1,194 @@
+//! `create_pending`: reserve every line and store the order `pending`, in one transaction.
+//!
+//! The transaction first *claims* the order id (`INSERT ... ON CONFLICT DO NOTHING`). A
+//! repeated call for the same id then waits on the unique index until the first call
+//! commits or rolls back, and finds the stored order instead of reserving twice. Only after
+//! the claim does it touch stock, so lock order is always: order, then stock rows in SKU
+//! order.
+
+use super::read::load;
+use crate::error::PgResult;
+use crate::ledger::LockingStrategy;
+use crate::outbox;
+use crate::rows::sql_quantity;
+use crate::stock::{self, Reservation};
+use crate::PgLedger;
+use emporium_domain::model::{now, EventKind, NewOrder, Order};
+use emporium_domain::{Error, Shortfall};
+use sqlx::PgConnection;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How many optimistic attempts an order gets before it falls back to row locks.
+const OPTIMISTIC_ATTEMPTS: u32 = 4;
+
+/// How one attempt went.
+enum Placement {
+    /// The order is stored, its units reserved.
+    Created(Order),
+    /// The order already existed; nothing was changed.
+    Existing(Order),
+    /// Some lines fall short; nothing may be changed.
+    Short(Vec<Shortfall>),
+    /// (Optimistic) a stock row changed under the attempt; start again.
+    Contended,
+}
+
+impl PgLedger {
+    /// Attempts until one is decisive. Only optimistic attempts can be `Contended`, and
+    /// [`PgLedger::locking_for`] makes every attempt past the bound pessimistic, so the loop
+    /// ends: a hot SKU can delay an order but never starve it.
+    pub(super) async fn place_pending(&self, new: &NewOrder) -> PgResult<Order> {
+        let mut attempt = 1;
+        loop {
+            let locking = self.locking_for(attempt);
+            let mut tx = self.pool.begin().await?;
+            match try_place(&mut tx, new, locking).await? {
+                Placement::Created(order) | Placement::Existing(order) => {
+                    tx.commit().await?;
+                    return Ok(order);
+                }
+                Placement::Short(short) => {
+                    tx.rollback().await?;
+                    return Err(Error::InsufficientStock(short).into());
+                }
+                Placement::Contended => {
+                    tx.rollback().await?;
+                    tracing::debug!(attempt, "stock changed under an optimistic reservation");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The strategy of attempt number `attempt` (from 1).
+    fn locking_for(&self, attempt: u32) -> LockingStrategy {
+        match self.locking {
+            LockingStrategy::Optimistic if attempt <= OPTIMISTIC_ATTEMPTS => {
+                LockingStrategy::Optimistic
+            }
+            _ => LockingStrategy::Pessimistic,
+        }
+    }
+}
+
+/// One attempt on the caller's transaction. The caller commits only `Created` and
+/// `Existing`; a `Short` or `Contended` attempt is rolled back, claim included.
+async fn try_place(
+    conn: &mut PgConnection,
+    new: &NewOrder,
+    locking: LockingStrategy,
+) -> PgResult<Placement> {
+    if !claim(conn, new).await? {
+        let existing = load(conn, new.id.as_uuid()).await?;
+        return Ok(Placement::Existing(
+            existing.ok_or(Error::NotFound("order"))?,
+        ));
+    }
+    let at = now();
+    let reservation = match locking {
+        LockingStrategy::Pessimistic => stock::reserve_locked(conn, &new.items, at).await?,
+        LockingStrategy::Optimistic => stock::reserve_versioned(conn, &new.items, at).await?,
+    };
+    let levels = match reservation {
+        Reservation::Reserved(levels) => levels,
+        Reservation::Short(short) => return Ok(Placement::Short(short)),
+        Reservation::Contended => return Ok(Placement::Contended),
+    };
+    insert_items(conn, new).await?;
+    let order = Order::pending(new);
+    let events = std::iter::once(outbox::order_event(EventKind::OrderCreated, &order))
+        .chain(outbox::stock_events(&levels));
+    outbox::record(conn, events).await?;
+    Ok(Placement::Created(order))
+}
+
+/// Inserts the order row as `pending`; `false` when an order with this id exists.
+async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO orders \
+             (id, customer_id, customer_name, status, total, currency, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(new.id.as_uuid())
+    .bind(new.customer_id.as_str())
+    .bind(new.customer_name.as_ref().map(|n| n.as_str()))
+    .bind(new.total.amount())
+    .bind(new.total.currency().as_str())
+    .bind(new.created_at)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Inserts every line in one statement, numbered from 1 in the order given.
+async fn insert_items(conn: &mut PgConnection, new: &NewOrder) -> PgResult<()> {
+    let items = &new.items;
+    let line_no: Vec<i32> = (1..).take(items.len()).collect();
+    let product: Vec<Uuid> = items.iter().map(|i| i.product_id.as_uuid()).collect();
+    let sku: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
+    let name: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+    let category: Vec<&str> = items.iter().map(|i| i.category.as_str()).collect();
+    let quantity: Vec<i32> = items.iter().map(|i| sql_quantity(i.quantity)).collect();
+    let unit_price: Vec<_> = items.iter().map(|i| i.unit_price.amount()).collect();
+    let line_total: Vec<_> = items.iter().map(|i| i.line_total.amount()).collect();
+    sqlx::query(
+        "INSERT INTO order_items \
+             (order_id, line_no, product_id, sku, name, category, quantity, unit_price, line_total) \
+         SELECT $1, l.* FROM UNNEST($2::int4[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+                                    $7::int4[], $8::numeric[], $9::numeric[]) AS l",
+    )
+    .bind(new.id.as_uuid())
+    .bind(&line_no)
+    .bind(&product)
+    .bind(&sku)
+    .bind(&name)
+    .bind(&category)
+    .bind(&quantity)
+    .bind(&unit_price)
+    .bind(&line_total)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Exponential backoff with jitter (2, 4, 8, ... ms plus up to as much again), so racing
+/// transactions spread out instead of colliding again in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 1u64 << attempt.min(10);
+    // The random bits of a v4 UUID are jitter enough; no RNG dependency needed.
+    let jitter = (Uuid::new_v4().as_u128() % u128::from(base)) as u64;
+    Duration::from_millis(base + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn optimistic_attempts_are_bounded_then_pessimistic() {
+        // A lazy pool never connects: nothing here touches the database.
+        let pool = sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("valid url");
+        let optimistic = PgLedger::from_pool(pool).with_locking(LockingStrategy::Optimistic);
+        assert_eq!(optimistic.locking_for(1), LockingStrategy::Optimistic);
+        assert_eq!(
+            optimistic.locking_for(OPTIMISTIC_ATTEMPTS),
+            LockingStrategy::Optimistic
+        );
+        assert_eq!(
+            optimistic.locking_for(OPTIMISTIC_ATTEMPTS + 1),
+            LockingStrategy::Pessimistic
+        );
+        let pessimistic = optimistic.with_locking(LockingStrategy::Pessimistic);
+        assert_eq!(pessimistic.locking_for(1), LockingStrategy::Pessimistic);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(backoff(1) >= Duration::from_millis(2));
+        assert!(backoff(1) < Duration::from_millis(4));
+        assert!(backoff(50) < Duration::from_millis(2048));
+    }
+}

@@ -1,0 +1,64 @@
+//! [`Orders`]: orders and the stock moves they make, one transaction per call.
+//!
+//! * [`create`]: reserve every line and store the order `pending`;
+//! * [`status`]: confirm, fail, cancel and advance, each deciding the move with the domain's
+//!   state machine while holding the order's row lock;
+//! * [`read`]: whole orders (lines and payment) by id and by filtered page.
+
+mod create;
+mod read;
+mod status;
+
+use crate::PgLedger;
+use async_trait::async_trait;
+use emporium_domain::model::{NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page};
+use emporium_domain::ports::{Cancellation, Orders};
+use emporium_domain::Result;
+
+#[async_trait]
+impl Orders for PgLedger {
+    #[tracing::instrument(
+        name = "pg.orders.create_pending",
+        skip_all,
+        fields(order_id = %order.id, lines = order.items.len())
+    )]
+    async fn create_pending(&self, order: &NewOrder) -> Result<Order> {
+        Ok(self.place_pending(order).await?)
+    }
+
+    #[tracing::instrument(name = "pg.orders.confirm", skip_all, fields(order_id = %id))]
+    async fn confirm(&self, id: OrderId) -> Result<Order> {
+        let (order, _) = self.change_status(id, status::confirming).await?;
+        Ok(order)
+    }
+
+    #[tracing::instrument(name = "pg.orders.fail", skip_all, fields(order_id = %id))]
+    async fn fail(&self, id: OrderId) -> Result<Order> {
+        let (order, _) = self.change_status(id, status::failing).await?;
+        Ok(order)
+    }
+
+    #[tracing::instrument(name = "pg.orders.cancel", skip_all, fields(order_id = %id))]
+    async fn cancel(&self, id: OrderId) -> Result<Cancellation> {
+        let (order, previous) = self.change_status(id, status::cancelling).await?;
+        Ok(Cancellation { order, previous })
+    }
+
+    #[tracing::instrument(name = "pg.orders.advance", skip_all, fields(order_id = %id, to = %to))]
+    async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
+        let (order, _) = self
+            .change_status(id, |from| status::advancing(from, to))
+            .await?;
+        Ok(order)
+    }
+
+    #[tracing::instrument(name = "pg.orders.get", skip_all, fields(order_id = %id))]
+    async fn get(&self, id: OrderId) -> Result<Option<Order>> {
+        Ok(self.get_order(id).await?)
+    }
+
+    #[tracing::instrument(name = "pg.orders.list", skip_all)]
+    async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        Ok(self.list_orders(query).await?)
+    }
+}

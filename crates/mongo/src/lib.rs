@@ -1,1 +1,171 @@
+//! # Emporium MongoDB adapter
+//!
+//! [`MongoCatalog`] implements the [`Catalog`] and [`Suppliers`] ports on the official
+//! `mongodb` driver. It is the reference for how Emporium talks to a document store:
+//!
+//! * **Typed filters only.** Queries are built from the typed values of a
+//!   [`ProductQuery`](emporium_domain::model::ProductQuery), never from client JSON, so a
+//!   client value such as `{"$gt": ""}` is compared as the literal text it is (see
+//!   [`query`]).
+//! * **Exact money.** Prices are stored as BSON `Decimal128`, converted through the decimal's
+//!   text form, never through `f64` (see [`codec`]).
+//! * **Ids are UUIDs.** `_id` is the entity's UUID as BSON binary subtype 4 (the standard
+//!   UUID representation), so `_id` order is the UUID's byte order, which the domain's ids
+//!   (UUID v7) share with creation time.
+//! * **Degrades, never lies.** [`MongoCatalog::init`] creates the text index where the server
+//!   supports one and otherwise falls back to a case-insensitive `$regex` search, logging
+//!   which [`SearchMode`] it runs in.
+//!
+//! Errors map onto the domain's: a duplicate key is `Conflict`, an unreachable server is
+//! `Unavailable("mongodb")`, anything else `Internal` (see [`error`]).
+//!
+//! [`Catalog`]: emporium_domain::ports::Catalog
+//! [`Suppliers`]: emporium_domain::ports::Suppliers
 
+mod catalog;
+pub mod codec;
+pub mod error;
+pub mod query;
+pub mod schema;
+mod suppliers;
+
+pub use query::SearchMode;
+
+use emporium_domain::{Error, Result};
+use mongodb::bson::{doc, Document};
+use mongodb::{options::ClientOptions, Client, Collection, Database};
+use std::sync::{
+    atomic::{AtomicU8, Ordering},
+    Arc,
+};
+use std::time::Duration;
+
+/// How long the driver looks for a usable server before an operation fails. Short, so a
+/// down server turns into `Unavailable` (HTTP 503) within seconds instead of the driver's
+/// default 30 s; a URI that sets `serverSelectionTimeoutMS` wins.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_millis(2_500);
+/// How long opening one TCP connection may take (a URI's `connectTimeoutMS` wins).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The catalog and supplier stores on one MongoDB database.
+///
+/// Cheap to clone: clones share the driver's connection pool and the search mode.
+#[derive(Clone)]
+pub struct MongoCatalog {
+    db: Database,
+    search: SearchModeCell,
+}
+
+impl std::fmt::Debug for MongoCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoCatalog")
+            .field("db", &self.db.name())
+            .field("search", &self.search.get())
+            .finish()
+    }
+}
+
+impl MongoCatalog {
+    /// Connects to `uri`, uses database `db`, and checks that the server answers.
+    ///
+    /// The connection is verified with a `ping` so that a wrong address fails here, at
+    /// start-up, as `Unavailable("mongodb")`, within [`SERVER_SELECTION_TIMEOUT`].
+    /// A URI that does not parse is `Internal` (a configuration error, not an outage).
+    pub async fn connect(uri: &str, db: &str) -> Result<MongoCatalog> {
+        let mut options = ClientOptions::parse(uri).await.map_err(|e| match *e.kind {
+            mongodb::error::ErrorKind::DnsResolve { .. } => error::unavailable(),
+            _ => Error::Internal(format!("invalid MongoDB URI: {e}")),
+        })?;
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.app_name.get_or_insert_with(|| "emporium".into());
+        let client = Client::with_options(options).map_err(error::from_driver)?;
+        let catalog = MongoCatalog::from_database(client.database(db));
+        catalog.run_ping().await?;
+        Ok(catalog)
+    }
+
+    /// Wraps a database handle the caller already has (its client's timeouts apply).
+    /// Nothing is checked or created: call [`MongoCatalog::init`] before serving.
+    pub fn from_database(db: Database) -> MongoCatalog {
+        MongoCatalog {
+            db,
+            search: SearchModeCell::default(),
+        }
+    }
+
+    /// The database this catalog works on.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates the collections, their validators and indexes; safe to run on every start.
+    ///
+    /// Also decides how free-text search runs: with a text index and `$text` where the
+    /// server can build one, else with `$regex` (see [`SearchMode`]). The choice is logged.
+    #[tracing::instrument(skip_all, fields(db = %self.db.name()))]
+    pub async fn init(&self) -> Result<SearchMode> {
+        let mode = schema::init(&self.db).await?;
+        self.search.set(mode);
+        tracing::info!(
+            search_mode = ?mode,
+            "mongodb catalog ready; free-text search uses {}",
+            mode.describe()
+        );
+        Ok(mode)
+    }
+
+    /// The search mode [`MongoCatalog::init`] settled on; `None` before it ran. Until then
+    /// `q` is searched with `$regex`, which needs no index.
+    pub fn search_mode(&self) -> Option<SearchMode> {
+        self.search.get()
+    }
+
+    pub(crate) fn effective_search_mode(&self) -> SearchMode {
+        self.search.get().unwrap_or(SearchMode::Regex)
+    }
+
+    pub(crate) fn products(&self) -> Collection<Document> {
+        self.db.collection(schema::PRODUCTS)
+    }
+
+    pub(crate) fn suppliers(&self) -> Collection<Document> {
+        self.db.collection(schema::SUPPLIERS)
+    }
+
+    pub(crate) async fn run_ping(&self) -> Result<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(drop)
+            .map_err(error::from_driver)
+    }
+}
+
+/// The search mode shared by every clone of a catalog: 0 until `init` decides it. An
+/// atomic rather than a lock: it is read on every search and written once per `init`.
+#[derive(Clone, Default)]
+struct SearchModeCell(Arc<AtomicU8>);
+
+impl SearchModeCell {
+    const TEXT: u8 = 1;
+    const REGEX: u8 = 2;
+
+    fn get(&self) -> Option<SearchMode> {
+        match self.0.load(Ordering::Acquire) {
+            Self::TEXT => Some(SearchMode::Text),
+            Self::REGEX => Some(SearchMode::Regex),
+            _ => None,
+        }
+    }
+
+    fn set(&self, mode: SearchMode) {
+        let value = match mode {
+            SearchMode::Text => Self::TEXT,
+            SearchMode::Regex => Self::REGEX,
+        };
+        self.0.store(value, Ordering::Release);
+    }
+}

@@ -17,7 +17,7 @@ use emporium_domain::model::{
     SupplierId, Tag, Units, Variant,
 };
 use emporium_domain::ports::Stores;
-use emporium_domain::service::{CatalogService, OrderService};
+use emporium_domain::service::{CatalogService, OrderService, RecoveryService};
 use emporium_domain::{Error, FieldError};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -64,7 +64,9 @@ macro_rules! contract_suite {
             idempotency_one_of_many_concurrent_claims_proceeds,
             saga_places_confirmed_order,
             saga_declined_payment_restores_stock,
-            saga_product_create_and_delete
+            saga_product_create_and_delete,
+            recovery_drives_paid_orders_forward_and_releases_unpaid_ones,
+            recovery_expires_abandoned_reservations
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {
@@ -1098,4 +1100,127 @@ pub async fn saga_product_create_and_delete(stores: &Stores) {
         service.delete(view.product.id).await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// A saga log entry for a placement that died after its reservation.
+async fn orphaned_placement(stores: &Stores, order: &NewOrder) {
+    let at = now();
+    let record = SagaRecord {
+        id: SagaId::new(),
+        kind: SagaKind::PlaceOrder,
+        subject: order.id.as_uuid(),
+        state: SagaState::Running,
+        payload: json!({}),
+        entries: vec![],
+        started_at: at,
+        updated_at: at,
+    };
+    stores.saga_log.begin(&record).await.unwrap();
+    let entry = SagaEntry {
+        step: SagaStep::ReserveStock,
+        outcome: StepOutcome::Succeeded,
+        detail: None,
+        at,
+    };
+    stores
+        .saga_log
+        .append(record.id, &entry, SagaState::Running)
+        .await
+        .unwrap();
+}
+
+pub async fn recovery_drives_paid_orders_forward_and_releases_unpaid_ones(stores: &Stores) {
+    let p = stocked(stores, "Recovered", "10.00", 10).await;
+    // Died after the gateway approved, before the payment was recorded.
+    let paid = new_order("rec-1", &[(&p, 2)]);
+    stores.orders.create_pending(&paid).await.unwrap();
+    let approved = stores
+        .gateway
+        .authorize(paid.id, &paid.total, "tok_visa")
+        .await
+        .unwrap();
+    assert!(matches!(
+        approved,
+        emporium_domain::ports::Authorization::Approved { .. }
+    ));
+    orphaned_placement(stores, &paid).await;
+    // Died before the gateway was asked.
+    let unpaid = new_order("rec-2", &[(&p, 3)]);
+    stores.orders.create_pending(&unpaid).await.unwrap();
+    orphaned_placement(stores, &unpaid).await;
+    // Died while compensating a decline.
+    let declined = new_order("rec-3", &[(&p, 1)]);
+    stores.orders.create_pending(&declined).await.unwrap();
+    stores
+        .gateway
+        .authorize(declined.id, &declined.total, "tok_chargeDeclined")
+        .await
+        .unwrap();
+    orphaned_placement(stores, &declined).await;
+    assert_eq!(level(stores, &p).await, (10, 6));
+
+    let recovery = RecoveryService::new(stores.clone());
+    // A fresh saga may still be running in another process: left alone.
+    let untouched = recovery
+        .recover(std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(untouched.examined, 0);
+    let report = recovery.recover(std::time::Duration::ZERO).await.unwrap();
+    assert!(
+        report.completed >= 1 && report.compensated >= 2,
+        "{report:?}"
+    );
+
+    let paid_now = stores.orders.get(paid.id).await.unwrap().unwrap();
+    assert_eq!(paid_now.status, OrderStatus::Confirmed, "paid: forward");
+    assert_eq!(paid_now.payment.unwrap().status, PaymentStatus::Authorized);
+    let unpaid_now = stores.orders.get(unpaid.id).await.unwrap().unwrap();
+    assert_eq!(
+        unpaid_now.status,
+        OrderStatus::Failed,
+        "unpaid: compensated"
+    );
+    let declined_now = stores.orders.get(declined.id).await.unwrap().unwrap();
+    assert_eq!(declined_now.status, OrderStatus::Failed);
+    assert_eq!(
+        declined_now.payment.unwrap().status,
+        PaymentStatus::Declined
+    );
+    assert_eq!(
+        level(stores, &p).await,
+        (8, 0),
+        "2 sold, the rest back in stock"
+    );
+
+    // Running recovery again changes nothing.
+    let again = recovery.recover(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(again.examined, 0, "{again:?}");
+    assert_eq!(level(stores, &p).await, (8, 0));
+}
+
+pub async fn recovery_expires_abandoned_reservations(stores: &Stores) {
+    let p = stocked(stores, "Abandoned", "5.00", 4).await;
+    let mut old = new_order("abandoned", &[(&p, 3)]);
+    old.created_at = now() - Duration::minutes(20);
+    stores.orders.create_pending(&old).await.unwrap();
+    let fresh = new_order("in-flight", &[(&p, 1)]);
+    stores.orders.create_pending(&fresh).await.unwrap();
+    assert_eq!(available(stores, &p).await, 0);
+
+    let recovery = RecoveryService::new(stores.clone());
+    let expired = recovery
+        .expire_reservations(std::time::Duration::from_secs(15 * 60))
+        .await
+        .unwrap();
+    assert!(expired >= 1);
+    let old_now = stores.orders.get(old.id).await.unwrap().unwrap();
+    assert_eq!(old_now.status, OrderStatus::Failed);
+    let fresh_now = stores.orders.get(fresh.id).await.unwrap().unwrap();
+    assert_eq!(
+        fresh_now.status,
+        OrderStatus::Pending,
+        "young reservations stay"
+    );
+    assert_eq!(level(stores, &p).await, (4, 1));
 }

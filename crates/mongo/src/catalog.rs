@@ -1,0 +1,157 @@
+//! The [`Catalog`] port on the `products` collection.
+
+use crate::codec::{product_from_document, product_to_document, uuid_to_bson};
+use crate::error::{duplicate_key_index, from_driver, from_write};
+use crate::query::{product_filter, product_sort};
+use crate::MongoCatalog;
+use async_trait::async_trait;
+use emporium_domain::model::{Page, PageRequest, Product, ProductId, ProductQuery, SupplierId};
+use emporium_domain::ports::Catalog;
+use emporium_domain::{Error, Result};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::Cursor;
+
+fn by_id(id: ProductId) -> Document {
+    doc! { "_id": uuid_to_bson(id.as_uuid()) }
+}
+
+/// The `Conflict` text for a duplicate key on insert: the unique `sku` index in practice,
+/// or the `_id` index when the very same product is inserted twice.
+fn duplicate_message(product: &Product, e: &mongodb::error::Error) -> String {
+    if duplicate_key_index(e).as_deref() == Some("_id_") {
+        format!("product {} already exists", product.id)
+    } else {
+        format!("sku {} already exists", product.sku)
+    }
+}
+
+async fn collect_products(cursor: Cursor<Document>) -> Result<Vec<Product>> {
+    let docs: Vec<Document> = cursor.try_collect().await.map_err(from_driver)?;
+    docs.iter().map(product_from_document).collect()
+}
+
+fn empty_page(page: PageRequest) -> Page<Product> {
+    Page {
+        items: Vec::new(),
+        total: 0,
+        limit: page.limit,
+        offset: page.offset,
+    }
+}
+
+#[async_trait]
+impl Catalog for MongoCatalog {
+    /// One `insert_one`: the unique `sku` index refuses a second product with the same SKU
+    /// atomically, so nothing is written then.
+    #[tracing::instrument(name = "mongo.catalog.insert", skip_all, fields(id = %product.id))]
+    async fn insert(&self, product: &Product) -> Result<()> {
+        let document = product_to_document(product)?;
+        self.products()
+            .insert_one(document)
+            .await
+            .map(drop)
+            .map_err(|e| from_write(e, |e| duplicate_message(product, e)))
+    }
+
+    #[tracing::instrument(name = "mongo.catalog.get", skip_all, fields(%id))]
+    async fn get(&self, id: ProductId) -> Result<Option<Product>> {
+        let found = self
+            .products()
+            .find_one(by_id(id))
+            .await
+            .map_err(from_driver)?;
+        found.as_ref().map(product_from_document).transpose()
+    }
+
+    #[tracing::instrument(name = "mongo.catalog.get_many", skip_all, fields(count = ids.len()))]
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = ids.iter().map(|id| uuid_to_bson(id.as_uuid())).collect();
+        let cursor = self
+            .products()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(from_driver)?;
+        collect_products(cursor).await
+    }
+
+    /// `replace_one` by `_id`; no upsert, so a missing product stays missing.
+    #[tracing::instrument(name = "mongo.catalog.replace", skip_all, fields(id = %product.id))]
+    async fn replace(&self, product: &Product) -> Result<()> {
+        let document = product_to_document(product)?;
+        let result = self
+            .products()
+            .replace_one(by_id(product.id), document)
+            .await
+            .map_err(|e| from_write(e, |_| format!("sku {} already exists", product.sku)))?;
+        if result.matched_count == 0 {
+            return Err(Error::NotFound("product"));
+        }
+        Ok(())
+    }
+
+    /// `findOneAndDelete`, so the product returned is exactly the one removed.
+    #[tracing::instrument(name = "mongo.catalog.delete", skip_all, fields(%id))]
+    async fn delete(&self, id: ProductId) -> Result<Option<Product>> {
+        let removed = self
+            .products()
+            .find_one_and_delete(by_id(id))
+            .await
+            .map_err(from_driver)?;
+        removed.as_ref().map(product_from_document).transpose()
+    }
+
+    /// The page and the total are two commands run concurrently with the same filter.
+    /// Not one `$facet`: a facet returns the whole page as one document, which a page of
+    /// large products (long descriptions, many variants) could push past MongoDB's 16 MiB
+    /// document limit.
+    #[tracing::instrument(name = "mongo.catalog.list", skip_all)]
+    async fn list(&self, query: &ProductQuery) -> Result<Page<Product>> {
+        let page = query.page;
+        let Some(filter) = product_filter(query, self.effective_search_mode())? else {
+            return Ok(empty_page(page));
+        };
+        let products = self.products();
+        let find = async {
+            let cursor = products
+                .find(filter.clone())
+                .sort(product_sort(query.sort))
+                .skip(page.offset)
+                .limit(i64::from(page.limit))
+                .await
+                .map_err(from_driver)?;
+            collect_products(cursor).await
+        };
+        let count = async {
+            products
+                .count_documents(filter.clone())
+                .await
+                .map_err(from_driver)
+        };
+        let (items, total) = tokio::try_join!(find, count)?;
+        Ok(Page {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
+    }
+
+    /// Served by the `supplier_id` index.
+    #[tracing::instrument(name = "mongo.catalog.count_by_supplier", skip_all, fields(%supplier))]
+    async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64> {
+        self.products()
+            .count_documents(doc! { "supplier_id": uuid_to_bson(supplier.as_uuid()) })
+            .await
+            .map_err(from_driver)
+    }
+
+    /// The `ping` command: answers only when a server does.
+    #[tracing::instrument(name = "mongo.catalog.ping", skip_all)]
+    async fn ping(&self) -> Result<()> {
+        self.run_ping().await
+    }
+}

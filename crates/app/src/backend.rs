@@ -1,11 +1,18 @@
 //! Picks an adapter for each store from the configuration and wires them into [`Stores`].
 //!
-//! With nothing configured everything runs on the memory adapters (and says so loudly:
-//! data does not survive a restart).
+//! Each store is chosen on its own: MongoDB for the catalog when `EMPORIUM_MONGODB_URI` is
+//! set, PostgreSQL for the ledger when `EMPORIUM_POSTGRES_URL` is set, memory otherwise
+//! (and the server says so loudly: that data does not survive a restart).
 
 use crate::config::Settings;
-use emporium_domain::ports::{Catalog, Inventory, Stores};
-use emporium_memory::{memory_stores, BroadcastEvents, TestPaymentGateway};
+use anyhow::Context;
+use emporium_domain::ports::{Catalog, Inventory, PaymentGateway, Stores};
+use emporium_memory::{
+    BroadcastEvents, MemoryCatalog, MemoryIdempotencyKeys, MemoryLedger, MemorySagaLog,
+    TestPaymentGateway,
+};
+use emporium_mongo::MongoCatalog;
+use emporium_postgres::{LockingStrategy, PgLedger, PgOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +25,8 @@ pub enum Probe {
     Inventory(&'static str, Arc<dyn Inventory>),
 }
 
-/// The stores the server runs on, with their health probes and the event bus that the
-/// WebSocket and tests subscribe to.
+/// The stores the server runs on, with their health probes and the event bus that
+/// subscribers listen to.
 pub struct Backend {
     pub stores: Stores,
     pub events: Arc<BroadcastEvents>,
@@ -29,26 +36,106 @@ pub struct Backend {
 impl Backend {
     /// Every port on memory adapters.
     pub fn memory() -> Backend {
+        Backend::assemble(None, None, Arc::new(TestPaymentGateway::default()))
+    }
+
+    /// Wires the given real adapters, memory for the rest.
+    pub fn assemble(
+        catalog: Option<MongoCatalog>,
+        ledger: Option<PgLedger>,
+        gateway: Arc<dyn PaymentGateway>,
+    ) -> Backend {
         let events = Arc::new(BroadcastEvents::default());
-        let stores = Stores {
-            events: events.clone(),
-            ..memory_stores()
+        let mut probes = Vec::new();
+        let (catalog, suppliers): (Arc<dyn Catalog>, Arc<dyn emporium_domain::ports::Suppliers>) =
+            match catalog {
+                Some(mongo) => {
+                    let mongo = Arc::new(mongo);
+                    probes.push(Probe::Catalog("mongodb", mongo.clone()));
+                    (mongo.clone(), mongo)
+                }
+                None => {
+                    let memory = Arc::new(MemoryCatalog::default());
+                    (memory.clone(), memory)
+                }
+            };
+        let stores = match ledger {
+            Some(pg) => {
+                let pg = Arc::new(pg);
+                probes.push(Probe::Inventory("postgres", pg.clone()));
+                Stores {
+                    catalog,
+                    suppliers,
+                    inventory: pg.clone(),
+                    orders: pg.clone(),
+                    payments: pg.clone(),
+                    saga_log: pg.clone(),
+                    idempotency: pg,
+                    gateway,
+                    events: events.clone(),
+                }
+            }
+            None => {
+                let memory = Arc::new(MemoryLedger::default());
+                Stores {
+                    catalog,
+                    suppliers,
+                    inventory: memory.clone(),
+                    orders: memory.clone(),
+                    payments: memory,
+                    saga_log: Arc::new(MemorySagaLog::default()),
+                    idempotency: Arc::new(MemoryIdempotencyKeys::default()),
+                    gateway,
+                    events: events.clone(),
+                }
+            }
         };
+        if probes.len() < 2 {
+            probes.push(Probe::Catalog("memory", Arc::new(MemoryCatalog::default())));
+        }
         Backend {
-            probes: vec![Probe::Catalog("memory", stores.catalog.clone())],
             stores,
             events,
+            probes,
         }
     }
 
-    /// Builds the backend the settings ask for.
+    /// Connects the stores the settings name (running migrations when asked) and wires them.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Backend> {
-        let _ = settings;
-        tracing::warn!(
-            "no EMPORIUM_POSTGRES_URL or EMPORIUM_MONGODB_URI configured: serving from the \
-             in-memory stores; data does not survive a restart"
-        );
-        Ok(Backend::memory())
+        let catalog = match &settings.mongodb_uri {
+            Some(uri) => {
+                Some(connect_mongo(uri, &settings.mongodb_db, settings.migrate_on_start).await?)
+            }
+            None => None,
+        };
+        let ledger = match &settings.postgres_url {
+            Some(url) => Some(connect_postgres(url, settings, settings.migrate_on_start).await?),
+            None => None,
+        };
+        match (catalog.is_some(), ledger.is_some()) {
+            (true, true) => {
+                tracing::info!("serving from MongoDB (catalog) and PostgreSQL (ledger)")
+            }
+            (false, false) => tracing::warn!(
+                "no EMPORIUM_POSTGRES_URL or EMPORIUM_MONGODB_URI configured: serving from the \
+                 in-memory stores; data does not survive a restart"
+            ),
+            (true, false) => tracing::warn!(
+                "no EMPORIUM_POSTGRES_URL: inventory, orders and payments are in memory and do \
+                 not survive a restart"
+            ),
+            (false, true) => tracing::warn!(
+                "no EMPORIUM_MONGODB_URI: the catalog is in memory and does not survive a restart"
+            ),
+        }
+        let gateway: Arc<dyn PaymentGateway> = match &settings.test_gateway_journal {
+            Some(path) => Arc::new(
+                TestPaymentGateway::with_journal(std::path::Path::new(path))
+                    .with_context(|| format!("opening the test gateway journal {path}"))?,
+            ),
+            None => Arc::new(TestPaymentGateway::default()),
+        };
+        Ok(Backend::assemble(catalog, ledger, gateway))
     }
 
     /// Runs every probe at once, each bounded by a timeout.
@@ -71,9 +158,48 @@ impl Backend {
         });
         futures::future::join_all(checks).await
     }
+}
 
-    /// The test payment gateway: the only gateway adapter so far.
-    pub fn gateway() -> Arc<TestPaymentGateway> {
-        Arc::new(TestPaymentGateway::default())
+/// Connects the catalog; with `init`, creates collections, validators and indexes.
+pub async fn connect_mongo(uri: &str, db: &str, init: bool) -> anyhow::Result<MongoCatalog> {
+    let catalog = MongoCatalog::connect(uri, db)
+        .await
+        .with_context(|| format!("connecting to MongoDB database `{db}`"))?;
+    if init {
+        let mode = catalog
+            .init()
+            .await
+            .context("initialising MongoDB collections")?;
+        tracing::info!(database = db, search = ?mode, "catalog on MongoDB");
     }
+    Ok(catalog)
+}
+
+/// Connects the ledger; with `migrate`, applies the schema migrations.
+pub async fn connect_postgres(
+    url: &str,
+    settings: &Settings,
+    migrate: bool,
+) -> anyhow::Result<PgLedger> {
+    let locking = match settings.locking.as_str() {
+        "pessimistic" => LockingStrategy::Pessimistic,
+        "optimistic" => LockingStrategy::Optimistic,
+        other => anyhow::bail!("EMPORIUM_LOCKING must be pessimistic or optimistic, not `{other}`"),
+    };
+    let options = PgOptions {
+        locking,
+        max_connections: settings.postgres_max_connections,
+        ..PgOptions::default()
+    };
+    let ledger = PgLedger::connect(url, options)
+        .await
+        .context("connecting to PostgreSQL")?;
+    if migrate {
+        ledger
+            .migrate()
+            .await
+            .context("applying PostgreSQL migrations")?;
+    }
+    tracing::info!(?locking, "ledger on PostgreSQL");
+    Ok(ledger)
 }

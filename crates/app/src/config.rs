@@ -20,6 +20,23 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// `text` (default) or `json` log lines (`EMPORIUM_LOG_FORMAT`).
     pub log_format: String,
+    /// `pessimistic` (default: `SELECT ... FOR UPDATE`) or `optimistic` (version column,
+    /// bounded retry) stock reservations on PostgreSQL (`EMPORIUM_LOCKING`).
+    pub locking: String,
+    /// PostgreSQL pool size (`EMPORIUM_POSTGRES_MAX_CONNECTIONS`, default 10).
+    pub postgres_max_connections: u32,
+    /// Pending orders older than this release their reservation
+    /// (`EMPORIUM_RESERVATION_TTL_SECS`, default 900).
+    pub reservation_ttl_secs: u64,
+    /// How often recovery looks for unfinished sagas (`EMPORIUM_RECOVERY_INTERVAL_SECS`, default 10).
+    pub recovery_interval_secs: u64,
+    /// Sagas untouched for this long count as abandoned (`EMPORIUM_RECOVERY_STALE_AFTER_SECS`,
+    /// default 60; a live saga waits at most 10 s for the payment gateway).
+    pub recovery_stale_after_secs: u64,
+    /// Test payment gateway journal: answers survive a restart (`EMPORIUM_TEST_GATEWAY_JOURNAL`).
+    pub test_gateway_journal: Option<String>,
+    /// Test-only fail point to stop at (`EMPORIUM_FAILPOINT`); never set in production.
+    pub failpoint: Option<String>,
 }
 
 impl Settings {
@@ -34,6 +51,11 @@ impl Settings {
             .set_default("mongodb_db", "emporium")?
             .set_default("migrate_on_start", true)?
             .set_default("log_format", "text")?
+            .set_default("locking", "pessimistic")?
+            .set_default("postgres_max_connections", 10)?
+            .set_default("reservation_ttl_secs", 900)?
+            .set_default("recovery_interval_secs", 10)?
+            .set_default("recovery_stale_after_secs", 60)?
             .add_source(source)
             .add_source(
                 config::Environment::with_prefix("EMPORIUM")
@@ -51,6 +73,8 @@ impl Settings {
             &mut self.postgres_url,
             &mut self.mongodb_uri,
             &mut self.admin_token,
+            &mut self.test_gateway_journal,
+            &mut self.failpoint,
         ] {
             if field.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *field = None;

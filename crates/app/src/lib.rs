@@ -5,8 +5,10 @@
 //! the same [`startup::Application`] on a random port.
 
 pub mod backend;
+pub mod background;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Serve the REST API (the default).
     Serve,
+    /// Apply PostgreSQL migrations and create MongoDB collections, validators and indexes.
+    Migrate,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -33,6 +35,24 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(listen = %settings.listen, port = app.port(), "emporium is serving");
             app.run_until_stopped().await?;
             tracing::info!("emporium stopped");
+        }
+        Command::Migrate => {
+            let mut done = false;
+            if let Some(url) = &settings.postgres_url {
+                emporium_app::backend::connect_postgres(url, &settings, true).await?;
+                println!("PostgreSQL: migrations applied");
+                done = true;
+            }
+            if let Some(uri) = &settings.mongodb_uri {
+                emporium_app::backend::connect_mongo(uri, &settings.mongodb_db, true).await?;
+                println!("MongoDB: collections, validators and indexes in place");
+                done = true;
+            }
+            if !done {
+                anyhow::bail!(
+                    "nothing to migrate: set EMPORIUM_POSTGRES_URL and/or EMPORIUM_MONGODB_URI"
+                );
+            }
         }
         Command::Openapi => {
             use utoipa::OpenApi;

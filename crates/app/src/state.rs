@@ -13,6 +13,7 @@ pub struct AppState {
     pub stores: Stores,
     pub backend: std::sync::Arc<Backend>,
     pub admin_token: Option<String>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -25,6 +26,7 @@ impl AppState {
             stores,
             backend: std::sync::Arc::new(backend),
             admin_token,
+            metrics: Default::default(),
         }
     }
 }

@@ -57,3 +57,12 @@ pub async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiEr
         req.path()
     )))
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    state: actix_web::web::Data<crate::state::AppState>,
+) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

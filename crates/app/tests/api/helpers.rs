@@ -1,7 +1,8 @@
 //! Spawning the app and talking to it.
 
 use emporium_app::backend::Backend;
-use emporium_app::startup::Application;
+use emporium_app::startup::{AppOptions, Application};
+use emporium_testkit::harness::postgres::TestPostgres;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -19,8 +20,11 @@ pub async fn spawn(backend: Backend, guards: Vec<Box<dyn std::any::Any + Send + 
     if std::env::var_os("TEST_LOG").is_some() {
         emporium_app::telemetry::init("text");
     }
-    let app = Application::with_backend("127.0.0.1:0", backend, Some(ADMIN_TOKEN.into()))
-        .expect("app builds");
+    let options = AppOptions {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        recovery: None,
+    };
+    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app builds");
     let base = format!("http://127.0.0.1:{}/api", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -35,6 +39,39 @@ pub async fn spawn(backend: Backend, guards: Vec<Box<dyn std::any::Any + Send + 
 
 pub async fn spawn_memory() -> TestApp {
     spawn(Backend::memory(), Vec::new()).await
+}
+
+/// The app on real stores: a fresh PostgreSQL database and a fresh MongoDB database.
+pub async fn spawn_real() -> TestApp {
+    let (backend, guards) = real_backend().await;
+    spawn(backend, guards).await
+}
+
+/// A backend on fresh databases, and the guards that drop them.
+pub async fn real_backend() -> (Backend, Vec<Box<dyn std::any::Any + Send + Sync>>) {
+    let pg = TestPostgres::create()
+        .await
+        .expect("test PostgreSQL database");
+    let mongo = emporium_testkit::harness::mongo::create()
+        .await
+        .expect("test MongoDB database");
+    let ledger = emporium_app::backend::connect_postgres(&pg.url, &test_settings(), true)
+        .await
+        .expect("PostgreSQL ledger");
+    let catalog = emporium_app::backend::connect_mongo(&mongo.uri, &mongo.db, true)
+        .await
+        .expect("MongoDB catalog");
+    let backend = Backend::assemble(
+        Some(catalog),
+        Some(ledger),
+        std::sync::Arc::new(emporium_memory::TestPaymentGateway::default()),
+    );
+    (backend, vec![Box::new(pg), Box::new(mongo)])
+}
+
+/// Default settings, as `emporium serve` would load them with no file and no variables.
+pub fn test_settings() -> emporium_app::config::Settings {
+    emporium_app::config::Settings::load(None).expect("default settings")
 }
 
 /// Status and JSON body (`Value::Null` for an empty body).

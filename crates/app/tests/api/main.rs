@@ -51,3 +51,4 @@ macro_rules! all_cases {
 }
 
 all_cases!(memory => crate::helpers::spawn_memory);
+all_cases!(real => crate::helpers::spawn_real);

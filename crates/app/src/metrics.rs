@@ -1,0 +1,83 @@
+//! A few process counters, exposed in the Prometheus text format at `GET /metrics`.
+
+use emporium_domain::service::RecoveryReport;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters the background tasks update and `/metrics` reads.
+#[derive(Default)]
+pub struct Metrics {
+    sagas_stuck: AtomicU64,
+    recovery_passes: AtomicU64,
+    sagas_completed_by_recovery: AtomicU64,
+    sagas_compensated_by_recovery: AtomicU64,
+    recovery_failures: AtomicU64,
+    reservations_expired: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_recovery(&self, r: &RecoveryReport) {
+        self.recovery_passes.fetch_add(1, Relaxed);
+        self.sagas_completed_by_recovery
+            .fetch_add(r.completed as u64, Relaxed);
+        self.sagas_compensated_by_recovery
+            .fetch_add(r.compensated as u64, Relaxed);
+        self.recovery_failures.fetch_add(r.stuck as u64, Relaxed);
+    }
+
+    pub fn record_expired(&self, n: usize) {
+        self.reservations_expired.fetch_add(n as u64, Relaxed);
+    }
+
+    pub fn set_stuck(&self, n: usize) {
+        self.sagas_stuck.store(n as u64, Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "emporium_sagas_stuck",
+            "gauge",
+            "Sagas whose compensation keeps failing (GET /api/admin/sagas?state=stuck).",
+            self.sagas_stuck.load(Relaxed),
+        );
+        metric(
+            "emporium_recovery_passes_total",
+            "counter",
+            "Saga recovery passes run.",
+            self.recovery_passes.load(Relaxed),
+        );
+        metric(
+            "emporium_sagas_completed_by_recovery_total",
+            "counter",
+            "Abandoned sagas recovery drove forward.",
+            self.sagas_completed_by_recovery.load(Relaxed),
+        );
+        metric(
+            "emporium_sagas_compensated_by_recovery_total",
+            "counter",
+            "Abandoned sagas recovery compensated.",
+            self.sagas_compensated_by_recovery.load(Relaxed),
+        );
+        metric(
+            "emporium_recovery_failures_total",
+            "counter",
+            "Recovery attempts that failed and left a saga stuck.",
+            self.recovery_failures.load(Relaxed),
+        );
+        metric(
+            "emporium_reservations_expired_total",
+            "counter",
+            "Reservations of abandoned pending orders released or settled.",
+            self.reservations_expired.load(Relaxed),
+        );
+        out
+    }
+}

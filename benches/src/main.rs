@@ -201,7 +201,7 @@ async fn run_client(
         let lines: Vec<&String> = match args.scenario {
             Scenario::Uniform => vec![&products[rng.below(products.len())]],
             Scenario::Hot => vec![&products[0]],
-            Scenario::Crossed if n % 2 == 0 => vec![&products[0], &products[1]],
+            Scenario::Crossed if n.is_multiple_of(2) => vec![&products[0], &products[1]],
             Scenario::Crossed => vec![&products[1], &products[0]],
         };
         let items: Vec<Value> = lines

@@ -292,17 +292,20 @@ fn compensation_step(kind: SagaKind) -> SagaStep {
     }
 }
 
-/// A stuck saga is retried after 2^failures seconds (at most 5 minutes) since its last try.
+/// A stuck saga is retried 1 s after its first failed compensation, then after 2, 4, 8 ...
+/// seconds (at most 5 minutes) since its last try.
 fn backoff_elapsed(saga: &SagaRecord) -> bool {
     if saga.state != SagaState::Stuck {
         return true;
     }
+    let compensation = compensation_step(saga.kind);
     let failures = saga
         .entries
         .iter()
-        .filter(|e| e.outcome == StepOutcome::Failed)
+        .filter(|e| e.outcome == StepOutcome::Failed && e.step == compensation)
         .count()
-        .min(9) as u32;
+        .clamp(1, 9) as u32
+        - 1;
     let wait = chrono::Duration::seconds((1i64 << failures).min(300));
     let last: Timestamp = saga.updated_at;
     now() - last >= wait

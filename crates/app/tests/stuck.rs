@@ -168,3 +168,113 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A gateway that authorizes, then loses the answer (a timeout on our side).
+struct LostAnswer {
+    inner: Arc<dyn emporium_domain::ports::PaymentGateway>,
+}
+
+#[async_trait]
+impl emporium_domain::ports::PaymentGateway for LostAnswer {
+    async fn authorize(
+        &self,
+        key: OrderId,
+        amount: &emporium_domain::model::Money,
+        token: &str,
+    ) -> Result<emporium_domain::ports::Authorization> {
+        self.inner.authorize(key, amount, token).await?;
+        Err(Error::Unavailable("payment gateway".into()))
+    }
+    async fn lookup(&self, key: OrderId) -> Result<Option<emporium_domain::ports::Authorization>> {
+        self.inner.lookup(key).await
+    }
+    async fn void(&self, reference: &str) -> Result<()> {
+        self.inner.void(reference).await
+    }
+    async fn refund(&self, reference: &str, amount: &emporium_domain::model::Money) -> Result<()> {
+        self.inner.refund(reference, amount).await
+    }
+}
+
+/// The gateway authorized but the saga never heard: the order fails at once (503, stock
+/// back), and recovery later finds the authorization by the order id and voids it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
+    let mut backend = Backend::memory();
+    let gateway = Arc::new(emporium_memory::TestPaymentGateway::default());
+    backend.stores.gateway = Arc::new(LostAnswer {
+        inner: gateway.clone(),
+    });
+    let stores = backend.stores.clone();
+    let options = AppOptions {
+        admin_token: None,
+        recovery: Some(RecoveryConfig {
+            interval: Duration::from_millis(300),
+            stale_after: Duration::ZERO,
+            reservation_ttl: Duration::from_secs(900),
+        }),
+    };
+    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app");
+    let base = format!("http://127.0.0.1:{}/api", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let product: Value = client
+        .post(format!("{base}/products"))
+        .json(
+            &json!({"sku": "LOST-1", "name": "Lost", "category": "c", "price": "7.00", "stock": 3}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = product["id"].as_str().unwrap().to_owned();
+    let reply = client
+        .post(format!("{base}/orders"))
+        .json(
+            &json!({"customer_id": "lost", "items": [{"product_id": pid, "quantity": 1}],
+                      "payment": {"method": "card", "token": "tok_visa"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 503);
+    assert!(reply.headers().contains_key("retry-after"));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = stores
+            .orders
+            .list(&OrderQuery {
+                customer_id: Some("lost".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let order = &page.items[0];
+        assert_eq!(order.status, OrderStatus::Failed);
+        if let Some(p) = &order.payment {
+            assert_eq!(p.status, emporium_domain::model::PaymentStatus::Voided);
+            assert!(gateway.is_voided(p.gateway_ref.as_deref().unwrap()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lost authorization was never voided"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let p: Value = client
+        .get(format!("{base}/products/{pid}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (p["stock"].as_u64(), p["reserved"].as_u64()),
+        (Some(3), Some(0))
+    );
+}

@@ -71,7 +71,7 @@ impl OrderService {
                 // The write may or may not have committed: compensate to be sure.
                 saga.failed(SagaStep::ReserveStock, SagaState::Compensating, &e)
                     .await;
-                self.release(&saga, new.id).await;
+                self.release(&saga, new.id, SagaState::Compensated).await;
                 return Err(e);
             }
         };
@@ -108,16 +108,19 @@ impl OrderService {
                 if let Err(e) = self.stores.payments.record(&payment).await {
                     tracing::error!(order_id = %new.id, error = %e, "could not record the declined payment");
                 }
-                self.release(&saga, new.id).await;
+                self.release(&saga, new.id, SagaState::Compensated).await;
                 return Err(Error::PaymentDeclined {
                     order_id: new.id,
                     reason,
                 });
             }
             Err(e) => {
+                // The gateway may or may not have authorized: release the stock now and
+                // leave the saga compensating, so recovery asks the gateway (by the order
+                // id) and voids an authorization it finds.
                 saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &e)
                     .await;
-                self.release(&saga, new.id).await;
+                self.release(&saga, new.id, SagaState::Compensating).await;
                 return Err(e);
             }
         };
@@ -164,19 +167,20 @@ impl OrderService {
 
     /// Compensation of the reservation: release the units, mark the order `failed`.
     /// Safe to run twice; an order that was never created needs nothing.
-    async fn release(&self, saga: &SagaRun, id: OrderId) {
+    ///
+    /// `settled` is the saga's state once the units are back: `Compensated`, or
+    /// `Compensating` when something outside the ledger may still need undoing (a gateway
+    /// call that timed out may have authorized the payment: recovery asks the gateway and
+    /// voids it).
+    async fn release(&self, saga: &SagaRun, id: OrderId, settled: SagaState) {
         failpoint::hit("place_order.during_compensation").await;
         match self.stores.orders.fail(id).await {
             Ok(order) => {
-                saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)
-                    .await;
+                saga.succeeded(SagaStep::ReleaseStock, settled).await;
                 self.publish_order(EventKind::OrderUpdated, &order).await;
                 self.publish_stock(&order).await;
             }
-            Err(Error::NotFound(_)) => {
-                saga.succeeded(SagaStep::ReleaseStock, SagaState::Compensated)
-                    .await
-            }
+            Err(Error::NotFound(_)) => saga.succeeded(SagaStep::ReleaseStock, settled).await,
             Err(e) => {
                 saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e)
                     .await

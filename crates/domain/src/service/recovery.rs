@@ -205,8 +205,28 @@ impl RecoveryService {
         }
     }
 
+    /// Voids the order's authorization, if there is one: from the payment record, or, when
+    /// none was recorded (the gateway call timed out or the process died), from the
+    /// gateway's own answer for the order id.
     async fn void_if_authorized(&self, order: &Order) -> Result<()> {
-        if let Some(p) = self.stores.payments.for_order(order.id).await? {
+        let recorded = match self.stores.payments.for_order(order.id).await? {
+            Some(p) => Some(p),
+            None => match self.stores.gateway.lookup(order.id).await? {
+                Some(Authorization::Approved { reference }) => Some(
+                    self.stores
+                        .payments
+                        .record(&payment(
+                            order,
+                            PaymentStatus::Authorized,
+                            Some(reference),
+                            None,
+                        ))
+                        .await?,
+                ),
+                _ => None,
+            },
+        };
+        if let Some(p) = recorded {
             if p.status == PaymentStatus::Authorized {
                 self.stores
                     .gateway

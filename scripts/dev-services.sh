@@ -17,81 +17,23 @@
 #   eval "$(scripts/dev-services.sh up)"
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv-mongo"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 DEV_DIR="$ROOT/.emporium-dev"
 MONGO_DATA="$DEV_DIR/mongo"
 MONGO_PID_FILE="$DEV_DIR/mongo.pid"
 MONGO_LOG="$DEV_DIR/mongo.log"
 MONGO_PORT=27017
-PG_PORT=5432
 POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/emporium"
 MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
 
 usage() {
   sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 # ---------------------------------------------------------------- PostgreSQL
-
-# The newest PostgreSQL version with a Debian cluster configuration (e.g. 15), or nothing.
-postgres_version() {
-  [ -d /etc/postgresql ] || return 0
-  find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1
-}
-
-postgres_installed() {
-  command -v pg_ctlcluster >/dev/null 2>&1 && [ -n "$(postgres_version)" ]
-}
-
-install_postgres() {
-  [ "$(id -u)" = 0 ] || die "--install needs root; as root run: apt-get install -y postgresql"
-  log "installing PostgreSQL (apt-get install -y postgresql)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-}
-
-start_postgres() {
-  local version
-  version="$(postgres_version)"
-  log "starting PostgreSQL $version (cluster main)"
-  # The Debian package's own service may not start in a container; start the cluster.
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start \
-    || die "pg_ctlcluster could not start PostgreSQL $version (run as root, or see /var/log/postgresql)"
-  for _ in $(seq 1 30); do
-    port_open "$PG_PORT" && return 0
-    sleep 0.5
-  done
-  die "PostgreSQL $version did not open port $PG_PORT (see /var/log/postgresql)"
-}
-
-ensure_postgres() {
-  local install="$1"
-  if port_open "$PG_PORT"; then
-    log "PostgreSQL answers on 127.0.0.1:$PG_PORT"
-    return 0
-  fi
-  if ! postgres_installed; then
-    if [ "$install" = yes ]; then
-      install_postgres
-    else
-      die "PostgreSQL is not installed. Install it with: apt-get install -y postgresql (as root), or run: $0 up --install (as root)"
-    fi
-  fi
-  start_postgres
-}
 
 psql_admin() {
   psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
@@ -111,27 +53,6 @@ ensure_database() {
 }
 
 # ------------------------------------------------------------------- MongoDB
-
-# Installs secantusdb into .venv-mongo unless it is there. The lock is the one the Rust test
-# harness (crates/testkit/src/harness/mongo.rs) takes, so the two never install at once.
-ensure_secantusdb() {
-  if [ -x "$VENV/bin/secantusd-py" ]; then
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is missing: apt-get install -y python3 python3-venv"
-  command -v flock >/dev/null 2>&1 || die "flock is missing: apt-get install -y util-linux"
-  log "installing the MongoDB wire-protocol server (PyPI secantusdb) into $VENV"
-  mkdir -p "$VENV"
-  # The inner script gets the venv as $1: single quotes are meant.
-  # shellcheck disable=SC2016
-  flock "$VENV/.install.lock" sh -c '
-    set -eu
-    if [ ! -x "$1/bin/secantusd-py" ]; then
-      python3 -m venv "$1"
-      "$1/bin/pip" install --quiet --disable-pip-version-check secantusdb
-    fi' install-secantusdb "$VENV" \
-    || die "installing secantusdb failed (python3 -m venv needs: apt-get install -y python3-venv)"
-}
 
 # The pid in the pid file, when that process is still our secantusdb server.
 mongo_pid() {
@@ -218,6 +139,7 @@ cmd_up() {
     shift
   done
   ensure_postgres "$install"
+  log "PostgreSQL answers on 127.0.0.1:$PG_PORT"
   ensure_database
   start_mongo
   log "services are up; export these (or: eval \"\$($0 up)\"):"

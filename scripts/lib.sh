@@ -1,47 +1,29 @@
-# Shared helpers for Emporium's scripts (sourced, not run).
+# Shared helpers for Emporium's scripts (sourced by test.sh and dev-services.sh).
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-mongo"
+PG_PORT=5432
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-# Makes sure a PostgreSQL server answers at 127.0.0.1:5432: starts the Debian cluster if it
-# is installed but stopped, installs it (as root, with apt-get) if it is missing.
-ensure_postgres() {
-  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
-  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "PostgreSQL is not installed: installing it (apt-get install -y postgresql)"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    else
-      die "PostgreSQL is not installed. Install it (sudo apt-get install -y postgresql) or set EMPORIUM_TEST_POSTGRES_URL to a server you have."
-    fi
-  fi
-  local version
-  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
-  log "starting PostgreSQL $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
-    || pg_ctlcluster "$version" main start
-  for _ in $(seq 1 30); do
-    pg_isready -q -h 127.0.0.1 -p 5432 && break
-    sleep 0.5
-  done
-  pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL did not start (see /var/log/postgresql)"
-  # Trust auth for the local test user is how these machines are set up; make sure the
-  # `postgres` role can log in over TCP without a password.
-  psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1 \
-    || die "cannot connect as postgres@127.0.0.1:5432; set EMPORIUM_TEST_POSTGRES_URL"
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
 }
 
-# Makes sure the project-local virtualenv has the MongoDB wire-protocol test server.
-ensure_secantus() {
-  if [ -x "$VENV/bin/secantusd-py" ]; then return 0; fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is needed for the MongoDB test server (apt-get install -y python3 python3-venv)"
-  log "installing the MongoDB wire-protocol test server (PyPI secantusdb) into $VENV"
-  python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install -y python3-venv)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check secantusdb
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Waits up to $2 quarter-seconds (default 60) for 127.0.0.1:$1 to accept connections.
+wait_for_port() {
+  local port="$1" tries="${2:-60}"
+  for _ in $(seq 1 "$tries"); do
+    port_open "$port" && return 0
+    sleep 0.25
+  done
+  return 1
 }
 
 # A free TCP port on 127.0.0.1.
@@ -49,12 +31,74 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Waits until something accepts TCP connections on 127.0.0.1:$1.
-wait_for_port() {
-  local port="$1" tries="${2:-60}"
-  for _ in $(seq 1 "$tries"); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.25
-  done
-  return 1
+# ---------------------------------------------------------------- PostgreSQL
+
+# The newest PostgreSQL version with a Debian cluster configuration (e.g. 15), or nothing.
+postgres_version() {
+  [ -d /etc/postgresql ] || return 0
+  find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1
+}
+
+postgres_installed() {
+  command -v pg_ctlcluster >/dev/null 2>&1 && [ -n "$(postgres_version)" ]
+}
+
+install_postgres() {
+  [ "$(id -u)" = 0 ] || die "installing PostgreSQL needs root; as root run: apt-get install -y postgresql"
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install PostgreSQL 15+ yourself and start it on 127.0.0.1:$PG_PORT"
+  log "installing PostgreSQL (apt-get install -y postgresql)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
+start_postgres() {
+  local version
+  version="$(postgres_version)"
+  log "starting PostgreSQL $version (cluster main)"
+  # The Debian package's own service may not start in a container; start the cluster.
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+    || die "pg_ctlcluster could not start PostgreSQL $version (run as root, or see /var/log/postgresql)"
+  wait_for_port "$PG_PORT" 120 \
+    || die "PostgreSQL $version did not open port $PG_PORT (see /var/log/postgresql)"
+}
+
+# Makes sure PostgreSQL answers on 127.0.0.1:5432. `ensure_postgres yes` installs it with
+# apt-get when it is missing (root only); `ensure_postgres no` says what to install.
+ensure_postgres() {
+  local install="$1"
+  if port_open "$PG_PORT"; then
+    return 0
+  fi
+  if ! postgres_installed; then
+    if [ "$install" = yes ]; then
+      install_postgres
+    else
+      die "PostgreSQL is not installed. Install it with: apt-get install -y postgresql (as root), or run: $0 up --install (as root)"
+    fi
+  fi
+  start_postgres
+}
+
+# ------------------------------------------------------------------- MongoDB
+
+# Installs secantusdb (the MongoDB wire-protocol test server) into .venv-mongo unless it is
+# there. The lock is the one the Rust test harness (crates/testkit/src/harness/mongo.rs)
+# takes, so the two never install at once.
+ensure_secantusdb() {
+  if [ -x "$VENV/bin/secantusd-py" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || die "python3 is missing: apt-get install -y python3 python3-venv"
+  command -v flock >/dev/null 2>&1 || die "flock is missing: apt-get install -y util-linux"
+  log "installing the MongoDB wire-protocol server (PyPI secantusdb) into $VENV"
+  mkdir -p "$VENV"
+  # The inner script gets the venv as $1: single quotes are meant.
+  # shellcheck disable=SC2016
+  flock "$VENV/.install.lock" sh -c '
+    set -eu
+    if [ ! -x "$1/bin/secantusd-py" ]; then
+      python3 -m venv "$1"
+      "$1/bin/pip" install --quiet --disable-pip-version-check secantusdb
+    fi' install-secantusdb "$VENV" \
+    || die "installing secantusdb failed (python3 -m venv needs: apt-get install -y python3-venv)"
 }

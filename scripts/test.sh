@@ -6,6 +6,7 @@
 #     wire-protocol server (PyPI secantusdb) started here for the whole run.
 # Each test creates its own databases with random names and drops them.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -22,7 +23,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 if [ -z "${EMPORIUM_TEST_POSTGRES_URL:-}" ]; then
-  ensure_postgres
+  # A fresh machine (CI) gets PostgreSQL installed when run as root.
+  if [ "$(id -u)" = 0 ]; then ensure_postgres yes; else ensure_postgres no; fi
+  psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1 \
+    || die "cannot connect as postgres@127.0.0.1:$PG_PORT; set EMPORIUM_TEST_POSTGRES_URL to a server you can use"
 fi
 
 MONGO_PID=""
@@ -34,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${EMPORIUM_TEST_MONGODB_URI:-}" ]; then
-  ensure_secantus
+  ensure_secantusdb
   port="$(free_port)"
   MONGO_DIR="$(mktemp -d)"
   log "starting the MongoDB wire-protocol test server on 127.0.0.1:$port"

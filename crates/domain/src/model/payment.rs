@@ -1,6 +1,6 @@
 //! Payments: one per order, authorized through the payment gateway.
 
-use super::{Money, OrderId, PaymentId, Timestamp};
+use super::{now, Money, OrderId, PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
@@ -58,4 +58,29 @@ pub struct Payment {
     pub decline_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Payment {
+    /// A new payment record for `order_id`, created now.
+    pub fn new(
+        order_id: OrderId,
+        amount: Money,
+        method: &str,
+        status: PaymentStatus,
+        gateway_ref: Option<String>,
+        decline_reason: Option<String>,
+    ) -> Payment {
+        let at = now();
+        Payment {
+            id: PaymentId::new(),
+            order_id,
+            status,
+            amount,
+            method: method.to_owned(),
+            gateway_ref,
+            decline_reason,
+            created_at: at,
+            updated_at: at,
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::model::{
     now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
-    Page, Payment, PaymentId, PaymentStatus, SagaKind, SagaState, SagaStep,
+    Page, Payment, PaymentStatus, SagaKind, SagaState, SagaStep,
 };
 use crate::ports::{Authorization, Stores};
 use serde_json::json;
@@ -98,8 +98,9 @@ impl OrderService {
             Ok(Authorization::Declined { reason }) => {
                 saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &reason)
                     .await;
-                let payment = self.payment(
-                    &new,
+                let payment = Payment::new(
+                    new.id,
+                    new.total,
                     &request.payment.method,
                     PaymentStatus::Declined,
                     None,
@@ -124,8 +125,9 @@ impl OrderService {
                 return Err(e);
             }
         };
-        let payment = self.payment(
-            &new,
+        let payment = Payment::new(
+            new.id,
+            new.total,
             &request.payment.method,
             PaymentStatus::Authorized,
             Some(reference),
@@ -185,28 +187,6 @@ impl OrderService {
                 saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e)
                     .await
             }
-        }
-    }
-
-    fn payment(
-        &self,
-        order: &NewOrder,
-        method: &str,
-        status: PaymentStatus,
-        gateway_ref: Option<String>,
-        decline_reason: Option<String>,
-    ) -> Payment {
-        let at = now();
-        Payment {
-            id: PaymentId::new(),
-            order_id: order.id,
-            status,
-            amount: order.total,
-            method: method.to_owned(),
-            gateway_ref,
-            decline_reason,
-            created_at: at,
-            updated_at: at,
         }
     }
 
@@ -278,25 +258,15 @@ impl OrderService {
             self.publish_stock(&cancellation.order).await;
         }
 
-        if let Some(payment) = self.stores.payments.for_order(id).await? {
-            if payment.status == PaymentStatus::Authorized {
-                let reference = payment.gateway_ref.clone().unwrap_or_default();
-                if let Err(e) = self.stores.gateway.void(&reference).await {
-                    saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
-                        .await;
-                    return Err(e);
-                }
-                let voided = Payment {
-                    status: PaymentStatus::Voided,
-                    updated_at: now(),
-                    ..payment
-                };
-                if let Err(e) = self.stores.payments.record(&voided).await {
-                    saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
-                        .await;
-                    return Err(e);
-                }
-            }
+        let voided = match self.stores.payments.for_order(id).await {
+            Ok(Some(payment)) => void_authorization(&self.stores, payment).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = voided {
+            saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
+                .await;
+            return Err(e);
         }
         saga.succeeded(SagaStep::VoidPayment, SagaState::Completed)
             .await;
@@ -338,4 +308,22 @@ impl OrderService {
             Err(e) => tracing::warn!(error = %e, "could not read stock for stock.changed events"),
         }
     }
+}
+
+/// Voids an authorized payment at the gateway and records it `voided`; any other payment is
+/// returned as it is. Safe to repeat: voiding twice is harmless at the gateway.
+pub(crate) async fn void_authorization(stores: &Stores, payment: Payment) -> Result<Payment> {
+    if payment.status != PaymentStatus::Authorized {
+        return Ok(payment);
+    }
+    let reference = payment.gateway_ref.clone().unwrap_or_default();
+    stores.gateway.void(&reference).await?;
+    stores
+        .payments
+        .record(&Payment {
+            status: PaymentStatus::Voided,
+            updated_at: now(),
+            ..payment
+        })
+        .await
 }

@@ -6,11 +6,12 @@
 //! after it, a saga goes forward. Whether the pivot happened is asked of the payment record
 //! and, when that is missing, of the gateway itself by the order's idempotency key.
 
+use super::orders::void_authorization;
 use super::SagaRun;
 use crate::error::{Error, Result};
 use crate::model::{
-    now, Order, OrderId, OrderQuery, OrderStatus, PageRequest, Payment, PaymentId, PaymentStatus,
-    ProductId, SagaKind, SagaRecord, SagaState, SagaStep, Sku, StepOutcome, Timestamp,
+    now, Order, OrderId, OrderQuery, OrderStatus, PageRequest, Payment, PaymentStatus, ProductId,
+    SagaKind, SagaRecord, SagaState, SagaStep, Sku, StepOutcome, Timestamp,
 };
 use crate::ports::{Authorization, Stores};
 use std::time::Duration;
@@ -152,33 +153,12 @@ impl RecoveryService {
     /// Forward when the payment was authorized, compensated otherwise.
     async fn settle_pending(&self, order: &Order) -> Result<Settled> {
         let id = order.id;
-        let authorized = match self.stores.payments.for_order(id).await? {
-            Some(p) => p.status == PaymentStatus::Authorized,
-            None => match self.stores.gateway.lookup(id).await? {
-                Some(Authorization::Approved { reference }) => {
-                    self.stores
-                        .payments
-                        .record(&payment(
-                            order,
-                            PaymentStatus::Authorized,
-                            Some(reference),
-                            None,
-                        ))
-                        .await?;
-                    true
-                }
-                Some(Authorization::Declined { reason }) => {
-                    self.stores
-                        .payments
-                        .record(&payment(order, PaymentStatus::Declined, None, Some(reason)))
-                        .await?;
-                    false
-                }
-                // The gateway never saw the order, and the saga that would have asked is
-                // long gone: nobody will authorize it now.
-                None => false,
-            },
-        };
+        // No answer from the gateway means it never saw the order, and the saga that would
+        // have asked is long gone: nobody will authorize it now.
+        let authorized = self
+            .known_payment(order)
+            .await?
+            .is_some_and(|p| p.status == PaymentStatus::Authorized);
         if authorized {
             self.stores.orders.confirm(id).await?;
             tracing::info!(order_id = %id, "recovery confirmed a paid pending order");
@@ -205,42 +185,30 @@ impl RecoveryService {
         }
     }
 
-    /// Voids the order's authorization, if there is one: from the payment record, or, when
-    /// none was recorded (the gateway call timed out or the process died), from the
-    /// gateway's own answer for the order id.
-    async fn void_if_authorized(&self, order: &Order) -> Result<()> {
-        let recorded = match self.stores.payments.for_order(order.id).await? {
-            Some(p) => Some(p),
-            None => match self.stores.gateway.lookup(order.id).await? {
-                Some(Authorization::Approved { reference }) => Some(
-                    self.stores
-                        .payments
-                        .record(&payment(
-                            order,
-                            PaymentStatus::Authorized,
-                            Some(reference),
-                            None,
-                        ))
-                        .await?,
-                ),
-                _ => None,
-            },
-        };
-        if let Some(p) = recorded {
-            if p.status == PaymentStatus::Authorized {
-                self.stores
-                    .gateway
-                    .void(p.gateway_ref.as_deref().unwrap_or_default())
-                    .await?;
-                self.stores
-                    .payments
-                    .record(&Payment {
-                        status: PaymentStatus::Voided,
-                        updated_at: now(),
-                        ..p
-                    })
-                    .await?;
+    /// The order's payment as far as anyone knows: its record, or, when none was recorded
+    /// (the gateway call timed out or the process died), the gateway's own answer for the
+    /// order id, recorded now. `None` when the gateway never saw the order.
+    async fn known_payment(&self, order: &Order) -> Result<Option<Payment>> {
+        if let Some(p) = self.stores.payments.for_order(order.id).await? {
+            return Ok(Some(p));
+        }
+        let (status, gateway_ref, reason) = match self.stores.gateway.lookup(order.id).await? {
+            Some(Authorization::Approved { reference }) => {
+                (PaymentStatus::Authorized, Some(reference), None)
             }
+            Some(Authorization::Declined { reason }) => {
+                (PaymentStatus::Declined, None, Some(reason))
+            }
+            None => return Ok(None),
+        };
+        let payment = Payment::new(order.id, order.total, "card", status, gateway_ref, reason);
+        Ok(Some(self.stores.payments.record(&payment).await?))
+    }
+
+    /// Voids the order's authorization, if there is one.
+    async fn void_if_authorized(&self, order: &Order) -> Result<()> {
+        if let Some(p) = self.known_payment(order).await? {
+            void_authorization(&self.stores, p).await?;
         }
         Ok(())
     }
@@ -281,26 +249,6 @@ fn payload_sku(saga: &SagaRecord) -> Result<Sku> {
         .as_str()
         .and_then(|s| Sku::parse(s).ok())
         .ok_or_else(|| Error::Internal(format!("saga {} has no sku in its payload", saga.id)))
-}
-
-fn payment(
-    order: &Order,
-    status: PaymentStatus,
-    gateway_ref: Option<String>,
-    decline_reason: Option<String>,
-) -> Payment {
-    let at = now();
-    Payment {
-        id: PaymentId::new(),
-        order_id: order.id,
-        status,
-        amount: order.total,
-        method: "card".into(),
-        gateway_ref,
-        decline_reason,
-        created_at: at,
-        updated_at: at,
-    }
 }
 
 fn compensation_step(kind: SagaKind) -> SagaStep {

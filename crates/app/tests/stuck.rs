@@ -1,11 +1,13 @@
 //! A compensation that keeps failing is retried with backoff and surfaced (log, metric,
-//! `GET /api/admin/sagas?state=stuck`), never dropped; once the store heals, recovery
+//! `GET /admin/sagas?state=stuck`), never dropped; once the store heals, recovery
 //! finishes it.
+
+mod support;
 
 use async_trait::async_trait;
 use emporium_app::backend::Backend;
 use emporium_app::background::RecoveryConfig;
-use emporium_app::startup::{AppOptions, Application};
+use emporium_app::startup::AppOptions;
 use emporium_domain::model::{NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page};
 use emporium_domain::ports::{Cancellation, Orders};
 use emporium_domain::{Error, Result};
@@ -48,6 +50,54 @@ impl Orders for BrokenCompensation {
     }
 }
 
+/// The app with recovery every 300 ms, treating every saga as abandoned at once.
+fn spawn_recovering(backend: Backend, admin_token: Option<&str>) -> String {
+    let options = AppOptions {
+        admin_token: admin_token.map(str::to_owned),
+        recovery: Some(RecoveryConfig {
+            interval: Duration::from_millis(300),
+            stale_after: Duration::ZERO,
+            reservation_ttl: Duration::from_secs(900),
+        }),
+    };
+    support::spawn_app(backend, options)
+}
+
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Creates a product with `stock` units; returns its id.
+async fn product(client: &reqwest::Client, base: &str, sku: &str, stock: u32) -> String {
+    let body = json!({"sku": sku, "name": sku, "category": "c", "price": "3.00", "stock": stock});
+    let reply = client
+        .post(format!("{base}/products"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let p: Value = reply.json().await.unwrap();
+    p["id"].as_str().unwrap().to_owned()
+}
+
+/// Places an order for `quantity` units of `pid`.
+async fn place(
+    client: &reqwest::Client,
+    base: &str,
+    customer: &str,
+    (pid, quantity): (&str, u32),
+    token: &str,
+) -> reqwest::Response {
+    let body = json!({"customer_id": customer, "items": [{"product_id": pid, "quantity": quantity}],
+                      "payment": {"method": "card", "token": token}});
+    client
+        .post(format!("{base}/orders"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_compensation_is_surfaced_retried_and_finished() {
     let mut backend = Backend::memory();
@@ -56,44 +106,16 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
         broken: AtomicBool::new(true),
     });
     backend.stores.orders = orders.clone();
-    let options = AppOptions {
-        admin_token: Some("t".into()),
-        recovery: Some(RecoveryConfig {
-            interval: Duration::from_millis(300),
-            stale_after: Duration::ZERO,
-            reservation_ttl: Duration::from_secs(900),
-        }),
-    };
-    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let base = spawn_recovering(backend, Some("t"));
     let client = reqwest::Client::new();
-
-    let product: Value = client
-        .post(format!("{base}/api/products"))
-        .json(&json!({"sku": "STUCK-1", "name": "Sticky", "category": "c", "price": "3.00", "stock": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let pid = product["id"].as_str().unwrap().to_owned();
-    let declined = client
-        .post(format!("{base}/api/orders"))
-        .json(
-            &json!({"customer_id": "stuck", "items": [{"product_id": pid, "quantity": 2}],
-                      "payment": {"method": "card", "token": "tok_chargeDeclined"}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let pid = product(&client, &base, "STUCK-1", 5).await;
+    let declined = place(&client, &base, "stuck", (&pid, 2), "tok_chargeDeclined").await;
     assert_eq!(declined.status(), 402);
 
     // The release failed: the saga is stuck, and says so.
-    let stuck = |client: reqwest::Client, base: String| async move {
+    let stuck = || async {
         let body: Value = client
-            .get(format!("{base}/api/admin/sagas?state=stuck"))
+            .get(format!("{base}/admin/sagas?state=stuck"))
             .bearer_auth("t")
             .send()
             .await
@@ -103,25 +125,16 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
             .unwrap();
         body["items"].as_array().unwrap().len()
     };
-    assert_eq!(stuck(client.clone(), base.clone()).await, 1);
-    let product_now: Value = client
-        .get(format!("{base}/api/products/{pid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        product_now["reserved"], 2,
-        "still held while the store is down"
-    );
+    assert_eq!(stuck().await, 1);
+    let held = get_json(&client, format!("{base}/products/{pid}")).await;
+    assert_eq!(held["reserved"], 2, "still held while the store is down");
 
     // Recovery keeps trying (and fails) while the store is broken; the metric shows it.
+    let metrics_url = format!("{}/metrics", base.trim_end_matches("/api"));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let metrics = client
-            .get(format!("{base}/metrics"))
+            .get(&metrics_url)
             .send()
             .await
             .unwrap()
@@ -139,25 +152,14 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        stuck(client.clone(), base.clone()).await,
-        1,
-        "never dropped"
-    );
+    assert_eq!(stuck().await, 1, "never dropped");
 
     // The store heals: the next retry (after its backoff) finishes the compensation.
     orders.broken.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let p: Value = client
-            .get(format!("{base}/api/products/{pid}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if p["reserved"] == 0 && stuck(client.clone(), base.clone()).await == 0 {
+        let p = get_json(&client, format!("{base}/products/{pid}")).await;
+        if p["reserved"] == 0 && stuck().await == 0 {
             assert_eq!(p["stock"], 5, "every unit is back");
             break;
         }
@@ -206,52 +208,20 @@ async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
         inner: gateway.clone(),
     });
     let stores = backend.stores.clone();
-    let options = AppOptions {
-        admin_token: None,
-        recovery: Some(RecoveryConfig {
-            interval: Duration::from_millis(300),
-            stale_after: Duration::ZERO,
-            reservation_ttl: Duration::from_secs(900),
-        }),
-    };
-    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app");
-    let base = format!("http://127.0.0.1:{}/api", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let base = spawn_recovering(backend, None);
     let client = reqwest::Client::new();
-    let product: Value = client
-        .post(format!("{base}/products"))
-        .json(
-            &json!({"sku": "LOST-1", "name": "Lost", "category": "c", "price": "7.00", "stock": 3}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let pid = product["id"].as_str().unwrap().to_owned();
-    let reply = client
-        .post(format!("{base}/orders"))
-        .json(
-            &json!({"customer_id": "lost", "items": [{"product_id": pid, "quantity": 1}],
-                      "payment": {"method": "card", "token": "tok_visa"}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let pid = product(&client, &base, "LOST-1", 3).await;
+    let reply = place(&client, &base, "lost", (&pid, 1), "tok_visa").await;
     assert_eq!(reply.status(), 503);
     assert!(reply.headers().contains_key("retry-after"));
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let page = stores
-            .orders
-            .list(&OrderQuery {
-                customer_id: Some("lost".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let query = OrderQuery {
+            customer_id: Some("lost".into()),
+            ..Default::default()
+        };
+        let page = stores.orders.list(&query).await.unwrap();
         let order = &page.items[0];
         assert_eq!(order.status, OrderStatus::Failed);
         if let Some(p) = &order.payment {
@@ -265,14 +235,7 @@ async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let p: Value = client
-        .get(format!("{base}/products/{pid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = get_json(&client, format!("{base}/products/{pid}")).await;
     assert_eq!(
         (p["stock"].as_u64(), p["reserved"].as_u64()),
         (Some(3), Some(0))

@@ -1,8 +1,7 @@
 //! Spawning the app and talking to it.
 
 use emporium_app::backend::Backend;
-use emporium_app::startup::{AppOptions, Application};
-use emporium_testkit::harness::postgres::TestPostgres;
+use emporium_app::startup::AppOptions;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -12,23 +11,17 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    _guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    _guards: crate::support::Guards,
 }
 
 /// Starts the app on `backend` (port 0: the OS picks a free one).
-pub async fn spawn(backend: Backend, guards: Vec<Box<dyn std::any::Any + Send + Sync>>) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        emporium_app::telemetry::init("text");
-    }
+pub async fn spawn(backend: Backend, guards: crate::support::Guards) -> TestApp {
     let options = AppOptions {
         admin_token: Some(ADMIN_TOKEN.into()),
         recovery: None,
     };
-    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app builds");
-    let base = format!("http://127.0.0.1:{}/api", app.port());
-    tokio::spawn(app.run_until_stopped());
     TestApp {
-        base,
+        base: crate::support::spawn_app(backend, options),
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
             .build()
@@ -43,35 +36,8 @@ pub async fn spawn_memory() -> TestApp {
 
 /// The app on real stores: a fresh PostgreSQL database and a fresh MongoDB database.
 pub async fn spawn_real() -> TestApp {
-    let (backend, guards) = real_backend().await;
+    let (backend, guards) = crate::support::real_backend().await;
     spawn(backend, guards).await
-}
-
-/// A backend on fresh databases, and the guards that drop them.
-pub async fn real_backend() -> (Backend, Vec<Box<dyn std::any::Any + Send + Sync>>) {
-    let pg = TestPostgres::create()
-        .await
-        .expect("test PostgreSQL database");
-    let mongo = emporium_testkit::harness::mongo::create()
-        .await
-        .expect("test MongoDB database");
-    let ledger = emporium_app::backend::connect_postgres(&pg.url, &test_settings(), true)
-        .await
-        .expect("PostgreSQL ledger");
-    let catalog = emporium_app::backend::connect_mongo(&mongo.uri, &mongo.db, true)
-        .await
-        .expect("MongoDB catalog");
-    let backend = Backend::assemble(
-        Some(catalog),
-        Some(ledger),
-        std::sync::Arc::new(emporium_memory::TestPaymentGateway::default()),
-    );
-    (backend, vec![Box::new(pg), Box::new(mongo)])
-}
-
-/// Default settings, as `emporium serve` would load them with no file and no variables.
-pub fn test_settings() -> emporium_app::config::Settings {
-    emporium_app::config::Settings::load(None).expect("default settings")
 }
 
 /// Status and JSON body (`Value::Null` for an empty body).

@@ -8,6 +8,8 @@ mod operations;
 mod orders;
 mod products;
 mod suppliers;
+#[path = "../support/mod.rs"]
+mod support;
 
 /// Declares every case once and expands it for each backend module.
 macro_rules! cases {

@@ -1,0 +1,48 @@
+//! What several test binaries share: real stores from the testkit harness, and an app
+//! spawned in-process on a random port.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use emporium_app::backend::{connect_mongo, connect_postgres, Backend};
+use emporium_app::startup::{AppOptions, Application};
+use emporium_testkit::harness::postgres::TestPostgres;
+use std::any::Any;
+use std::sync::Arc;
+
+/// Keeps test databases alive; they are dropped with it.
+pub type Guards = Vec<Box<dyn Any + Send + Sync>>;
+
+/// A backend on a fresh PostgreSQL database and a fresh MongoDB database, migrated the way
+/// `emporium serve` does it, with the test payment gateway.
+pub async fn real_backend() -> (Backend, Guards) {
+    let pg = TestPostgres::create()
+        .await
+        .expect("test PostgreSQL database");
+    let mongo = emporium_testkit::harness::mongo::create()
+        .await
+        .expect("test MongoDB database");
+    let settings = emporium_app::config::Settings::load(None).expect("default settings");
+    let ledger = connect_postgres(&pg.url, &settings, true)
+        .await
+        .expect("PostgreSQL ledger");
+    let catalog = connect_mongo(&mongo.uri, &mongo.db, true)
+        .await
+        .expect("MongoDB catalog");
+    let backend = Backend::assemble(
+        Some(catalog),
+        Some(ledger),
+        Arc::new(emporium_memory::TestPaymentGateway::default()),
+    );
+    (backend, vec![Box::new(pg), Box::new(mongo)])
+}
+
+/// Starts the app on `backend` at a free port; returns its `http://127.0.0.1:<port>/api`.
+pub fn spawn_app(backend: Backend, options: AppOptions) -> String {
+    if std::env::var_os("TEST_LOG").is_some() {
+        emporium_app::telemetry::init("text");
+    }
+    let app = Application::with_backend("127.0.0.1:0", backend, options).expect("app builds");
+    let base = format!("http://127.0.0.1:{}/api", app.port());
+    tokio::spawn(app.run_until_stopped());
+    base
+}

@@ -1,9 +1,11 @@
-//! Background work of a running server: saga recovery, reservation expiry and the
-//! idempotency-key sweeper. Each loop survives store outages (it logs and tries again).
+//! Background work of a running server: saga recovery, reservation expiry, the
+//! idempotency-key sweeper and the reconciliation check. Each loop survives store outages
+//! (it logs and tries again).
 
 use crate::metrics::Metrics;
 use emporium_domain::ports::Stores;
-use emporium_domain::service::RecoveryService;
+use emporium_domain::service::ReconciliationService;
+use emporium_domain::service::{ReconciliationReport, RecoveryService, Resolution};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,5 +49,62 @@ pub async fn recover_forever(stores: Stores, config: RecoveryConfig, metrics: Ar
             }
             Err(e) => tracing::debug!(error = %e, "could not count stuck sagas"),
         }
+    }
+}
+
+/// Findings logged one by one per pass; the rest are counted, so a badly broken store does
+/// not flood the log every hour.
+const LOGGED_FINDINGS: usize = 50;
+
+/// Checks the stores against each other every `interval` and logs what disagrees, at
+/// `warn` for what someone has to act on. Only checks: repairs touch money and stock
+/// records, so they are an operator's decision (`emporium reconcile --fix`).
+///
+/// The first check runs one `interval` after start-up, not at once: a restarted process
+/// first lets recovery settle what the previous one left half done, which a check would
+/// otherwise report (as deferred) on every deploy.
+pub async fn reconcile_forever(stores: Stores, interval: Duration) {
+    let reconciliation = ReconciliationService::new(stores);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match reconciliation.check().await {
+            Ok(report) => log_findings(&report),
+            Err(e) => tracing::warn!(error = %e, "reconciliation check failed; will retry"),
+        }
+    }
+}
+
+fn log_findings(report: &ReconciliationReport) {
+    for finding in report.findings.iter().take(LOGGED_FINDINGS) {
+        let (status, detail) = match &finding.resolution {
+            Resolution::Repairable { action } => ("repairable", action),
+            Resolution::Repaired { action } => ("repaired", action),
+            Resolution::NeedsHuman { reason } => ("needs_human", reason),
+            Resolution::Deferred { reason } => ("deferred", reason),
+            Resolution::RepairFailed { error, .. } => ("repair_failed", error),
+        };
+        let sku = finding.sku.as_ref().map(ToString::to_string);
+        let order_id = finding.order_id.map(|id| id.to_string());
+        if finding.resolution.remains() {
+            tracing::warn!(
+                kind = ?finding.kind, sku, order_id, expected = %finding.expected,
+                actual = %finding.actual, status, detail = %detail,
+                "the stores disagree"
+            );
+        } else {
+            tracing::debug!(
+                kind = ?finding.kind, sku, order_id, status, detail = %detail,
+                "the stores disagree while a saga is still working"
+            );
+        }
+    }
+    if report.findings.len() > LOGGED_FINDINGS || report.truncated {
+        tracing::warn!(
+            findings = report.findings.len(),
+            truncated = report.truncated,
+            "more findings than logged: run `emporium reconcile` for the full report"
+        );
     }
 }

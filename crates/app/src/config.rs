@@ -33,6 +33,10 @@ pub struct Settings {
     /// Sagas untouched for this long count as abandoned (`EMPORIUM_RECOVERY_STALE_AFTER_SECS`,
     /// default 60; a live saga waits at most 10 s for the payment gateway).
     pub recovery_stale_after_secs: u64,
+    /// How often the server checks the stores against each other and logs what disagrees
+    /// (`EMPORIUM_RECONCILE_INTERVAL_SECS`, default 3600; 0 turns the check off). It never
+    /// repairs: that is `emporium reconcile --fix`.
+    pub reconcile_interval_secs: u64,
     /// Test payment gateway journal: answers survive a restart (`EMPORIUM_TEST_GATEWAY_JOURNAL`).
     pub test_gateway_journal: Option<String>,
     /// Test-only fail point to stop at (`EMPORIUM_FAILPOINT`); never set in production.
@@ -56,6 +60,7 @@ impl Settings {
             .set_default("reservation_ttl_secs", 900)?
             .set_default("recovery_interval_secs", 10)?
             .set_default("recovery_stale_after_secs", 60)?
+            .set_default("reconcile_interval_secs", 3600)?
             .add_source(source)
             .add_source(
                 config::Environment::with_prefix("EMPORIUM")
@@ -65,6 +70,12 @@ impl Settings {
             .build()?
             .try_deserialize::<Settings>()?;
         Ok(settings.without_blanks())
+    }
+
+    /// The period of the background reconciliation check; `None` when it is off.
+    pub fn reconcile_interval(&self) -> Option<std::time::Duration> {
+        (self.reconcile_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.reconcile_interval_secs))
     }
 
     /// An empty variable (`EMPORIUM_POSTGRES_URL=`) means "not configured".

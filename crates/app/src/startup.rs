@@ -47,11 +47,28 @@ impl Application {
             emporium_domain::failpoint::arm(name);
         }
         let backend = Backend::from_settings(settings).await?;
-        Application::with_backend(
+        let stores = backend.stores.clone();
+        let app = Application::with_backend(
             &settings.listen,
             backend,
             AppOptions::from_settings(settings),
-        )
+        )?;
+        // Spawned here rather than from an `AppOptions` field, so that code building
+        // `AppOptions` literally keeps compiling; embedders and tests that want the check
+        // spawn `background::reconcile_forever` themselves. Not with one real store and one
+        // in-memory stand-in: every record of the real one would look orphaned.
+        let mixed = settings.postgres_url.is_some() != settings.mongodb_uri.is_some();
+        match settings.reconcile_interval() {
+            Some(_) if mixed => tracing::info!(
+                "reconciliation check off: it compares PostgreSQL with MongoDB, and only one \
+                 of them is configured"
+            ),
+            Some(interval) => {
+                tokio::spawn(background::reconcile_forever(stores, interval));
+            }
+            None => {}
+        }
+        Ok(app)
     }
 
     /// Binds `listen` (port 0 picks a free port) and serves `backend`.

@@ -241,3 +241,80 @@ async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
         (Some(3), Some(0))
     );
 }
+
+/// A gateway that is down for its first call only.
+struct DownOnce {
+    inner: Arc<dyn emporium_domain::ports::PaymentGateway>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl emporium_domain::ports::PaymentGateway for DownOnce {
+    async fn authorize(
+        &self,
+        key: OrderId,
+        amount: &emporium_domain::model::Money,
+        token: &str,
+    ) -> Result<emporium_domain::ports::Authorization> {
+        if self.down.swap(false, Ordering::SeqCst) {
+            return Err(Error::Unavailable("payment gateway".into()));
+        }
+        self.inner.authorize(key, amount, token).await
+    }
+    async fn lookup(&self, key: OrderId) -> Result<Option<emporium_domain::ports::Authorization>> {
+        self.inner.lookup(key).await
+    }
+    async fn void(&self, reference: &str) -> Result<()> {
+        self.inner.void(reference).await
+    }
+    async fn refund(&self, reference: &str, amount: &emporium_domain::model::Money) -> Result<()> {
+        self.inner.refund(reference, amount).await
+    }
+}
+
+/// A 503 whose order was compensated, retried with the same `Idempotency-Key`, places the
+/// order anew (once), instead of replaying a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_retry_after_a_compensated_503_places_the_order() {
+    let mut backend = Backend::memory();
+    backend.stores.gateway = Arc::new(DownOnce {
+        inner: Arc::new(emporium_memory::TestPaymentGateway::default()),
+        down: AtomicBool::new(true),
+    });
+    let base = support::spawn_app(backend, AppOptions::default());
+    let client = reqwest::Client::new();
+    let pid = product(&client, &base, "RETRY-1", 4).await;
+    let body = json!({"customer_id": "retrier", "items": [{"product_id": pid, "quantity": 1}],
+                      "payment": {"method": "card", "token": "tok_visa"}});
+    let send = || {
+        client
+            .post(format!("{base}/orders"))
+            .header("Idempotency-Key", "retry-after-503")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 503);
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 201, "the retry places the order");
+    let order: Value = second.json().await.unwrap();
+    let third = send().await.unwrap();
+    assert_eq!(third.status(), 201);
+    assert_eq!(
+        third.json::<Value>().await.unwrap()["id"],
+        order["id"],
+        "replayed"
+    );
+    let p = get_json(&client, format!("{base}/products/{pid}")).await;
+    assert_eq!(
+        (p["stock"].as_u64(), p["reserved"].as_u64()),
+        (Some(3), Some(0)),
+        "sold once"
+    );
+    let page = get_json(
+        &client,
+        format!("{base}/orders?customer_id=retrier&status=confirmed"),
+    )
+    .await;
+    assert_eq!(page["total"], 1);
+}

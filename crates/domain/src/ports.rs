@@ -15,10 +15,10 @@
 
 use crate::model::{
     DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment,
-    Product, ProductId, ProductQuery, SagaEntry, SagaId, SagaRecord, SagaState, Sku, StockLevel,
-    Supplier, SupplierId, Units,
+    PaymentStatus, Product, ProductId, ProductQuery, SagaEntry, SagaId, SagaRecord, SagaState, Sku,
+    StockLevel, Supplier, SupplierId, Units,
 };
-use crate::Result;
+use crate::{Error, Result};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -41,6 +41,18 @@ pub trait Catalog: Send + Sync + 'static {
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>>;
     /// How many products reference this supplier.
     async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64>;
+    /// One page of a scan over every product's SKU (reconciliation reads a large catalog
+    /// in pages so it is never held in memory whole): at most `limit` `(product, SKU)`
+    /// pairs, ascending by SKU in the store's own collation, those after `after` (from the
+    /// first SKU when `None`). Paging on with the last SKU of each page visits every
+    /// product exactly once when nothing changes meanwhile; a product inserted or deleted
+    /// during the scan may or may not be seen. An empty page ends the scan. The order only
+    /// has to agree with itself: callers never compare it with another store's.
+    async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>>;
+    /// The `(product, SKU)` pairs of the products among `ids` that exist, in any order:
+    /// [`Catalog::get_many`] without the rest of each product, for checks that only ask
+    /// whether a product exists and under which SKU.
+    async fn skus_of(&self, ids: &[ProductId]) -> Result<Vec<(ProductId, Sku)>>;
     /// Answers only when the store answers.
     async fn ping(&self) -> Result<()>;
 }
@@ -78,6 +90,21 @@ pub trait Inventory: Send + Sync + 'static {
     /// Deletes the record (the product left the catalog); `Ok(None)` when there was none.
     /// Orders that hold units of it keep their lines; their later moves skip the record.
     async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>>;
+    /// One page of a scan over every stock record, paged exactly as [`Catalog::skus`]:
+    /// at most `limit` records ascending by SKU in the store's own collation, those after
+    /// `after`; an empty page ends the scan.
+    async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>>;
+    /// Sets `reserved` to `reserved` in one atomic step, leaving `on_hand` alone, without
+    /// looking at any order. A low-level repair (and the way tests create a leaked
+    /// reservation); reconciliation repairs live data with [`Orders::release_leaked`]
+    /// instead, which reads what orders hold in the same atomic step as it writes.
+    /// `NotFound` when the SKU has no record; `Conflict` when `reserved` exceeds `on_hand`
+    /// (the invariant holds, nothing changes).
+    async fn repair_reserved(&self, sku: &Sku, reserved: Units) -> Result<StockLevel>;
+    /// Deletes the record only when nothing is reserved, deciding and deleting in one
+    /// atomic step, so a reservation made meanwhile is never deleted with it. `Ok(None)`
+    /// when there is no record; `Conflict` when units are reserved (nothing changes).
+    async fn remove_unreserved(&self, sku: &Sku) -> Result<Option<StockLevel>>;
     /// Answers only when the store answers.
     async fn ping(&self) -> Result<()>;
 }
@@ -91,7 +118,68 @@ pub struct Cancellation {
     pub previous: OrderStatus,
 }
 
+/// A stock record and the units `pending` orders hold of its SKU, read at one instant.
+///
+/// In a consistent ledger `level.reserved == held`: every reserved unit belongs to a
+/// pending order line, and every pending line's units are reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub level: StockLevel,
+    /// Units of this SKU on the lines of `pending` orders.
+    pub held: u64,
+}
+
+/// What [`Orders::release_leaked`] found, and the record it left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The record and the pending orders' units, as read under the record's lock.
+    pub found: Holding,
+    /// The record afterwards: `reserved` lowered to `found.held` when it was above it,
+    /// otherwise unchanged.
+    pub level: StockLevel,
+}
+
+impl Release {
+    /// Units whose reservation was released.
+    pub fn released(&self) -> u32 {
+        self.found
+            .level
+            .reserved
+            .saturating_sub(self.level.reserved)
+    }
+}
+
+/// Whether an order's status and its payment record agree, for an order at rest (no saga
+/// working on it). The rule [`Orders::payment_mismatches`] applies:
+///
+/// * a sale (`confirmed`, `shipped`, `delivered`) has an `authorized` payment (Emporium
+///   authorizes and never captures, so a sale's payment stays `authorized`);
+/// * a closed order (`failed`, `cancelled`) holds no authorization: its payment is
+///   `declined`, `voided`, `refunded`, or absent;
+/// * a `pending` order has no payment yet: the placement saga records the gateway's answer
+///   and then confirms or fails the order at once.
+pub fn payment_agrees(status: OrderStatus, payment: Option<PaymentStatus>) -> bool {
+    match status {
+        OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+            payment == Some(PaymentStatus::Authorized)
+        }
+        OrderStatus::Failed | OrderStatus::Cancelled => payment != Some(PaymentStatus::Authorized),
+        OrderStatus::Pending => payment.is_none(),
+    }
+}
+
+/// The answer of an [`Orders`] reconciliation method the adapter does not override.
+fn unsupported(method: &str) -> Error {
+    Error::Internal(format!(
+        "this Orders adapter does not implement `{method}`, which reconciliation needs"
+    ))
+}
+
 /// Orders and the stock moves they make (PostgreSQL in production: one transaction each).
+///
+/// The reconciliation methods at the end have default bodies that refuse with `Internal`,
+/// only so that decorators written before them (tests wrap an adapter to inject faults)
+/// keep compiling. Every adapter overrides them, and the contract suite checks it.
 #[async_trait]
 pub trait Orders: Send + Sync + 'static {
     /// In one atomic step: for every line, check `available >= quantity` and reserve it,
@@ -119,6 +207,38 @@ pub trait Orders: Send + Sync + 'static {
     async fn get(&self, id: OrderId) -> Result<Option<Order>>;
     /// Filters as [`OrderQuery::matches`] describes; oldest first, ties by id.
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>>;
+    /// Units held by `pending` orders, summed per SKU over their lines, ascending by SKU;
+    /// SKUs no pending order holds are left out. A scan's first look, not a consistent
+    /// reading of the stock records (pending orders are few: they live only until their
+    /// saga, or recovery, settles them); [`Orders::holding`] confirms a SKU.
+    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
+        Err(unsupported("reserved_by_pending"))
+    }
+    /// The stock record of `sku` and the units pending orders hold of it, read in one
+    /// consistent snapshot, so an order placed, confirmed or released meanwhile is seen
+    /// on both sides or on neither. Takes no lock. `Ok(None)` when the SKU has no record.
+    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
+        let _ = sku;
+        Err(unsupported("holding"))
+    }
+    /// In one atomic step that excludes every order move on `sku` (a row lock in
+    /// PostgreSQL): reads the record and the units pending orders hold of it, and when the
+    /// record reserves more than they hold, lowers `reserved` to what they hold. Never
+    /// raises `reserved`: pending orders holding more than is reserved means units may
+    /// have been sold twice, which is for a human to settle. `Ok(None)` when the SKU has
+    /// no record.
+    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
+        let _ = sku;
+        Err(unsupported("release_leaked"))
+    }
+    /// One page of a scan for orders whose status and payment disagree by
+    /// [`payment_agrees`]: at most `limit` orders (with their payment), ascending by id,
+    /// those after `after`; an empty page ends the scan. Each order is returned as it is
+    /// when read, which may already agree again (callers check with [`payment_agrees`]).
+    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
+        let _ = (after, limit);
+        Err(unsupported("payment_mismatches"))
+    }
 }
 
 /// Payment records, one per order.
@@ -213,8 +333,9 @@ pub trait IdempotencyKeys: Send + Sync + 'static {
     /// Stores the final response of the claimed request.
     async fn complete(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<()>;
     /// Gives the claim up after a transient failure: the next request with this key
-    /// proceeds at once, on the same resource id.
-    async fn release(&self, key: &str) -> Result<()>;
+    /// proceeds at once, on resource `resume` (the same id to continue the attempt, a new
+    /// one when the attempt was undone).
+    async fn release(&self, key: &str, resume: uuid::Uuid) -> Result<()>;
     /// Deletes keys created before `cutoff`; returns how many.
     async fn purge(&self, cutoff: crate::model::Timestamp) -> Result<u64>;
 }

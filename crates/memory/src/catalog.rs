@@ -3,7 +3,7 @@
 use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
-    Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Supplier, SupplierId,
+    Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
 };
 use emporium_domain::ports::{Catalog, Suppliers};
 use emporium_domain::{Error, Result};
@@ -114,6 +114,29 @@ impl Catalog for MemoryCatalog {
             .values()
             .filter(|p| p.supplier_id == Some(supplier))
             .count() as u64)
+    }
+
+    /// Sorts the SKUs past `after` on every call: O(n log n) a page, which suits the
+    /// in-memory catalog's size (a database answers from its SKU index instead).
+    async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
+        let state = lock(&self.state);
+        let mut page: Vec<(ProductId, Sku)> = state
+            .products
+            .values()
+            .filter(|p| after.is_none_or(|after| p.sku > *after))
+            .map(|p| (p.id, p.sku.clone()))
+            .collect();
+        page.sort_by(|a, b| a.1.cmp(&b.1));
+        page.truncate(limit as usize);
+        Ok(page)
+    }
+
+    async fn skus_of(&self, ids: &[ProductId]) -> Result<Vec<(ProductId, Sku)>> {
+        let state = lock(&self.state);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.products.get(id).map(|p| (p.id, p.sku.clone())))
+            .collect())
     }
 
     async fn ping(&self) -> Result<()> {

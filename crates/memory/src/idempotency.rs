@@ -76,9 +76,12 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<()> {
+    async fn release(&self, key: &str, resume: Uuid) -> Result<()> {
         if let Some(entry) = lock(&self.keys).get_mut(key) {
-            entry.claimed_at = None;
+            if entry.response.is_none() {
+                entry.claimed_at = None;
+                entry.id = resume;
+            }
         }
         Ok(())
     }

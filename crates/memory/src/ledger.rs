@@ -7,9 +7,12 @@ use emporium_domain::model::{
     now, NewOrder, Order, OrderId, OrderItem, OrderQuery, OrderStatus, Page, Payment, ProductId,
     Sku, StockLevel, Units,
 };
-use emporium_domain::ports::{Cancellation, Inventory, Orders, Payments};
+use emporium_domain::ports::{
+    payment_agrees, Cancellation, Holding, Inventory, Orders, Payments, Release,
+};
 use emporium_domain::{Error, Result, Shortfall};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -46,6 +49,27 @@ impl State {
 
     fn order(&self, id: OrderId) -> Result<&Order> {
         self.orders.get(&id).ok_or(Error::NotFound("order"))
+    }
+
+    /// Units of every SKU on the lines of `pending` orders.
+    fn held_by_pending(&self) -> BTreeMap<&Sku, u64> {
+        let mut held = BTreeMap::new();
+        for order in self.orders.values() {
+            if order.status.holds_reservation() {
+                for item in &order.items {
+                    *held.entry(&item.sku).or_default() += u64::from(item.quantity.get());
+                }
+            }
+        }
+        held
+    }
+
+    /// The record of `sku` and what pending orders hold of it. Under the ledger's one
+    /// lock, which every order move takes too, this is a consistent reading.
+    fn holding(&self, sku: &Sku) -> Option<Holding> {
+        let level = self.stock.get(sku)?.clone();
+        let held = self.held_by_pending().get(sku).copied().unwrap_or(0);
+        Some(Holding { level, held })
     }
 }
 
@@ -98,6 +122,42 @@ impl Inventory for MemoryLedger {
 
     async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
         Ok(lock(&self.state).stock.remove(sku))
+    }
+
+    async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>> {
+        let state = lock(&self.state);
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(state
+            .stock
+            .range((from, Bound::Unbounded))
+            .take(limit as usize)
+            .map(|(_, level)| level.clone())
+            .collect())
+    }
+
+    async fn repair_reserved(&self, sku: &Sku, reserved: Units) -> Result<StockLevel> {
+        let mut state = lock(&self.state);
+        let level = state.stock.get_mut(sku).ok_or(Error::NotFound("stock"))?;
+        if reserved.get() > level.on_hand {
+            return Err(Error::Conflict(format!(
+                "cannot reserve {reserved} of SKU {sku}: only {} on hand",
+                level.on_hand
+            )));
+        }
+        level.reserved = reserved.get();
+        Ok(level.clone())
+    }
+
+    async fn remove_unreserved(&self, sku: &Sku) -> Result<Option<StockLevel>> {
+        let mut state = lock(&self.state);
+        match state.stock.get(sku) {
+            None => Ok(None),
+            Some(level) if level.reserved > 0 => Err(Error::Conflict(format!(
+                "SKU {sku} has {} units reserved",
+                level.reserved
+            ))),
+            Some(_) => Ok(state.stock.remove(sku)),
+        }
     }
 
     async fn ping(&self) -> Result<()> {
@@ -206,6 +266,49 @@ impl Orders for MemoryLedger {
             .collect();
         matches.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(query.page.slice(&matches))
+    }
+
+    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
+        let state = lock(&self.state);
+        Ok(state
+            .held_by_pending()
+            .into_iter()
+            .map(|(sku, units)| (sku.clone(), units))
+            .collect())
+    }
+
+    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
+        Ok(lock(&self.state).holding(sku))
+    }
+
+    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
+        let mut state = lock(&self.state);
+        let Some(found) = state.holding(sku) else {
+            return Ok(None);
+        };
+        let Some(level) = state.stock.get_mut(sku) else {
+            return Ok(None);
+        };
+        if u64::from(level.reserved) > found.held {
+            // Lower than a u32 `reserved`, so it fits.
+            level.reserved = found.held as u32;
+        }
+        let level = level.clone();
+        Ok(Some(Release { found, level }))
+    }
+
+    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
+        let state = lock(&self.state);
+        let mut page: Vec<Order> = state
+            .orders
+            .values()
+            .filter(|o| after.is_none_or(|after| o.id > after))
+            .map(|o| state.with_payment(o))
+            .filter(|o| !payment_agrees(o.status, o.payment.as_ref().map(|p| p.status)))
+            .collect();
+        page.sort_by_key(|o| o.id);
+        page.truncate(limit as usize);
+        Ok(page)
     }
 }
 

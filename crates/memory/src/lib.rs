@@ -8,6 +8,7 @@
 //! order, confirm, cancel, ...) runs under one lock over inventory, orders and payments, so
 //! no two orders can both see the last unit.
 
+mod cache;
 mod catalog;
 mod events;
 mod gateway;
@@ -15,6 +16,7 @@ mod idempotency;
 mod ledger;
 mod saga_log;
 
+pub use cache::{CacheOptions, CachingCatalog};
 pub use catalog::MemoryCatalog;
 pub use events::BroadcastEvents;
 pub use gateway::TestPaymentGateway;

@@ -1,11 +1,13 @@
 //! The [`Catalog`] port on the `products` collection.
 
-use crate::codec::{product_from_document, product_to_document, uuid_to_bson};
-use crate::error::{duplicate_key_index, from_driver, from_write};
+use crate::codec::{product_from_document, product_to_document, uuid_from_bson, uuid_to_bson};
+use crate::error::{duplicate_key_index, from_driver, from_write, malformed};
 use crate::query::{product_filter, product_sort};
 use crate::MongoCatalog;
 use async_trait::async_trait;
-use emporium_domain::model::{Page, PageRequest, Product, ProductId, ProductQuery, SupplierId};
+use emporium_domain::model::{
+    Page, PageRequest, Product, ProductId, ProductQuery, Sku, SupplierId,
+};
 use emporium_domain::ports::Catalog;
 use emporium_domain::{Error, Result};
 use futures::TryStreamExt;
@@ -29,6 +31,32 @@ fn duplicate_message(product: &Product, e: &mongodb::error::Error) -> String {
 async fn collect_products(cursor: Cursor<Document>) -> Result<Vec<Product>> {
     let docs: Vec<Document> = cursor.try_collect().await.map_err(from_driver)?;
     docs.iter().map(product_from_document).collect()
+}
+
+/// Only `_id` and `sku`: a reconciliation scan reads every product, and the rest of each
+/// document (descriptions, attributes, variants) would multiply what it moves.
+fn id_and_sku() -> Document {
+    doc! { "_id": 1, "sku": 1 }
+}
+
+/// `(product, SKU)` pairs from documents projected with [`id_and_sku`].
+async fn collect_skus(cursor: Cursor<Document>) -> Result<Vec<(ProductId, Sku)>> {
+    let docs: Vec<Document> = cursor.try_collect().await.map_err(from_driver)?;
+    docs.iter()
+        .map(|d| {
+            let id = d
+                .get("_id")
+                .and_then(uuid_from_bson)
+                .ok_or_else(|| malformed("product", "`_id` is not a UUID"))?;
+            let sku = d
+                .get_str("sku")
+                .map_err(|e| malformed("product", format!("`sku`: {e}")))
+                .and_then(|s| {
+                    Sku::parse(s).map_err(|e| malformed("product", format!("`sku`: {e}")))
+                })?;
+            Ok((ProductId::from_uuid(id), sku))
+        })
+        .collect()
 }
 
 fn empty_page(page: PageRequest) -> Page<Product> {
@@ -147,6 +175,45 @@ impl Catalog for MongoCatalog {
             .count_documents(doc! { "supplier_id": uuid_to_bson(supplier.as_uuid()) })
             .await
             .map_err(from_driver)
+    }
+
+    /// Served by the unique `sku` index in both directions: `$gt` on the cursor and the
+    /// sort, so a page costs `limit` index entries however large the catalog. Strings
+    /// compare by their bytes (MongoDB's default, binary collation).
+    #[tracing::instrument(name = "mongo.catalog.skus", skip_all, fields(limit = limit))]
+    async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
+        if limit == 0 {
+            // The driver reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
+        let filter = match after {
+            Some(sku) => doc! { "sku": { "$gt": sku.as_str() } },
+            None => doc! {},
+        };
+        let cursor = self
+            .products()
+            .find(filter)
+            .sort(doc! { "sku": 1 })
+            .limit(i64::from(limit))
+            .projection(id_and_sku())
+            .await
+            .map_err(from_driver)?;
+        collect_skus(cursor).await
+    }
+
+    #[tracing::instrument(name = "mongo.catalog.skus_of", skip_all, fields(count = ids.len()))]
+    async fn skus_of(&self, ids: &[ProductId]) -> Result<Vec<(ProductId, Sku)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = ids.iter().map(|id| uuid_to_bson(id.as_uuid())).collect();
+        let cursor = self
+            .products()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(id_and_sku())
+            .await
+            .map_err(from_driver)?;
+        collect_skus(cursor).await
     }
 
     /// The `ping` command: answers only when a server does.

@@ -43,12 +43,13 @@ impl IdempotencyKeys for PgLedger {
     }
 
     #[tracing::instrument(name = "pg.idempotency.release", skip_all)]
-    async fn release(&self, key: &str) -> Result<()> {
+    async fn release(&self, key: &str, resume: Uuid) -> Result<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET claimed_at = NULL \
+            "UPDATE idempotency_keys SET claimed_at = NULL, resource_id = $2 \
              WHERE key = $1 AND response_status IS NULL",
         )
         .bind(key)
+        .bind(resume)
         .execute(self.pool())
         .await
         .map_err(crate::error::classify)?;

@@ -45,6 +45,21 @@ impl Inventory for PgLedger {
         Ok(self.stock_row(&sql, sku).await?)
     }
 
+    #[tracing::instrument(name = "pg.inventory.levels", skip_all, fields(limit = limit))]
+    async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>> {
+        Ok(self.stock_page(after, limit).await?)
+    }
+
+    #[tracing::instrument(name = "pg.inventory.repair_reserved", skip_all, fields(sku = %sku))]
+    async fn repair_reserved(&self, sku: &Sku, reserved: Units) -> Result<StockLevel> {
+        Ok(self.set_reserved(sku, reserved).await?)
+    }
+
+    #[tracing::instrument(name = "pg.inventory.remove_unreserved", skip_all, fields(sku = %sku))]
+    async fn remove_unreserved(&self, sku: &Sku) -> Result<Option<StockLevel>> {
+        Ok(self.delete_unreserved(sku).await?)
+    }
+
     #[tracing::instrument(name = "pg.inventory.ping", skip_all)]
     async fn ping(&self) -> Result<()> {
         PgLedger::ping(self).await

@@ -19,6 +19,8 @@
 //!   all set ([`PgOptions`]); running out of any becomes `Error::Unavailable("postgres")`.
 //! * **Events are never lost.** Every change of an order or a stock record writes its
 //!   events to the `outbox` table in the same transaction.
+//! * **Repairs never race orders.** Reconciliation's repair of a leaked reservation locks
+//!   the stock row before it counts what pending orders hold (see `reconcile.rs`).
 //!
 //! Queries are built at run time (`sqlx::query`, never `query!`), so building needs no
 //! database.
@@ -35,6 +37,7 @@ mod ledger;
 mod orders;
 mod outbox;
 mod payments;
+mod reconcile;
 mod rows;
 mod saga_log;
 mod stock;

@@ -110,10 +110,11 @@ pub struct ProductResponse {
     #[schema(example = "1299.99")]
     pub price: String,
     pub currency: String,
-    /// Units available to sell now.
-    pub stock: u32,
-    /// Units held by orders in flight.
-    pub reserved: u32,
+    /// Units available to sell now; `null` when the inventory store is unavailable (the
+    /// product is then served from the catalog alone, so browsing survives a ledger outage).
+    pub stock: Option<u32>,
+    /// Units held by orders in flight; `null` exactly when `stock` is.
+    pub reserved: Option<u32>,
     pub low_stock_threshold: u32,
     pub supplier_id: Option<Uuid>,
     pub tags: Vec<String>,
@@ -126,7 +127,7 @@ pub struct ProductResponse {
 
 impl From<ProductView> for ProductResponse {
     fn from(view: ProductView) -> Self {
-        let (stock, reserved) = (view.available(), view.reserved());
+        let (stock, reserved) = view.live_stock().unzip();
         let p: Product = view.product;
         ProductResponse {
             id: p.id.as_uuid(),

@@ -8,14 +8,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health));
 }
 
-/// 200 `{"status": "ok", "checks": {...}}` when every store answers, 503 naming the
-/// failing one otherwise.
+/// 200 `{"status": "ok", "checks": {...}}` when every store answers; 503 (with
+/// `Retry-After`) when one does not, naming it twice: its check reads `"unavailable: <why>"`,
+/// and `failing` lists the stores that did not answer, e.g.
+/// `{"status": "unavailable", "failing": ["postgres"], "checks": {"postgres": "unavailable:
+/// timed out", "mongodb": "ok"}}`.
+///
+/// Every probe asks its store directly (never a cache or a fail-fast guard) and is bounded
+/// by a timeout, so this answers within seconds whatever state the stores are in, and turns
+/// back to 200 by itself once the store is back.
 #[utoipa::path(get, path = "/api/health", tag = "operations",
     responses((status = 200, description = "every store answers"),
-        (status = 503, description = "a store is down; its check names the problem")))]
+        (status = 503, description = "a store is down; `failing` names it and its check says why")))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let results = state.backend.check_health().await;
-    let healthy = results.iter().all(|(_, r)| r.is_ok());
+    let failing: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(name, _)| *name)
+        .collect();
     let checks: Map<String, Value> = results
         .into_iter()
         .map(|(name, r)| {
@@ -26,12 +37,11 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             (name.to_string(), Value::String(value))
         })
         .collect();
-    let body = json!({"status": if healthy { "ok" } else { "unavailable" }, "checks": checks});
-    if healthy {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", super::error::RETRY_AFTER_SECS.to_string()))
-            .json(body)
+    if failing.is_empty() {
+        return HttpResponse::Ok().json(json!({"status": "ok", "checks": checks}));
     }
+    tracing::warn!(?failing, "health check failed");
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", super::error::RETRY_AFTER_SECS.to_string()))
+        .json(json!({"status": "unavailable", "failing": failing, "checks": checks}))
 }

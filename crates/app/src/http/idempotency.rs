@@ -8,6 +8,7 @@
 use super::error::{ApiError, ApiResult};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use emporium_domain::model::{OrderId, OrderStatus};
 use emporium_domain::ports::{IdempotencyClaim, Stores};
 use emporium_domain::Error;
 use serde_json::Value;
@@ -121,7 +122,8 @@ where
         Err(e) => {
             let api = ApiError::from(e);
             if api.status_code().is_server_error() {
-                if let Err(re) = stores.idempotency.release(key).await {
+                let resume = resume_id(stores, id).await;
+                if let Err(re) = stores.idempotency.release(key, resume).await {
                     tracing::warn!(key, error = %re, "could not release an idempotency key");
                 }
                 return Err(api);
@@ -137,6 +139,19 @@ where
         tracing::error!(key, error = %e, "could not store the response of an idempotent request");
     }
     Ok(HttpResponse::build(status).json(body))
+}
+
+/// The order a retry after a 5xx should work on: the same one while it can still go
+/// forward (not created yet, pending, or sold), a fresh one when the failed attempt was
+/// compensated (its order is `failed` or `cancelled` for good). When the ledger cannot be
+/// asked, the same one: the saga then answers from the order's final state.
+async fn resume_id(stores: &Stores, id: Uuid) -> Uuid {
+    match stores.orders.get(OrderId::from(id)).await {
+        Ok(Some(order)) if matches!(order.status, OrderStatus::Failed | OrderStatus::Cancelled) => {
+            Uuid::now_v7()
+        }
+        _ => id,
+    }
 }
 
 /// Deletes keys older than [`TTL`] every `every`, for as long as the process runs.

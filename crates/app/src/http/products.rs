@@ -37,12 +37,16 @@ pub async fn create_product(
 
 /// List products: filters `category`, `min_price`, `max_price`, `supplier_id`, `q`,
 /// `attr.<path>`, `sort` (`price`, `-price`, `name`, `-created_at`), `limit`, `offset`.
+///
+/// While the inventory store is down the list is still served, from the catalog, with
+/// `stock` and `reserved` null; while the catalog store is down it is 503.
 #[utoipa::path(get, path = "/api/products", tag = "products",
     params(("category" = Option<String>, Query), ("min_price" = Option<String>, Query),
         ("max_price" = Option<String>, Query), ("supplier_id" = Option<uuid::Uuid>, Query),
         ("q" = Option<String>, Query), ("sort" = Option<String>, Query),
         ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
-    responses((status = 200, body = PageBody<ProductResponse>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PageBody<ProductResponse>), (status = 400, body = ErrorBody),
+        (status = 503, description = "the catalog store is down", body = ErrorBody)))]
 pub async fn list_products(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
@@ -52,9 +56,12 @@ pub async fn list_products(
     Ok(HttpResponse::Ok().json(PageBody::from_page(page, ProductResponse::from)))
 }
 
-/// One product with its stock.
+/// One product with its stock; like the list, served with `stock` and `reserved` null
+/// while the inventory store is down. While the catalog store is down, a product read in
+/// the last minute is served from the server's cache, any other is 503.
 #[utoipa::path(get, path = "/api/products/{id}", tag = "products",
-    responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody),
+        (status = 503, description = "the catalog store is down", body = ErrorBody)))]
 pub async fn get_product(
     state: web::Data<AppState>,
     id: web::Path<ProductId>,

@@ -15,9 +15,31 @@ use serde_json::json;
 pub struct ProductView {
     pub product: Product,
     pub stock: Option<StockLevel>,
+    /// True when the ledger did not answer and the view holds the catalog entry alone:
+    /// `stock` is then unknown, not zero. Only reads ([`CatalogService::get`] and
+    /// [`CatalogService::list`]) degrade like this; writes fail instead.
+    pub stock_unavailable: bool,
 }
 
 impl ProductView {
+    /// A view with the stock the ledger returned (`None`: the product has no record).
+    pub fn new(product: Product, stock: Option<StockLevel>) -> Self {
+        ProductView {
+            product,
+            stock,
+            stock_unavailable: false,
+        }
+    }
+
+    /// A view of the catalog entry alone, for when the ledger is unavailable.
+    pub fn without_stock(product: Product) -> Self {
+        ProductView {
+            product,
+            stock: None,
+            stock_unavailable: true,
+        }
+    }
+
     /// Units available to sell now.
     pub fn available(&self) -> u32 {
         self.stock.as_ref().map_or(0, StockLevel::available)
@@ -26,6 +48,11 @@ impl ProductView {
     /// Units held by orders in flight.
     pub fn reserved(&self) -> u32 {
         self.stock.as_ref().map_or(0, |s| s.reserved)
+    }
+
+    /// `(available, reserved)`, or `None` when the ledger did not answer.
+    pub fn live_stock(&self) -> Option<(u32, u32)> {
+        (!self.stock_unavailable).then(|| (self.available(), self.reserved()))
     }
 }
 
@@ -86,10 +113,7 @@ impl CatalogService {
             Ok(stock) => {
                 saga.succeeded(SagaStep::InitStock, SagaState::Completed)
                     .await;
-                let view = ProductView {
-                    product,
-                    stock: Some(stock),
-                };
+                let view = ProductView::new(product, Some(stock));
                 self.publish_product(EventKind::ProductCreated, &view).await;
                 Ok(view)
             }
@@ -116,6 +140,13 @@ impl CatalogService {
         }
     }
 
+    /// One product with its live stock.
+    ///
+    /// Browsing must survive a ledger outage: the catalog is a separate store, and a shop
+    /// that still shows its products (without stock figures) loses far less than one that
+    /// shows an error page. So when the ledger is `Unavailable`, the product is returned
+    /// with [`ProductView::stock_unavailable`] set instead of failing. Any other ledger
+    /// error still fails the read.
     #[tracing::instrument(name = "products.get", skip(self))]
     pub async fn get(&self, id: ProductId) -> Result<ProductView> {
         let product = self
@@ -124,23 +155,38 @@ impl CatalogService {
             .get(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        let stock = self.stores.inventory.stock(&product.sku).await?;
-        Ok(ProductView { product, stock })
+        match self.stores.inventory.stock(&product.sku).await {
+            Ok(stock) => Ok(ProductView::new(product, stock)),
+            Err(e @ Error::Unavailable(_)) => {
+                tracing::warn!(product_id = %id, error = %e, "serving the product without stock");
+                Ok(ProductView::without_stock(product))
+            }
+            Err(e) => Err(e),
+        }
     }
 
+    /// A page of products with their live stock; like [`CatalogService::get`], the page is
+    /// served without stock figures (rather than failing) while the ledger is unavailable.
     #[tracing::instrument(name = "products.list", skip_all)]
     pub async fn list(&self, query: &ProductQuery) -> Result<Page<ProductView>> {
         let page = self.stores.catalog.list(query).await?;
         let skus: Vec<_> = page.items.iter().map(|p| p.sku.clone()).collect();
         let stocks = if skus.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
-            self.stores.inventory.stock_many(&skus).await?
+            self.stores.inventory.stock_many(&skus).await
         };
-        Ok(page.map(|product| {
-            let stock = stocks.iter().find(|s| s.sku == product.sku).cloned();
-            ProductView { product, stock }
-        }))
+        match stocks {
+            Ok(stocks) => Ok(page.map(|product| {
+                let stock = stocks.iter().find(|s| s.sku == product.sku).cloned();
+                ProductView::new(product, stock)
+            })),
+            Err(e @ Error::Unavailable(_)) => {
+                tracing::warn!(error = %e, "serving the product list without stock");
+                Ok(page.map(ProductView::without_stock))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Partial update. Catalog fields are written first, then the stock; when the stock
@@ -196,10 +242,7 @@ impl CatalogService {
             }
             None => self.stores.inventory.stock(&current.sku).await?,
         };
-        let view = ProductView {
-            product: updated,
-            stock,
-        };
+        let view = ProductView::new(updated, stock);
         if patch.touches_catalog() {
             self.publish_product(EventKind::ProductUpdated, &view).await;
         }

@@ -2,12 +2,17 @@
 
 mod catalog;
 mod orders;
+mod reconcile;
 mod recovery;
 mod saga;
 mod suppliers;
 
 pub use catalog::{CatalogService, ProductView};
 pub use orders::{OrderService, GATEWAY_TIMEOUT};
+pub use reconcile::{
+    Finding, FindingKind, Mode, ReconciliationReport, ReconciliationService, Resolution, Scanned,
+    Summary,
+};
 pub use recovery::{RecoveryReport, RecoveryService};
 pub use saga::SagaRun;
 pub use suppliers::{SupplierService, SupplierView};

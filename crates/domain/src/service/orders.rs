@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::model::{
     now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
-    Page, Payment, PaymentStatus, SagaKind, SagaState, SagaStep,
+    Page, Payment, PaymentStatus, SagaKind, SagaState, SagaStep, StepOutcome,
 };
 use crate::ports::{Authorization, Stores};
 use serde_json::json;
@@ -75,6 +75,23 @@ impl OrderService {
                 return Err(e);
             }
         };
+        if pending.status != OrderStatus::Pending {
+            // A retry of a request whose order is already settled: answer as it ended.
+            let outcome = settled_outcome(pending);
+            let state = if outcome.is_ok() {
+                SagaState::Completed
+            } else {
+                SagaState::Compensated
+            };
+            saga.record(
+                SagaStep::ReserveStock,
+                StepOutcome::Succeeded,
+                state,
+                Some("the order was already settled".into()),
+            )
+            .await;
+            return outcome;
+        }
         saga.succeeded(SagaStep::ReserveStock, SagaState::Running)
             .await;
         self.publish_order(EventKind::OrderCreated, &pending).await;
@@ -88,7 +105,7 @@ impl OrderService {
             GATEWAY_TIMEOUT,
             self.stores
                 .gateway
-                .authorize(new.id, &new.total, &request.payment.token),
+                .authorize(new.id, &pending.total, &request.payment.token),
         )
         .await
         .unwrap_or_else(|_| Err(Error::Unavailable("payment gateway".into())));
@@ -100,7 +117,7 @@ impl OrderService {
                     .await;
                 let payment = Payment::new(
                     new.id,
-                    new.total,
+                    pending.total,
                     &request.payment.method,
                     PaymentStatus::Declined,
                     None,
@@ -127,7 +144,7 @@ impl OrderService {
         };
         let payment = Payment::new(
             new.id,
-            new.total,
+            pending.total,
             &request.payment.method,
             PaymentStatus::Authorized,
             Some(reference),
@@ -245,8 +262,14 @@ impl OrderService {
         let cancellation = match self.stores.orders.cancel(id).await {
             Ok(c) => c,
             Err(e) => {
-                saga.failed(SagaStep::CancelOrder, SagaState::Compensated, &e)
-                    .await;
+                // A transient failure may hide a committed cancellation: leave the saga for
+                // recovery, which voids the payment if the order did get cancelled.
+                let state = if e.is_transient() {
+                    SagaState::Compensating
+                } else {
+                    SagaState::Compensated
+                };
+                saga.failed(SagaStep::CancelOrder, state, &e).await;
                 return Err(e);
             }
         };
@@ -326,4 +349,32 @@ pub(crate) async fn void_authorization(stores: &Stores, payment: Payment) -> Res
             ..payment
         })
         .await
+}
+
+/// The answer for an order that was already settled when a retry of its request arrived:
+/// the order itself when it sold, the decline when the card was declined, and a conflict
+/// when it failed or was cancelled otherwise (the request must be placed anew).
+fn settled_outcome(order: Order) -> Result<Order> {
+    match order.status {
+        OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => Ok(order),
+        OrderStatus::Failed
+            if order
+                .payment
+                .as_ref()
+                .is_some_and(|p| p.status == PaymentStatus::Declined) =>
+        {
+            let reason = order
+                .payment
+                .and_then(|p| p.decline_reason)
+                .unwrap_or_else(|| "card declined".into());
+            Err(Error::PaymentDeclined {
+                order_id: order.id,
+                reason,
+            })
+        }
+        status => Err(Error::Conflict(format!(
+            "order {} is already {status}; place it again",
+            order.id
+        ))),
+    }
 }

@@ -13,7 +13,8 @@
 //! A `static` never drops, so the started server cannot be stopped from Rust when the
 //! tests finish. It is started through a small `sh` watchdog instead, which polls the test
 //! process's pid and, once that is gone, stops the server and removes its storage. No test
-//! run leaves a server behind, however it ends.
+//! run leaves a server behind, however it ends. [`super::private_mongo`] runs servers a test
+//! can stop and start under the same watchdog.
 
 use anyhow::{bail, Context, Result};
 use mongodb::{bson::doc, options::ClientOptions, Client};
@@ -110,7 +111,7 @@ async fn server_uri() -> Result<String> {
     }
 }
 
-async fn short_timeout_client(uri: &str) -> Result<Client> {
+pub(super) async fn short_timeout_client(uri: &str) -> Result<Client> {
     let mut options = ClientOptions::parse(uri)
         .await
         .with_context(|| format!("`{uri}` is not a MongoDB URI"))?;
@@ -123,7 +124,7 @@ async fn short_timeout_client(uri: &str) -> Result<Client> {
     Ok(Client::with_options(options)?)
 }
 
-async fn ping(client: &Client) -> Result<()> {
+pub(super) async fn ping(client: &Client) -> Result<()> {
     client
         .database("admin")
         .run_command(doc! { "ping": 1 })
@@ -138,18 +139,23 @@ fn workspace_root() -> PathBuf {
 }
 
 async fn start_local_server() -> Result<String> {
-    let root = workspace_root();
-    let exe = tokio::task::spawn_blocking(move || ensure_secantusdb(&root))
-        .await
-        .context("the secantusdb installer panicked")??;
+    let exe = installed_secantusdb().await?;
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
-        match LocalServer::start(&exe).await {
-            Ok(server) => return Ok(server.uri),
+        match start_shared_server(&exe).await {
+            Ok(uri) => return Ok(uri),
             Err(e) => last_error = Some(e),
         }
     }
     Err(last_error.unwrap_or_else(|| anyhow::anyhow!("secantusdb was never started")))
+}
+
+/// [`ensure_secantusdb`] for the workspace, off the async runtime's threads.
+pub(super) async fn installed_secantusdb() -> Result<PathBuf> {
+    let root = workspace_root();
+    tokio::task::spawn_blocking(move || ensure_secantusdb(&root))
+        .await
+        .context("the secantusdb installer panicked")?
 }
 
 /// Installs `secantusdb` into `<root>/.venv-mongo` unless it is there, and returns the
@@ -192,15 +198,15 @@ fi
 "#;
 
 /// Starts the server in the background and stops it once the parent pid is gone, or when
-/// the harness creates `$dir/stop` (a server that never answered). The storage folder
+/// the harness creates `$dir/stop` (checked every `$poll` seconds). The storage folder
 /// (with the server's log) is removed when the parent is gone; while the parent lives, it
-/// is left for the harness to read the log from.
-const WATCHDOG_SCRIPT: &str = r#"parent=$1 dir=$2
-shift 2
-"$@" >"$dir/server.log" 2>&1 &
+/// is left for the harness to read the log from, or to start the server on again.
+const WATCHDOG_SCRIPT: &str = r#"parent=$1 dir=$2 poll=$3
+shift 3
+"$@" >>"$dir/server.log" 2>&1 &
 server=$!
 while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null && [ ! -e "$dir/stop" ]; do
-    sleep 1
+    sleep "$poll"
 done
 kill "$server" 2>/dev/null || true
 i=0
@@ -215,27 +221,66 @@ if ! kill -0 "$parent" 2>/dev/null; then
 fi
 "#;
 
-/// A started server, until it answers.
-struct LocalServer {
-    uri: String,
+/// How often the shared server's watchdog looks at the test process (seconds).
+const SHARED_POLL: &str = "1";
+
+/// Starts the shared server on a free port with its storage in a fresh temporary folder,
+/// and returns its URI. The watchdog keeps it running until the test process is gone; the
+/// folder goes away at once when the server does not come up.
+async fn start_shared_server(exe: &Path) -> Result<String> {
+    let port = free_port()?;
+    let dir = std::env::temp_dir().join(format!(
+        "emporium-test-mongo-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    match Watched::start(exe, port, &dir, &data, SHARED_POLL).await {
+        Ok(server) => {
+            tracing::info!(uri = %server.uri, "started a secantusdb test server");
+            // Dropping the handle leaves the watchdog (and so the server) running.
+            Ok(server.uri)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        }
+    }
+}
+
+/// One run of a secantusdb server, owned by a `sh` watchdog ([`WATCHDOG_SCRIPT`]) that
+/// stops it when the test process is gone or when asked to through `<dir>/stop`.
+#[derive(Debug)]
+pub(super) struct Watched {
+    pub(super) uri: String,
     dir: PathBuf,
     watchdog: Child,
 }
 
-impl LocalServer {
-    async fn start(exe: &Path) -> Result<LocalServer> {
-        let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!(
-            "emporium-test-mongo-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+impl Watched {
+    /// Starts `exe` on `port` with its storage at `data` (created when missing, reopened
+    /// intact otherwise), logging to `<dir>/server.log`, and waits until it answers. On
+    /// failure the server is stopped and the log's end is in the error; `dir` is left.
+    pub(super) async fn start(
+        exe: &Path,
+        port: u16,
+        dir: &Path,
+        data: &Path,
+        poll: &str,
+    ) -> Result<Watched> {
+        // A stop request left from an earlier run would stop this one at once.
+        match std::fs::remove_file(dir.join("stop")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("removing an old stop request");
+            }
+            _ => {}
+        }
         let watchdog = Command::new("sh")
             .args(["-c", WATCHDOG_SCRIPT, "emporium-mongo-watchdog"])
             .arg(std::process::id().to_string())
-            .arg(&dir)
+            .arg(dir)
+            .arg(poll)
             .arg(exe)
             .args([
                 "--host",
@@ -244,7 +289,7 @@ impl LocalServer {
                 &port.to_string(),
                 "--storage-path",
             ])
-            .arg(&data)
+            .arg(data)
             // Never hold the test's stdout/stderr open: a pipe reader (cargo, CI, `| tee`)
             // would otherwise wait for the watchdog to finish.
             .stdin(Stdio::null())
@@ -252,16 +297,13 @@ impl LocalServer {
             .stderr(Stdio::null())
             .spawn()
             .context("spawning the secantusdb watchdog with `sh`")?;
-        let mut server = LocalServer {
+        let mut server = Watched {
             uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
-            dir,
+            dir: dir.to_owned(),
             watchdog,
         };
         match server.wait_ready().await {
-            Ok(()) => {
-                tracing::info!(uri = %server.uri, "started a secantusdb test server");
-                Ok(server)
-            }
+            Ok(()) => Ok(server),
             Err(e) => Err(server.give_up(e)),
         }
     }
@@ -287,18 +329,43 @@ impl LocalServer {
         }
     }
 
-    /// Stops what was started (through the watchdog, which owns the server process) and
-    /// adds the server's log to `error`.
-    fn give_up(mut self, error: anyhow::Error) -> anyhow::Error {
-        let _ = std::fs::write(self.dir.join("stop"), b"");
-        let _ = self.watchdog.wait();
-        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// Asks the watchdog to stop the server (SIGTERM, SIGKILL after 10 s) and waits until
+    /// it has, so the port is free and the storage closed when this returns.
+    pub(super) async fn stop(mut self) -> Result<()> {
+        self.request_stop()?;
+        while self.watchdog.try_wait()?.is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.clear_stop_request()
+    }
+
+    /// [`Watched::stop`] for `Drop`: blocks the calling thread.
+    pub(super) fn stop_blocking(mut self) -> Result<()> {
+        self.request_stop()?;
+        self.watchdog.wait()?;
+        self.clear_stop_request()
+    }
+
+    fn request_stop(&self) -> Result<()> {
+        std::fs::write(self.dir.join("stop"), b"").context("asking the watchdog to stop")
+    }
+
+    fn clear_stop_request(&self) -> Result<()> {
+        std::fs::remove_file(self.dir.join("stop")).context("removing the stop request")
+    }
+
+    /// Stops what was started and adds the end of the server's log to `error`.
+    fn give_up(self, error: anyhow::Error) -> anyhow::Error {
+        let log_path = self.dir.join("server.log");
+        let uri = self.uri.clone();
+        if let Err(e) = self.stop_blocking() {
+            tracing::warn!(error = %e, "stopping a secantusdb server that did not come up");
+        }
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         error.context(format!(
-            "starting secantusdb at {} failed; its log ends:\n{}",
-            self.uri,
+            "starting secantusdb at {uri} failed; its log ends:\n{}",
             tail.join("\n")
         ))
     }
@@ -306,7 +373,7 @@ impl LocalServer {
 
 /// A port nothing listens on right now (the OS picks it; it can be taken again before the
 /// server binds it, hence [`START_ATTEMPTS`]).
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     let listener =
         std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding a free local port")?;
     Ok(listener.local_addr()?.port())

@@ -18,7 +18,7 @@ use crate::model::{
     PaymentStatus, Product, ProductId, ProductQuery, SagaEntry, SagaId, SagaRecord, SagaState, Sku,
     StockLevel, Supplier, SupplierId, Units,
 };
-use crate::{Error, Result};
+use crate::Result;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -168,18 +168,7 @@ pub fn payment_agrees(status: OrderStatus, payment: Option<PaymentStatus>) -> bo
     }
 }
 
-/// The answer of an [`Orders`] reconciliation method the adapter does not override.
-fn unsupported(method: &str) -> Error {
-    Error::Internal(format!(
-        "this Orders adapter does not implement `{method}`, which reconciliation needs"
-    ))
-}
-
 /// Orders and the stock moves they make (PostgreSQL in production: one transaction each).
-///
-/// The reconciliation methods at the end have default bodies that refuse with `Internal`,
-/// only so that decorators written before them (tests wrap an adapter to inject faults)
-/// keep compiling. Every adapter overrides them, and the contract suite checks it.
 #[async_trait]
 pub trait Orders: Send + Sync + 'static {
     /// In one atomic step: for every line, check `available >= quantity` and reserve it,
@@ -211,34 +200,23 @@ pub trait Orders: Send + Sync + 'static {
     /// SKUs no pending order holds are left out. A scan's first look, not a consistent
     /// reading of the stock records (pending orders are few: they live only until their
     /// saga, or recovery, settles them); [`Orders::holding`] confirms a SKU.
-    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
-        Err(unsupported("reserved_by_pending"))
-    }
+    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>>;
     /// The stock record of `sku` and the units pending orders hold of it, read in one
     /// consistent snapshot, so an order placed, confirmed or released meanwhile is seen
     /// on both sides or on neither. Takes no lock. `Ok(None)` when the SKU has no record.
-    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
-        let _ = sku;
-        Err(unsupported("holding"))
-    }
+    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>>;
     /// In one atomic step that excludes every order move on `sku` (a row lock in
     /// PostgreSQL): reads the record and the units pending orders hold of it, and when the
     /// record reserves more than they hold, lowers `reserved` to what they hold. Never
     /// raises `reserved`: pending orders holding more than is reserved means units may
     /// have been sold twice, which is for a human to settle. `Ok(None)` when the SKU has
     /// no record.
-    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
-        let _ = sku;
-        Err(unsupported("release_leaked"))
-    }
+    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>>;
     /// One page of a scan for orders whose status and payment disagree by
     /// [`payment_agrees`]: at most `limit` orders (with their payment), ascending by id,
     /// those after `after`; an empty page ends the scan. Each order is returned as it is
     /// when read, which may already agree again (callers check with [`payment_agrees`]).
-    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
-        let _ = (after, limit);
-        Err(unsupported("payment_mismatches"))
-    }
+    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
 }
 
 /// Payment records, one per order.

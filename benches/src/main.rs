@@ -62,6 +62,11 @@ struct OrdersArgs {
     /// A label for the result line (e.g. the locking strategy the server runs).
     #[arg(long, default_value = "")]
     label: String,
+    /// Reuse the products listed in this file (one id a line) when it holds as many as the
+    /// scenario needs; otherwise create them and write their ids here. Lets a series of
+    /// runs against one server create its 10,000 SKUs once, outside the measured runs.
+    #[arg(long)]
+    products_file: Option<std::path::PathBuf>,
 }
 
 /// What one client saw.
@@ -69,9 +74,30 @@ struct OrdersArgs {
 struct Tally {
     latencies_us: Vec<u64>,
     created: u64,
+    /// 409 (`insufficient_stock`: nothing was changed).
     conflicts: u64,
-    other: u64,
+    /// 5xx answers (e.g. 503 when a pool or lock wait timed out).
+    server_errors: u64,
+    /// Any other status (4xx other than 409, 402, ...).
+    other_status: u64,
+    /// No HTTP answer at all (connection error, client timeout).
+    transport_errors: u64,
     units_sold: u64,
+}
+
+impl Tally {
+    /// Every request that was neither 201 nor 409.
+    fn errors(&self) -> u64 {
+        self.server_errors + self.other_status + self.transport_errors
+    }
+}
+
+/// Stock of the run's products as the API shows it.
+struct Stock {
+    /// Sum of `stock + reserved`, i.e. units on hand.
+    on_hand: u64,
+    /// Sum of `reserved`: must be 0 once every order has finished.
+    reserved: u64,
 }
 
 #[tokio::main]
@@ -91,12 +117,14 @@ async fn orders(args: OrdersArgs) -> Result<()> {
         Scenario::Hot => 1,
         Scenario::Crossed => 2,
     };
-    eprintln!(
-        "creating {count} products with {} units each ...",
-        args.stock
-    );
-    let products = Arc::new(create_products(&client, &args, count).await?);
+    let products = Arc::new(products_for(&client, &args, count).await?);
     let before = stock_of(&client, &args.base, &products).await?;
+    if before.reserved != 0 {
+        bail!(
+            "new products already have {} units reserved",
+            before.reserved
+        );
+    }
 
     eprintln!(
         "{} clients, scenario {:?}, {} s ...",
@@ -116,22 +144,56 @@ async fn orders(args: OrdersArgs) -> Result<()> {
         total.latencies_us.extend(t.latencies_us);
         total.created += t.created;
         total.conflicts += t.conflicts;
-        total.other += t.other;
+        total.server_errors += t.server_errors;
+        total.other_status += t.other_status;
+        total.transport_errors += t.transport_errors;
         total.units_sold += t.units_sold;
     }
     let elapsed = started.elapsed().as_secs_f64();
 
     let after = stock_of(&client, &args.base, &products).await?;
-    let (before_units, after_units): (u64, u64) = (before.iter().sum(), after.iter().sum());
-    let consistent = before_units == after_units + total.units_sold;
-    report(&args, &mut total, elapsed, consistent);
+    // Sold + remaining == starting stock, and no reservation left behind.
+    let consistent = before.on_hand == after.on_hand + total.units_sold && after.reserved == 0;
+    report(&args, &mut total, elapsed, &before, &after, consistent);
     if !consistent {
         bail!(
-            "stock mismatch: {before_units} at start, {after_units} left, {} sold",
-            total.units_sold
+            "stock mismatch: {} on hand at start, {} on hand after, {} sold by 201 answers, \
+             {} still reserved",
+            before.on_hand,
+            after.on_hand,
+            total.units_sold,
+            after.reserved
         );
     }
     Ok(())
+}
+
+/// The run's products: read from `--products-file` when it lists `count` ids, else created
+/// (and written to that file when one is given).
+async fn products_for(
+    client: &reqwest::Client,
+    args: &OrdersArgs,
+    count: usize,
+) -> Result<Vec<String>> {
+    if let Some(path) = &args.products_file {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let ids: Vec<String> = text.lines().map(str::to_owned).collect();
+            if ids.len() == count {
+                eprintln!("reusing {count} products from {}", path.display());
+                return Ok(ids);
+            }
+        }
+    }
+    eprintln!(
+        "creating {count} products with {} units each ...",
+        args.stock
+    );
+    let ids = create_products(client, args, count).await?;
+    if let Some(path) = &args.products_file {
+        std::fs::write(path, ids.join("\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ids)
 }
 
 async fn create_products(
@@ -167,23 +229,31 @@ async fn create_products(
     Ok(ids)
 }
 
-/// Available units of each product, read back over HTTP.
-async fn stock_of(client: &reqwest::Client, base: &str, ids: &[String]) -> Result<Vec<u64>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let body: Value = client
-            .get(format!("{base}/products/{id}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let reserved = body["reserved"].as_u64().context("reserved")?;
-        if reserved != 0 {
-            bail!("product {id} still has {reserved} units reserved after the run");
+/// Units on hand and reserved, summed over `ids`, read back over HTTP (64 reads at a time:
+/// reading 10,000 products one by one would take longer than the run).
+async fn stock_of(client: &reqwest::Client, base: &str, ids: &[String]) -> Result<Stock> {
+    let mut stock = Stock {
+        on_hand: 0,
+        reserved: 0,
+    };
+    for chunk in ids.chunks(64) {
+        let reads = chunk.iter().map(|id| async move {
+            let response = client.get(format!("{base}/products/{id}")).send().await?;
+            if response.status() != StatusCode::OK {
+                bail!("reading product {id}: {}", response.status());
+            }
+            let body: Value = response.json().await?;
+            let available = body["stock"].as_u64().context("stock")?;
+            let reserved = body["reserved"].as_u64().context("reserved")?;
+            Ok::<_, anyhow::Error>((available, reserved))
+        });
+        for read in futures::future::join_all(reads).await {
+            let (available, reserved) = read?;
+            stock.on_hand += available + reserved;
+            stock.reserved += reserved;
         }
-        out.push(body["stock"].as_u64().context("stock")?);
     }
-    Ok(out)
+    Ok(stock)
 }
 
 async fn run_client(
@@ -194,7 +264,7 @@ async fn run_client(
     deadline: Instant,
 ) -> Result<Tally> {
     let mut tally = Tally::default();
-    let mut rng = SplitMix((worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) + 1);
+    let mut rng = SplitMix::for_worker(worker);
     let mut n = 0u64;
     while Instant::now() < deadline {
         n += 1;
@@ -224,7 +294,9 @@ async fn run_client(
                 tally.units_sold += lines.len() as u64;
             }
             Ok(StatusCode::CONFLICT) => tally.conflicts += 1,
-            _ => tally.other += 1,
+            Ok(status) if status.is_server_error() => tally.server_errors += 1,
+            Ok(_) => tally.other_status += 1,
+            Err(_) => tally.transport_errors += 1,
         }
     }
     Ok(tally)
@@ -238,7 +310,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank] as f64 / 1000.0
 }
 
-fn report(args: &OrdersArgs, t: &mut Tally, elapsed: f64, consistent: bool) {
+fn report(
+    args: &OrdersArgs,
+    t: &mut Tally,
+    elapsed: f64,
+    before: &Stock,
+    after: &Stock,
+    consistent: bool,
+) {
     t.latencies_us.sort_unstable();
     let requests = t.latencies_us.len() as f64;
     let result = json!({
@@ -251,9 +330,18 @@ fn report(args: &OrdersArgs, t: &mut Tally, elapsed: f64, consistent: bool) {
         "p50_ms": percentile(&t.latencies_us, 50.0),
         "p95_ms": percentile(&t.latencies_us, 95.0),
         "p99_ms": percentile(&t.latencies_us, 99.0),
+        "requests": t.latencies_us.len(),
+        "created": t.created,
+        "conflicts": t.conflicts,
         "conflict_rate": if requests > 0.0 { t.conflicts as f64 / requests } else { 0.0 },
-        "errors": t.other,
+        "errors": t.errors(),
+        "server_errors": t.server_errors,
+        "other_status": t.other_status,
+        "transport_errors": t.transport_errors,
         "units_sold": t.units_sold,
+        "on_hand_before": before.on_hand,
+        "on_hand_after": after.on_hand,
+        "reserved_after": after.reserved,
         "stock_consistent": consistent,
     });
     if args.json {
@@ -269,7 +357,7 @@ fn report(args: &OrdersArgs, t: &mut Tally, elapsed: f64, consistent: bool) {
             percentile(&t.latencies_us, 95.0),
             percentile(&t.latencies_us, 99.0),
             100.0 * result["conflict_rate"].as_f64().unwrap_or_default(),
-            t.other,
+            t.errors(),
             if consistent { "yes" } else { "NO" },
         );
     }
@@ -279,6 +367,15 @@ fn report(args: &OrdersArgs, t: &mut Tally, elapsed: f64, consistent: bool) {
 struct SplitMix(u64);
 
 impl SplitMix {
+    /// Client `worker`'s stream. SplitMix's state only ever advances by one constant, so
+    /// seeding client `w` with `w * constant` (as this bench once did) makes it replay client
+    /// 0's sequence `w` steps ahead: the clients then order the same SKUs one after another
+    /// and "uniform" turns into a rolling hot spot. A mixed seed puts every client at an
+    /// unrelated point of the sequence.
+    fn for_worker(worker: usize) -> SplitMix {
+        SplitMix(SplitMix(worker as u64).next())
+    }
+
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -300,4 +397,29 @@ fn uuid_like() -> String {
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitMix;
+    use std::collections::HashSet;
+
+    #[test]
+    fn clients_draw_independent_skus() {
+        // Two clients, 1,000 draws each out of 10,000 SKUs: independent streams share about
+        // 100 SKUs (1,000 * 1,000 / 10,000); shifted copies of one stream share ~all.
+        let draws = |w| {
+            let mut rng = SplitMix::for_worker(w);
+            (0..1_000).map(|_| rng.below(10_000)).collect::<Vec<_>>()
+        };
+        let (a, b) = (draws(0), draws(1));
+        let shared = a.iter().collect::<HashSet<_>>();
+        let common = b.iter().filter(|x| shared.contains(x)).count();
+        assert!(common < 200, "{common} SKUs in common");
+        // Nor does one client order right after the other what the other just ordered.
+        let echoes_of =
+            |x: &[usize], y: &[usize]| x.iter().zip(&y[1..]).filter(|(p, q)| p == q).count();
+        let echoes = echoes_of(&a, &b) + echoes_of(&b, &a);
+        assert!(echoes < 5, "{echoes} echoes");
+    }
 }

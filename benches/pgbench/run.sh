@@ -9,7 +9,8 @@
 # Per scenario it creates a throw-away database, loads the ledger schema from
 # crates/postgres/migrations/*.sql (the files `emporium migrate` embeds), seeds 10,000 SKUs
 # (SKU-00001 .. SKU-10000, 100,000,000 units each so nothing sells out), runs
-# `pgbench -n -M prepared -f order_<scenario>.sql -c N -j N -T S` per client count, and
+# `pgbench -n -M prepared -f <script> -D skus=<n> -c N -j N -T S` per client count (uniform
+# and hot share order_one_line.sql over 10,000 SKUs or one; crossed is order_crossed.sql), and
 # drops the database. One JSON line per run goes to stdout and to $OUT (appended).
 #
 # Environment: PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres), CLIENTS, SCENARIOS,
@@ -68,7 +69,17 @@ EOF
 }
 
 for scenario in $SCENARIOS; do
-    script="$here/order_$scenario.sql"
+    # uniform and hot run the same one-line order, over 10,000 SKUs or over one.
+    case "$scenario" in
+        uniform | uniform_ledger_only) skus=$SKUS ;;
+        hot | hot_ledger_only) skus=1 ;;
+        *) skus=$SKUS ;;
+    esac
+    script="$here/order_${scenario}.sql"
+    case "$scenario" in
+        uniform | hot) script="$here/order_one_line.sql" ;;
+        uniform_ledger_only | hot_ledger_only) script="$here/order_one_line_ledger_only.sql" ;;
+    esac
     [ -f "$script" ] || { echo "no script $script" >&2; exit 1; }
     db="emporium_pgbench_${scenario}_$$"
     createdb "$db"
@@ -77,7 +88,7 @@ for scenario in $SCENARIOS; do
         load="$(cut -d' ' -f1-3 /proc/loadavg)"
         rm -f "$work"/pgbench_log.*
         psql -X -q -d "$db" -c "CHECKPOINT" >/dev/null
-        (cd "$work" && pgbench -n -M prepared -f "$script" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
+        (cd "$work" && pgbench -n -M prepared -f "$script" -D skus="$skus" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
             -l --log-prefix=pgbench_log "$db") > "$work/out.txt" 2>&1 \
             || { cat "$work/out.txt" >&2; exit 1; }
         tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$work/out.txt")"

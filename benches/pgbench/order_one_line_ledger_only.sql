@@ -1,8 +1,8 @@
 -- Reference only: the two ledger transactions of one placement (create_pending, then
--- confirm) as in order_uniform.sql, without the saga-log writes, the payment record and the
+-- confirm) as in order_one_line.sql, without the saga-log writes, the payment record and the
 -- stock.changed reads the server also makes per order. 2 commits per order instead of 9:
 -- shows what the per-order saga log costs. Not the ceiling Emporium is compared with.
-\set i random(1, 10000)
+\set i random(1, :skus)
 SELECT gen_random_uuid() AS oid, gen_random_uuid() AS sid, gen_random_uuid() AS pay,
        'SKU-' || lpad((:i)::text, 5, '0') AS sku,
        md5('SKU-' || lpad((:i)::text, 5, '0'))::uuid AS prod \gset

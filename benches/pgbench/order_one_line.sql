@@ -1,8 +1,9 @@
 -- One order placement as the server runs it against PostgreSQL (pessimistic locking),
 -- statement for statement: 11 round-trip groups, 9 commits. Captured with
 -- log_statement=all from a real `POST /api/orders` (see benches/RESULTS.md).
--- Scenario: 1 unit of the same SKU (SKU-00001) in every order: one hot row.
-\set i 1
+-- Scenarios `uniform` and `hot`: 1 unit of one SKU drawn uniformly out of the first :skus
+-- seeded by run.sh (run.sh passes -D skus=10000 for uniform, -D skus=1 for hot: one hot row).
+\set i random(1, :skus)
 -- Ids and the SKU. The server makes these in process (UUIDv7 + the in-memory catalog);
 -- here they cost one extra read-only round trip.
 SELECT gen_random_uuid() AS oid, gen_random_uuid() AS sid, gen_random_uuid() AS pay,

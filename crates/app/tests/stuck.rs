@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use emporium_app::backend::Backend;
 use emporium_app::background::RecoveryConfig;
 use emporium_app::startup::AppOptions;
-use emporium_domain::model::{NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Sku};
-use emporium_domain::ports::{Cancellation, Holding, Orders, Release};
+use emporium_domain::model::{Money, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Sku};
+use emporium_domain::ports::{
+    Authorization, Cancellation, Holding, Orders, PaymentGateway, Release,
+};
 use emporium_domain::{Error, Result};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,29 +185,51 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
     }
 }
 
-/// A gateway that authorizes, then loses the answer (a timeout on our side).
-struct LostAnswer {
-    inner: Arc<dyn emporium_domain::ports::PaymentGateway>,
+/// How [`FaultyGateway`] misbehaves on `authorize`.
+enum Fault {
+    /// Authorizes, then loses the answer (a timeout on our side).
+    LostAnswer,
+    /// Is down for its first call only.
+    DownOnce(AtomicBool),
+}
+
+/// The test gateway with a fault injected into `authorize`.
+struct FaultyGateway {
+    inner: Arc<emporium_memory::TestPaymentGateway>,
+    fault: Fault,
+}
+
+impl FaultyGateway {
+    fn new(fault: Fault) -> (Arc<FaultyGateway>, Arc<emporium_memory::TestPaymentGateway>) {
+        let inner = Arc::new(emporium_memory::TestPaymentGateway::default());
+        let faulty = Arc::new(FaultyGateway {
+            inner: inner.clone(),
+            fault,
+        });
+        (faulty, inner)
+    }
 }
 
 #[async_trait]
-impl emporium_domain::ports::PaymentGateway for LostAnswer {
-    async fn authorize(
-        &self,
-        key: OrderId,
-        amount: &emporium_domain::model::Money,
-        token: &str,
-    ) -> Result<emporium_domain::ports::Authorization> {
-        self.inner.authorize(key, amount, token).await?;
-        Err(Error::Unavailable("payment gateway".into()))
+impl PaymentGateway for FaultyGateway {
+    async fn authorize(&self, key: OrderId, amount: &Money, token: &str) -> Result<Authorization> {
+        let down = Err(Error::Unavailable("payment gateway".into()));
+        match &self.fault {
+            Fault::LostAnswer => {
+                self.inner.authorize(key, amount, token).await?;
+                down
+            }
+            Fault::DownOnce(first) if first.swap(false, Ordering::SeqCst) => down,
+            Fault::DownOnce(_) => self.inner.authorize(key, amount, token).await,
+        }
     }
-    async fn lookup(&self, key: OrderId) -> Result<Option<emporium_domain::ports::Authorization>> {
+    async fn lookup(&self, key: OrderId) -> Result<Option<Authorization>> {
         self.inner.lookup(key).await
     }
     async fn void(&self, reference: &str) -> Result<()> {
         self.inner.void(reference).await
     }
-    async fn refund(&self, reference: &str, amount: &emporium_domain::model::Money) -> Result<()> {
+    async fn refund(&self, reference: &str, amount: &Money) -> Result<()> {
         self.inner.refund(reference, amount).await
     }
 }
@@ -215,10 +239,8 @@ impl emporium_domain::ports::PaymentGateway for LostAnswer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
     let mut backend = Backend::memory();
-    let gateway = Arc::new(emporium_memory::TestPaymentGateway::default());
-    backend.stores.gateway = Arc::new(LostAnswer {
-        inner: gateway.clone(),
-    });
+    let (faulty, gateway) = FaultyGateway::new(Fault::LostAnswer);
+    backend.stores.gateway = faulty;
     let stores = backend.stores.clone();
     let base = spawn_recovering(backend, None);
     let client = reqwest::Client::new();
@@ -254,45 +276,12 @@ async fn an_authorization_lost_in_a_timeout_is_voided_by_recovery() {
     );
 }
 
-/// A gateway that is down for its first call only.
-struct DownOnce {
-    inner: Arc<dyn emporium_domain::ports::PaymentGateway>,
-    down: AtomicBool,
-}
-
-#[async_trait]
-impl emporium_domain::ports::PaymentGateway for DownOnce {
-    async fn authorize(
-        &self,
-        key: OrderId,
-        amount: &emporium_domain::model::Money,
-        token: &str,
-    ) -> Result<emporium_domain::ports::Authorization> {
-        if self.down.swap(false, Ordering::SeqCst) {
-            return Err(Error::Unavailable("payment gateway".into()));
-        }
-        self.inner.authorize(key, amount, token).await
-    }
-    async fn lookup(&self, key: OrderId) -> Result<Option<emporium_domain::ports::Authorization>> {
-        self.inner.lookup(key).await
-    }
-    async fn void(&self, reference: &str) -> Result<()> {
-        self.inner.void(reference).await
-    }
-    async fn refund(&self, reference: &str, amount: &emporium_domain::model::Money) -> Result<()> {
-        self.inner.refund(reference, amount).await
-    }
-}
-
 /// A 503 whose order was compensated, retried with the same `Idempotency-Key`, places the
 /// order anew (once), instead of replaying a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_retry_after_a_compensated_503_places_the_order() {
     let mut backend = Backend::memory();
-    backend.stores.gateway = Arc::new(DownOnce {
-        inner: Arc::new(emporium_memory::TestPaymentGateway::default()),
-        down: AtomicBool::new(true),
-    });
+    backend.stores.gateway = FaultyGateway::new(Fault::DownOnce(AtomicBool::new(true))).0;
     let base = support::spawn_app(backend, AppOptions::default());
     let client = reqwest::Client::new();
     let pid = product(&client, &base, "RETRY-1", 4).await;

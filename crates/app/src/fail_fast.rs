@@ -244,6 +244,13 @@ mod tests {
         Err(Error::Unavailable("test".into()))
     }
 
+    /// The answer of the methods these tests never call.
+    fn not_in_this_fake<T>() -> Result<T> {
+        Err(Error::Internal(
+            "the fake ledger answers only stock and ping".into(),
+        ))
+    }
+
     #[async_trait::async_trait]
     impl Inventory for Ledger {
         async fn stock(&self, _: &Sku) -> Result<Option<StockLevel>> {
@@ -263,25 +270,25 @@ mod tests {
             Ok(())
         }
         async fn create_stock(&self, _: &Sku, _: ProductId, _: Units) -> Result<StockLevel> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn set_available(&self, _: &Sku, _: Units) -> Result<StockLevel> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn stock_many(&self, _: &[Sku]) -> Result<Vec<StockLevel>> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn remove_stock(&self, _: &Sku) -> Result<Option<StockLevel>> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn levels(&self, _: Option<&Sku>, _: u32) -> Result<Vec<StockLevel>> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn repair_reserved(&self, _: &Sku, _: Units) -> Result<StockLevel> {
-            unimplemented!()
+            not_in_this_fake()
         }
         async fn remove_unreserved(&self, _: &Sku) -> Result<Option<StockLevel>> {
-            unimplemented!()
+            not_in_this_fake()
         }
     }
 

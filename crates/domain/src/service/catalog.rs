@@ -10,15 +10,22 @@ use crate::model::{
 use crate::ports::Stores;
 use serde_json::json;
 
-/// A product together with its stock record (absent only after a partial failure).
+/// A product together with what the ledger said about its stock.
 #[derive(Debug, Clone)]
 pub struct ProductView {
     pub product: Product,
-    pub stock: Option<StockLevel>,
-    /// True when the ledger did not answer and the view holds the catalog entry alone:
-    /// `stock` is then unknown, not zero. Only reads ([`CatalogService::get`] and
-    /// [`CatalogService::list`]) degrade like this; writes fail instead.
-    pub stock_unavailable: bool,
+    stock: StockReading,
+}
+
+/// What the ledger said about a product's stock.
+#[derive(Debug, Clone)]
+enum StockReading {
+    /// The ledger answered (`None`: the product has no stock record).
+    Known(Option<StockLevel>),
+    /// The ledger did not answer: the stock is unknown, not zero. Only reads
+    /// ([`CatalogService::get`] and [`CatalogService::list`]) degrade like this; writes
+    /// fail instead.
+    Unavailable,
 }
 
 impl ProductView {
@@ -26,8 +33,7 @@ impl ProductView {
     pub fn new(product: Product, stock: Option<StockLevel>) -> Self {
         ProductView {
             product,
-            stock,
-            stock_unavailable: false,
+            stock: StockReading::Known(stock),
         }
     }
 
@@ -35,24 +41,34 @@ impl ProductView {
     pub fn without_stock(product: Product) -> Self {
         ProductView {
             product,
-            stock: None,
-            stock_unavailable: true,
+            stock: StockReading::Unavailable,
         }
     }
 
-    /// Units available to sell now.
-    pub fn available(&self) -> u32 {
-        self.stock.as_ref().map_or(0, StockLevel::available)
+    /// The stock record, when the ledger answered and the product has one.
+    pub fn stock(&self) -> Option<&StockLevel> {
+        match &self.stock {
+            StockReading::Known(level) => level.as_ref(),
+            StockReading::Unavailable => None,
+        }
     }
 
-    /// Units held by orders in flight.
+    /// Units available to sell now (0 when unknown; see [`ProductView::live_stock`]).
+    pub fn available(&self) -> u32 {
+        self.stock().map_or(0, StockLevel::available)
+    }
+
+    /// Units held by orders in flight (0 when unknown).
     pub fn reserved(&self) -> u32 {
-        self.stock.as_ref().map_or(0, |s| s.reserved)
+        self.stock().map_or(0, |s| s.reserved)
     }
 
     /// `(available, reserved)`, or `None` when the ledger did not answer.
     pub fn live_stock(&self) -> Option<(u32, u32)> {
-        (!self.stock_unavailable).then(|| (self.available(), self.reserved()))
+        match self.stock {
+            StockReading::Known(_) => Some((self.available(), self.reserved())),
+            StockReading::Unavailable => None,
+        }
     }
 }
 
@@ -145,7 +161,7 @@ impl CatalogService {
     /// Browsing must survive a ledger outage: the catalog is a separate store, and a shop
     /// that still shows its products (without stock figures) loses far less than one that
     /// shows an error page. So when the ledger is `Unavailable`, the product is returned
-    /// with [`ProductView::stock_unavailable`] set instead of failing. Any other ledger
+    /// without stock figures ([`ProductView::live_stock`] is `None`) instead of failing. Any other ledger
     /// error still fails the read.
     #[tracing::instrument(name = "products.get", skip(self))]
     pub async fn get(&self, id: ProductId) -> Result<ProductView> {

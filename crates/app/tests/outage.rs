@@ -148,6 +148,16 @@ impl Api {
         self.post("/orders", &order_body(product, quantity)).await
     }
 
+    /// The same order, sent with an `Idempotency-Key`.
+    async fn keyed_order(&self, key: &str, product: &str, quantity: u32) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}/orders", self.base))
+            .header("Idempotency-Key", key)
+            .json(&order_body(product, quantity));
+        self.send(request).await
+    }
+
     /// `(stock, reserved)` of a product, as the API shows them.
     async fn stock(&self, product: &str) -> (Value, Value) {
         let reply = self.get(&format!("/products/{product}")).await;
@@ -289,14 +299,7 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
         reply.assert_unavailable(&format!("order attempt {attempt}"));
         order_times.push(reply.took);
     }
-    let keyed = api
-        .send(
-            api.client
-                .post(format!("{}/orders", api.base))
-                .header("Idempotency-Key", "outage-key-1")
-                .json(&order_body(&product, 2)),
-        )
-        .await;
+    let keyed = api.keyed_order("outage-key-1", &product, 2).await;
     keyed.assert_unavailable("order with an Idempotency-Key");
     let health_took = assert_health_names(&api, "postgres", "mongodb").await;
     let list_again = api.get("/products?category=outage").await;
@@ -324,14 +327,7 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
     assert_eq!(placed.body["status"], "confirmed");
     assert_eq!(api.stock(&product).await, (json!(7), json!(0)));
     // The key of the failed request can be used again: its claim was never stored.
-    let keyed = api
-        .send(
-            api.client
-                .post(format!("{}/orders", api.base))
-                .header("Idempotency-Key", "outage-key-1")
-                .json(&order_body(&product, 1)),
-        )
-        .await;
+    let keyed = api.keyed_order("outage-key-1", &product, 1).await;
     assert_eq!(keyed.status, StatusCode::CREATED, "{}", keyed.body);
     assert_eq!(api.stock(&product).await, (json!(6), json!(0)));
     api.assert_nothing_half_written().await;

@@ -6,9 +6,18 @@
 //!     --scenario uniform --skus 10000 --clients 8 --seconds 20
 //! ```
 //!
+//! `placement --vs-ceiling` starts its own server and runs the pgbench ceiling beside it
+//! (see `placement.rs`):
+//!
+//! ```text
+//! cargo run --release -p emporium-bench -- placement --vs-ceiling --clients 8 --seconds 15
+//! ```
+//!
 //! Scenarios: `uniform` (each order takes 1 unit of a random SKU out of `--skus`), `hot`
 //! (every order takes 1 unit of the same SKU), `crossed` (2-item baskets over two SKUs, in
 //! opposite orders half of the time).
+
+mod placement;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +37,9 @@ struct Cli {
 enum Command {
     /// Place orders as fast as N clients can and report throughput and latency.
     Orders(OrdersArgs),
+    /// Start a release server on a fresh database and measure HTTP order placement against
+    /// the pgbench ceiling of the same PostgreSQL, in one run.
+    Placement(placement::PlacementArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -104,6 +116,7 @@ struct Stock {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Orders(args) => orders(args).await,
+        Command::Placement(args) => placement::placement(args).await,
     }
 }
 

@@ -22,7 +22,7 @@ use anyhow::Context;
 use emporium_domain::ports::{Catalog, Inventory, PaymentGateway, Stores};
 use emporium_memory::{
     BroadcastEvents, CacheOptions, CachingCatalog, MemoryCatalog, MemoryIdempotencyKeys,
-    MemoryLedger, MemorySagaLog, TestPaymentGateway,
+    MemoryLedger, TestPaymentGateway,
 };
 use emporium_mongo::MongoCatalog;
 use emporium_postgres::{LockingStrategy, PgLedger, PgOptions};
@@ -105,8 +105,8 @@ impl Backend {
                     suppliers,
                     inventory: memory.clone(),
                     orders: memory.clone(),
-                    payments: memory,
-                    saga_log: Arc::new(MemorySagaLog::default()),
+                    payments: memory.clone(),
+                    saga_log: memory,
                     idempotency: Arc::new(MemoryIdempotencyKeys::default()),
                     gateway,
                     events: events.clone(),

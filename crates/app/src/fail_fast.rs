@@ -1,11 +1,11 @@
 //! Fails a store's calls at once while the store is known to be down.
 use emporium_domain::model::{
-    NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Payment, ProductId, SagaEntry, SagaId,
+    NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Payment, ProductId, SagaId,
     SagaRecord, SagaState, Sku, StockLevel, Timestamp, Units,
 };
 use emporium_domain::ports::{
     Cancellation, Holding, IdempotencyClaim, IdempotencyKeys, Inventory, Orders, Payments, Release,
-    SagaLog,
+    SagaLog, Settlement,
 };
 use emporium_domain::{Error, Result};
 use futures::future::BoxFuture;
@@ -177,6 +177,8 @@ impl<L: Inventory + Orders> Orders for FailFast<L> {
         fn create_pending<'a>(order: &'a NewOrder) -> Order;
         fn confirm(id: OrderId) -> Order;
         fn fail(id: OrderId) -> Order;
+        fn reserve<'a, 'b>(order: &'a NewOrder, saga: &'b SagaRecord) -> Order;
+        fn settle<'a, 'b>(id: OrderId, settlement: &'a Settlement, saga: &'b SagaRecord) -> Order;
         fn cancel(id: OrderId) -> Cancellation;
         fn advance(id: OrderId, to: OrderStatus) -> Order;
         fn get(id: OrderId) -> Option<Order>;
@@ -197,8 +199,7 @@ impl<L: Inventory + Payments> Payments for FailFast<L> {
 
 impl<L: Inventory + SagaLog> SagaLog for FailFast<L> {
     forward! { SagaLog:
-        fn begin<'a>(saga: &'a SagaRecord) -> ();
-        fn append<'a>(id: SagaId, entry: &'a SagaEntry, state: SagaState) -> ();
+        fn save<'a>(saga: &'a SagaRecord) -> ();
         fn get(id: SagaId) -> Option<SagaRecord>;
         fn in_state(state: SagaState, limit: u32) -> Vec<SagaRecord>;
     }

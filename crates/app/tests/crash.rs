@@ -254,7 +254,7 @@ async fn crash_inside(world: &World, failpoint: &str, token: &str) -> (Server, S
 async fn killed_after_reservation_releases_the_stock() {
     let world = World::new().await;
     let (server, product, customer) =
-        crash_inside(&world, "place_order.after_reserve", "tok_visa").await;
+        crash_inside(&world, "place_order.after_reserve_stock", "tok_visa").await;
     let order = server.settled_order(&customer).await;
     assert_eq!(order["status"], "failed", "before the pivot: compensated");
     assert!(
@@ -274,7 +274,7 @@ async fn killed_after_reservation_releases_the_stock() {
 async fn killed_after_authorization_confirms_the_paid_order() {
     let world = World::new().await;
     let (server, product, customer) =
-        crash_inside(&world, "place_order.after_authorize", "tok_visa").await;
+        crash_inside(&world, "place_order.after_authorize_payment", "tok_visa").await;
     let order = server.settled_order(&customer).await;
     assert_eq!(order["status"], "confirmed", "after the pivot: forward");
     assert_eq!(order["payment"]["status"], "authorized");

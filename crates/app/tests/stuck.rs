@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use emporium_app::backend::Backend;
 use emporium_app::background::RecoveryConfig;
 use emporium_app::startup::AppOptions;
-use emporium_domain::model::{Money, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Sku};
+use emporium_domain::model::{
+    Money, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, SagaRecord, Sku,
+};
 use emporium_domain::ports::{
-    Authorization, Cancellation, Holding, Orders, PaymentGateway, Release,
+    Authorization, Cancellation, Holding, Orders, PaymentGateway, Release, Settlement,
 };
 use emporium_domain::{Error, Result};
 use serde_json::{json, Value};
@@ -18,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Orders whose `fail` (the placement saga's compensation) is down until healed.
+/// Orders whose `fail` and failing settlement (the placement saga's compensation) are down
+/// until healed.
 struct BrokenCompensation {
     inner: Arc<dyn Orders>,
     broken: AtomicBool,
@@ -28,6 +31,20 @@ struct BrokenCompensation {
 impl Orders for BrokenCompensation {
     async fn create_pending(&self, order: &NewOrder) -> Result<Order> {
         self.inner.create_pending(order).await
+    }
+    async fn reserve(&self, order: &NewOrder, saga: &SagaRecord) -> Result<Order> {
+        self.inner.reserve(order, saga).await
+    }
+    async fn settle(
+        &self,
+        id: OrderId,
+        settlement: &Settlement,
+        saga: &SagaRecord,
+    ) -> Result<Order> {
+        if matches!(settlement, Settlement::Fail(_)) && self.broken.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("postgres".into()));
+        }
+        self.inner.settle(id, settlement, saga).await
     }
     async fn confirm(&self, id: OrderId) -> Result<Order> {
         self.inner.confirm(id).await

@@ -13,6 +13,7 @@ pub mod error;
 pub mod failpoint;
 pub mod model;
 pub mod ports;
+pub mod saga;
 pub mod service;
 
 pub use error::{Error, FieldError, Result, Shortfall};

@@ -15,7 +15,7 @@
 
 use crate::model::{
     DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment,
-    PaymentStatus, Product, ProductId, ProductQuery, SagaEntry, SagaId, SagaRecord, SagaState, Sku,
+    PaymentStatus, Product, ProductId, ProductQuery, SagaId, SagaRecord, SagaState, Sku,
     StockLevel, Supplier, SupplierId, Units,
 };
 use crate::Result;
@@ -189,6 +189,26 @@ pub trait Orders: Send + Sync + 'static {
     /// is released, a confirmed order's units go back on hand. Idempotent on an order
     /// already `cancelled`. `InvalidTransition` from other statuses.
     async fn cancel(&self, id: OrderId) -> Result<Cancellation>;
+    /// [`Orders::create_pending`] and [`SagaLog::save`] of `saga` in one atomic step: the
+    /// placement saga's first commit. When the order falls short, nothing is stored, the
+    /// saga record included. When the order already exists it is returned unchanged and
+    /// the record is still stored.
+    async fn reserve(&self, order: &NewOrder, saga: &SagaRecord) -> Result<Order>;
+    /// Settles a pending order and stores `saga`, in one atomic step: the placement saga's
+    /// second commit. [`Settlement::Confirm`] records the authorized payment and confirms
+    /// (idempotent as [`Orders::confirm`]); [`Settlement::Fail`] records the declined
+    /// payment, if any, and fails the order (idempotent as [`Orders::fail`]). `NotFound`
+    /// (nothing stored) when there is no such order.
+    ///
+    /// The adapter MAY commit this step without waiting for it to be durable
+    /// (PostgreSQL: `synchronous_commit = off`): everything it writes can be derived again
+    /// from the payment gateway, which recovery asks by the order id when a crash lost it.
+    async fn settle(
+        &self,
+        id: OrderId,
+        settlement: &Settlement,
+        saga: &SagaRecord,
+    ) -> Result<Order>;
     /// Moves that touch no stock (`confirmed → shipped`, `shipped → delivered`), checked
     /// against the state machine inside the store's transaction.
     async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order>;
@@ -219,6 +239,16 @@ pub trait Orders: Send + Sync + 'static {
     async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
 }
 
+/// How [`Orders::settle`] ends a pending order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// The gateway authorized this payment: record it, confirm the order.
+    Confirm(Payment),
+    /// The order fails and its units are released; the declined payment is recorded when
+    /// the gateway declined (none when it never answered).
+    Fail(Option<Payment>),
+}
+
 /// Payment records, one per order.
 #[async_trait]
 pub trait Payments: Send + Sync + 'static {
@@ -229,7 +259,8 @@ pub trait Payments: Send + Sync + 'static {
 }
 
 /// The answer of a payment gateway to an authorization.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Authorization {
     Approved { reference: String },
     Declined { reason: String },
@@ -256,12 +287,15 @@ pub trait PaymentGateway: Send + Sync + 'static {
 }
 
 /// The durable log of every saga, read by recovery after a crash.
+///
+/// Only the saga executor (`crate::saga`) writes it. Ledger steps do not call it at all:
+/// they hand their record to [`Orders::reserve`] and [`Orders::settle`], which store it in
+/// the same atomic step as their effect.
 #[async_trait]
 pub trait SagaLog: Send + Sync + 'static {
-    /// Records a new saga. Idempotent on `saga.id`.
-    async fn begin(&self, saga: &SagaRecord) -> Result<()>;
-    /// Appends a step to the saga's history and sets its state. `NotFound` for an unknown id.
-    async fn append(&self, id: SagaId, entry: &SagaEntry, state: SagaState) -> Result<()>;
+    /// Stores `saga` as it now stands: inserts it, or replaces the stored record with the
+    /// same id (state, payload, entries, `updated_at`; `started_at` keeps its first value).
+    async fn save(&self, saga: &SagaRecord) -> Result<()>;
     async fn get(&self, id: SagaId) -> Result<Option<SagaRecord>>;
     /// Sagas in `state`, oldest first.
     async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>>;

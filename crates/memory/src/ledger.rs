@@ -5,10 +5,11 @@ use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
     now, NewOrder, Order, OrderId, OrderItem, OrderQuery, OrderStatus, Page, Payment, ProductId,
-    Sku, StockLevel, Units,
+    SagaId, SagaRecord, SagaState, Sku, StockLevel, Units,
 };
 use emporium_domain::ports::{
-    payment_agrees, Cancellation, Holding, Inventory, Orders, Payments, Release,
+    payment_agrees, Cancellation, Holding, Inventory, Orders, Payments, Release, SagaLog,
+    Settlement,
 };
 use emporium_domain::{Error, Result, Shortfall};
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,7 @@ struct State {
     stock: BTreeMap<Sku, StockLevel>,
     orders: HashMap<OrderId, Order>,
     payments: HashMap<OrderId, Payment>,
+    sagas: HashMap<SagaId, SagaRecord>,
 }
 
 impl State {
@@ -45,6 +47,85 @@ impl State {
         order.updated_at = now();
         let order = order.clone();
         Ok(self.with_payment(&order))
+    }
+
+    fn create_pending(&mut self, new: &NewOrder) -> Result<Order> {
+        if let Some(existing) = self.orders.get(&new.id) {
+            return Ok(self.with_payment(existing));
+        }
+        let shortfalls: Vec<Shortfall> = new
+            .items
+            .iter()
+            .filter_map(|item| {
+                let available = self.stock.get(&item.sku).map_or(0, StockLevel::available);
+                (available < item.quantity.get()).then_some(Shortfall {
+                    product_id: item.product_id,
+                    requested: item.quantity.get(),
+                    available,
+                })
+            })
+            .collect();
+        if !shortfalls.is_empty() {
+            return Err(Error::InsufficientStock(shortfalls));
+        }
+        self.each_line(&new.items, |level, q| level.reserved += q);
+        let order = Order::pending(new);
+        self.orders.insert(order.id, order.clone());
+        Ok(order)
+    }
+
+    fn confirm(&mut self, id: OrderId) -> Result<Order> {
+        let order = self.order(id)?.clone();
+        match order.status {
+            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+                return Ok(self.with_payment(&order))
+            }
+            status => status.transition(OrderStatus::Confirmed)?,
+        };
+        self.each_line(&order.items, |level, q| {
+            level.reserved -= q;
+            level.on_hand -= q;
+        });
+        self.set_status(id, OrderStatus::Confirmed)
+    }
+
+    fn fail(&mut self, id: OrderId) -> Result<Order> {
+        let order = self.order(id)?.clone();
+        if order.status == OrderStatus::Failed {
+            return Ok(self.with_payment(&order));
+        }
+        order.status.transition(OrderStatus::Failed)?;
+        self.each_line(&order.items, |level, q| level.reserved -= q);
+        self.set_status(id, OrderStatus::Failed)
+    }
+
+    /// Stores the order's payment, keeping the first record's id and creation time.
+    fn record_payment(&mut self, payment: &Payment) -> Payment {
+        let stored = match self.payments.get(&payment.order_id) {
+            Some(first) => Payment {
+                id: first.id,
+                created_at: first.created_at,
+                ..payment.clone()
+            },
+            None => payment.clone(),
+        };
+        self.payments.insert(payment.order_id, stored.clone());
+        stored
+    }
+
+    /// Stores a saga record as the saga log does: replaced whole, first start kept.
+    fn save_saga(&mut self, saga: &SagaRecord) {
+        let started_at = self
+            .sagas
+            .get(&saga.id)
+            .map_or(saga.started_at, |s| s.started_at);
+        self.sagas.insert(
+            saga.id,
+            SagaRecord {
+                started_at,
+                ..saga.clone()
+            },
+        );
     }
 
     fn order(&self, id: OrderId) -> Result<&Order> {
@@ -73,7 +154,8 @@ impl State {
     }
 }
 
-/// Implements [`Inventory`], [`Orders`] and [`Payments`] over one mutex.
+/// Implements [`Inventory`], [`Orders`], [`Payments`] and [`SagaLog`] over one mutex, so a
+/// ledger step and its saga record change together, as in one PostgreSQL transaction.
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
@@ -168,56 +250,50 @@ impl Inventory for MemoryLedger {
 #[async_trait]
 impl Orders for MemoryLedger {
     async fn create_pending(&self, new: &NewOrder) -> Result<Order> {
+        lock(&self.state).create_pending(new)
+    }
+
+    async fn reserve(&self, new: &NewOrder, saga: &SagaRecord) -> Result<Order> {
         let mut state = lock(&self.state);
-        if let Some(existing) = state.orders.get(&new.id) {
-            return Ok(state.with_payment(existing));
-        }
-        let shortfalls: Vec<Shortfall> = new
-            .items
-            .iter()
-            .filter_map(|item| {
-                let available = state.stock.get(&item.sku).map_or(0, StockLevel::available);
-                (available < item.quantity.get()).then_some(Shortfall {
-                    product_id: item.product_id,
-                    requested: item.quantity.get(),
-                    available,
-                })
-            })
-            .collect();
-        if !shortfalls.is_empty() {
-            return Err(Error::InsufficientStock(shortfalls));
-        }
-        state.each_line(&new.items, |level, q| level.reserved += q);
-        let order = Order::pending(new);
-        state.orders.insert(order.id, order.clone());
+        let order = state.create_pending(new)?;
+        state.save_saga(saga);
+        Ok(order)
+    }
+
+    async fn settle(
+        &self,
+        id: OrderId,
+        settlement: &Settlement,
+        saga: &SagaRecord,
+    ) -> Result<Order> {
+        let mut state = lock(&self.state);
+        state.order(id)?;
+        let order = match settlement {
+            Settlement::Confirm(payment) => {
+                state.record_payment(payment);
+                state.confirm(id)?
+            }
+            Settlement::Fail(payment) => {
+                let order = state.fail(id)?;
+                match payment {
+                    Some(payment) => {
+                        state.record_payment(payment);
+                        state.with_payment(&order)
+                    }
+                    None => order,
+                }
+            }
+        };
+        state.save_saga(saga);
         Ok(order)
     }
 
     async fn confirm(&self, id: OrderId) -> Result<Order> {
-        let mut state = lock(&self.state);
-        let order = state.order(id)?.clone();
-        match order.status {
-            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
-                return Ok(state.with_payment(&order))
-            }
-            status => status.transition(OrderStatus::Confirmed)?,
-        };
-        state.each_line(&order.items, |level, q| {
-            level.reserved -= q;
-            level.on_hand -= q;
-        });
-        state.set_status(id, OrderStatus::Confirmed)
+        lock(&self.state).confirm(id)
     }
 
     async fn fail(&self, id: OrderId) -> Result<Order> {
-        let mut state = lock(&self.state);
-        let order = state.order(id)?.clone();
-        if order.status == OrderStatus::Failed {
-            return Ok(state.with_payment(&order));
-        }
-        order.status.transition(OrderStatus::Failed)?;
-        state.each_line(&order.items, |level, q| level.reserved -= q);
-        state.set_status(id, OrderStatus::Failed)
+        lock(&self.state).fail(id)
     }
 
     async fn cancel(&self, id: OrderId) -> Result<Cancellation> {
@@ -245,7 +321,10 @@ impl Orders for MemoryLedger {
 
     async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
         if !matches!(to, OrderStatus::Shipped | OrderStatus::Delivered) {
-            let from = self.get(id).await?.ok_or(Error::NotFound("order"))?.status;
+            let from = Orders::get(self, id)
+                .await?
+                .ok_or(Error::NotFound("order"))?
+                .status;
             return Err(Error::InvalidTransition { from, to });
         }
         lock(&self.state).set_status(id, to)
@@ -315,20 +394,34 @@ impl Orders for MemoryLedger {
 #[async_trait]
 impl Payments for MemoryLedger {
     async fn record(&self, payment: &Payment) -> Result<Payment> {
-        let mut state = lock(&self.state);
-        let stored = match state.payments.get(&payment.order_id) {
-            Some(first) => Payment {
-                id: first.id,
-                created_at: first.created_at,
-                ..payment.clone()
-            },
-            None => payment.clone(),
-        };
-        state.payments.insert(payment.order_id, stored.clone());
-        Ok(stored)
+        Ok(lock(&self.state).record_payment(payment))
     }
 
     async fn for_order(&self, order: OrderId) -> Result<Option<Payment>> {
         Ok(lock(&self.state).payments.get(&order).cloned())
+    }
+}
+
+#[async_trait]
+impl SagaLog for MemoryLedger {
+    async fn save(&self, saga: &SagaRecord) -> Result<()> {
+        lock(&self.state).save_saga(saga);
+        Ok(())
+    }
+
+    async fn get(&self, id: SagaId) -> Result<Option<SagaRecord>> {
+        Ok(lock(&self.state).sagas.get(&id).cloned())
+    }
+
+    async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>> {
+        let mut found: Vec<SagaRecord> = lock(&self.state)
+            .sagas
+            .values()
+            .filter(|s| s.state == state)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 }

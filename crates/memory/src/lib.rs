@@ -14,7 +14,6 @@ mod events;
 mod gateway;
 mod idempotency;
 mod ledger;
-mod saga_log;
 
 pub use cache::{CacheOptions, CachingCatalog};
 pub use catalog::MemoryCatalog;
@@ -22,7 +21,6 @@ pub use events::BroadcastEvents;
 pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
-pub use saga_log::MemorySagaLog;
 
 use emporium_domain::ports::Stores;
 use std::sync::Arc;
@@ -36,9 +34,9 @@ pub fn memory_stores() -> Stores {
         suppliers: catalog,
         inventory: ledger.clone(),
         orders: ledger.clone(),
-        payments: ledger,
+        payments: ledger.clone(),
         gateway: Arc::new(TestPaymentGateway::default()),
-        saga_log: Arc::new(MemorySagaLog::default()),
+        saga_log: ledger,
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         events: Arc::new(BroadcastEvents::default()),
     }

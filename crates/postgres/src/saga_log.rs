@@ -1,31 +1,30 @@
 //! [`SagaLog`]: the durable history of every saga.
 //!
-//! A saga's entries are one JSONB array per row, appended to in place (`entries || $entry`)
-//! so an append is a single statement and two appends can never lose each other.
+//! A saga is one row; its entries one JSONB array. The executor writes the whole record
+//! each time (a saga is written by one process at a time: recovery takes only sagas that
+//! have not moved for longer than any live step takes), and the ledger steps of the
+//! placement saga write it inside their own transactions ([`save`]).
 
-use crate::error::PgResult;
+use crate::error::{Failure, PgResult};
 use crate::rows::{SagaRow, SAGA_COLUMNS};
 use crate::PgLedger;
 use async_trait::async_trait;
-use emporium_domain::model::{now, SagaEntry, SagaId, SagaRecord, SagaState};
+use emporium_domain::model::{SagaId, SagaRecord, SagaState};
 use emporium_domain::ports::SagaLog;
-use emporium_domain::{Error, Result};
+use emporium_domain::Result;
 use sqlx::types::Json;
+use sqlx::PgConnection;
 
 #[async_trait]
 impl SagaLog for PgLedger {
-    #[tracing::instrument(name = "pg.saga_log.begin", skip_all, fields(saga_id = %saga.id, kind = %saga.kind))]
-    async fn begin(&self, saga: &SagaRecord) -> Result<()> {
-        Ok(self.insert_saga(saga).await?)
-    }
-
     #[tracing::instrument(
-        name = "pg.saga_log.append",
+        name = "pg.saga_log.save",
         skip_all,
-        fields(saga_id = %id, step = %entry.step, outcome = %entry.outcome, state = %state)
+        fields(saga_id = %saga.id, kind = %saga.kind, state = %saga.state)
     )]
-    async fn append(&self, id: SagaId, entry: &SagaEntry, state: SagaState) -> Result<()> {
-        Ok(self.append_entry(id, entry, state).await?)
+    async fn save(&self, saga: &SagaRecord) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(Failure::from)?;
+        Ok(save(&mut conn, saga).await?)
     }
 
     #[tracing::instrument(name = "pg.saga_log.get", skip_all, fields(saga_id = %id))]
@@ -39,46 +38,31 @@ impl SagaLog for PgLedger {
     }
 }
 
+/// Inserts the record, or replaces the stored one (all but `started_at`), on the caller's
+/// connection: inside the transaction of the step it records, or on its own.
+pub(crate) async fn save(conn: &mut PgConnection, saga: &SagaRecord) -> PgResult<()> {
+    sqlx::query(
+        "INSERT INTO saga_log \
+             (id, kind, subject, state, payload, entries, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET \
+             state = EXCLUDED.state, payload = EXCLUDED.payload, \
+             entries = EXCLUDED.entries, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(saga.id.as_uuid())
+    .bind(saga.kind.to_string())
+    .bind(saga.subject)
+    .bind(saga.state.to_string())
+    .bind(&saga.payload)
+    .bind(Json(&saga.entries))
+    .bind(saga.started_at)
+    .bind(saga.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl PgLedger {
-    /// Idempotent on the id: a second `begin` of the same saga changes nothing.
-    async fn insert_saga(&self, saga: &SagaRecord) -> PgResult<()> {
-        sqlx::query(
-            "INSERT INTO saga_log \
-                 (id, kind, subject, state, payload, entries, started_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(saga.id.as_uuid())
-        .bind(saga.kind.to_string())
-        .bind(saga.subject)
-        .bind(saga.state.to_string())
-        .bind(&saga.payload)
-        .bind(Json(&saga.entries))
-        .bind(saga.started_at)
-        .bind(saga.updated_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn append_entry(&self, id: SagaId, entry: &SagaEntry, state: SagaState) -> PgResult<()> {
-        let appended = sqlx::query(
-            "UPDATE saga_log \
-                SET entries = entries || jsonb_build_array($2::jsonb), state = $3, updated_at = $4 \
-              WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(Json(entry))
-        .bind(state.to_string())
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        if appended.rows_affected() == 0 {
-            return Err(Error::NotFound("saga").into());
-        }
-        Ok(())
-    }
-
     async fn saga(&self, id: SagaId) -> PgResult<Option<SagaRecord>> {
         let sql = format!("SELECT {SAGA_COLUMNS} FROM saga_log WHERE id = $1");
         let row: Option<SagaRow> = sqlx::query_as(&sql)

@@ -11,7 +11,7 @@ use chrono::{Duration as Days, TimeZone, Utc};
 use emporium_domain::model::{
     Category, Currency, CustomerId, Money, Name, NewOrder, OrderId, OrderItem, OrderQuery,
     OrderStatus, PageRequest, Payment, PaymentId, PaymentStatus, ProductId, Quantity, SagaEntry,
-    SagaId, SagaKind, SagaRecord, SagaState, SagaStep, Sku, StepOutcome, Timestamp, Units,
+    SagaId, SagaKind, SagaRecord, SagaState, Sku, StepOutcome, Timestamp, Units,
 };
 use emporium_domain::ports::{Inventory, Orders, Payments, SagaLog};
 use emporium_domain::{model::now, Error};
@@ -798,7 +798,7 @@ async fn payments_are_replaced_keeping_the_first_id_and_created_at() -> Result<(
 }
 
 #[tokio::test]
-async fn saga_log_appends_in_order_and_lists_by_state() -> Result<()> {
+async fn saga_log_saves_whole_records_and_lists_by_state() -> Result<()> {
     let (ledger, _db) = ledger().await?;
     let saga = |started: Timestamp| SagaRecord {
         id: SagaId::new(),
@@ -810,46 +810,39 @@ async fn saga_log_appends_in_order_and_lists_by_state() -> Result<()> {
         started_at: started,
         updated_at: started,
     };
-    let older = saga(now() - Days::seconds(10));
-    let newer = saga(now());
-    ledger.begin(&newer).await?;
-    ledger.begin(&older).await?;
-    ledger.begin(&older).await?; // idempotent
+    let mut older = saga(now() - Days::seconds(10));
+    let mut newer = saga(now());
+    ledger.save(&newer).await?;
+    ledger.save(&older).await?;
+    ledger.save(&older).await?; // idempotent
 
-    let entry = |step, outcome| SagaEntry {
-        step,
+    let entry = |step: &str, outcome| SagaEntry {
+        step: step.into(),
         outcome,
         detail: Some("because".into()),
         at: now(),
     };
-    let started = entry(SagaStep::ReserveStock, StepOutcome::Started);
-    let done = entry(SagaStep::ReserveStock, StepOutcome::Succeeded);
-    ledger
-        .append(older.id, &started, SagaState::Running)
-        .await?;
-    ledger
-        .append(older.id, &done, SagaState::Compensating)
-        .await?;
-    assert!(matches!(
-        ledger
-            .append(SagaId::new(), &done, SagaState::Running)
-            .await,
-        Err(Error::NotFound(_))
-    ));
+    let done = entry("reserve_stock", StepOutcome::Succeeded);
+    let failed = entry("authorize_payment", StepOutcome::Failed);
+    older.push(done.clone(), SagaState::Running);
+    older.push(failed.clone(), SagaState::Compensating);
+    // A later save keeps the first start, whatever the record says.
+    let first_start = older.started_at;
+    older.started_at = now();
+    ledger.save(&older).await?;
 
     let stored = SagaLog::get(&ledger, older.id).await?.expect("stored");
-    assert_eq!(stored.entries, vec![started, done]);
+    assert_eq!(stored.entries, vec![done, failed]);
     assert_eq!(stored.state, SagaState::Compensating);
     assert_eq!(stored.payload, older.payload);
+    assert_eq!(stored.started_at, first_start);
     assert_eq!(SagaLog::get(&ledger, SagaId::new()).await?, None);
 
-    ledger
-        .append(
-            newer.id,
-            &entry(SagaStep::ReserveStock, StepOutcome::Failed),
-            SagaState::Compensating,
-        )
-        .await?;
+    newer.push(
+        entry("reserve_stock", StepOutcome::Failed),
+        SagaState::Compensating,
+    );
+    ledger.save(&newer).await?;
     let compensating: Vec<_> = ledger
         .in_state(SagaState::Compensating, 10)
         .await?

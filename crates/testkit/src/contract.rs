@@ -8,13 +8,17 @@
 //!
 //! Each case becomes its own `#[test]` with a fresh fixture, so cases never share state.
 
+mod crash;
+
+pub use crash::*;
+
 use chrono::Duration;
 use emporium_domain::model::{
     now, AttrFilter, Category, Contact, Currency, Description, Money, Name, NewOrder, OrderId,
     OrderItem, OrderQuery, OrderRequest, OrderStatus, PageRequest, Payment, PaymentId,
     PaymentStatus, PaymentToken, Product, ProductId, ProductQuery, ProductSort, Quantity, Region,
-    SagaEntry, SagaId, SagaKind, SagaRecord, SagaState, SagaStep, Sku, StepOutcome, Supplier,
-    SupplierId, Tag, Units, Variant,
+    SagaEntry, SagaId, SagaKind, SagaRecord, SagaState, Sku, StepOutcome, Supplier, SupplierId,
+    Tag, Units, Variant,
 };
 use emporium_domain::ports::{Authorization, Stores};
 use emporium_domain::service::{
@@ -68,6 +72,9 @@ macro_rules! contract_suite {
             saga_places_confirmed_order,
             saga_declined_payment_restores_stock,
             saga_product_create_and_delete,
+            placement_recovers_from_a_crash_after_every_step,
+            cancellation_recovers_from_a_crash_after_every_step,
+            product_sagas_recover_from_a_crash_after_every_step,
             recovery_drives_paid_orders_forward_and_releases_unpaid_ones,
             recovery_expires_abandoned_reservations,
             reconcile_ports_scan_in_pages_and_repair_atomically,
@@ -203,7 +210,7 @@ async fn available(stores: &Stores, p: &Product) -> u32 {
         .available()
 }
 
-async fn level(stores: &Stores, p: &Product) -> (u32, u32) {
+pub(crate) async fn level(stores: &Stores, p: &Product) -> (u32, u32) {
     let s = stores.inventory.stock(&p.sku).await.unwrap().unwrap();
     (s.on_hand, s.reserved)
 }
@@ -850,37 +857,40 @@ pub async fn saga_log_records_steps(stores: &Stores) {
         updated_at: at,
     };
     let log = &stores.saga_log;
-    log.begin(&record).await.unwrap();
-    log.begin(&record).await.unwrap();
+    log.save(&record).await.unwrap();
+    log.save(&record).await.unwrap();
+    let mut next = record.clone();
     let entry = SagaEntry {
-        step: SagaStep::ReserveStock,
+        step: "reserve_stock".into(),
         outcome: StepOutcome::Succeeded,
         detail: None,
         at: at + Duration::milliseconds(5),
     };
-    log.append(record.id, &entry, SagaState::Running)
-        .await
-        .unwrap();
+    next.push(entry.clone(), SagaState::Running);
+    log.save(&next).await.unwrap();
     let failed = SagaEntry {
-        step: SagaStep::ReleaseStock,
-        outcome: StepOutcome::Failed,
+        step: "reserve_stock".into(),
+        outcome: StepOutcome::CompensationFailed,
         detail: Some("postgres is unavailable".into()),
         at: at + Duration::milliseconds(9),
     };
-    log.append(record.id, &failed, SagaState::Stuck)
-        .await
-        .unwrap();
+    next.push(failed.clone(), SagaState::Stuck);
+    next.payload = json!({"payment_method": "card", "authorization": null});
+    log.save(&next).await.unwrap();
     let back = log.get(record.id).await.unwrap().unwrap();
     assert_eq!(back.entries, vec![entry, failed]);
     assert_eq!(back.state, SagaState::Stuck);
-    assert_eq!(back.payload, record.payload);
+    assert_eq!(back.payload, next.payload, "the payload is replaced");
+    assert_eq!(back.started_at, record.started_at, "the start is kept");
+    assert_eq!(back.updated_at, next.updated_at);
     let stuck = log.in_state(SagaState::Stuck, 1000).await.unwrap();
     assert!(stuck.iter().any(|s| s.id == record.id));
-    assert!(matches!(
-        log.append(SagaId::new(), &back.entries[0], SagaState::Running)
-            .await,
-        Err(Error::NotFound(_))
-    ));
+    let running = log.in_state(SagaState::Running, 1000).await.unwrap();
+    assert!(
+        !running.iter().any(|s| s.id == record.id),
+        "one state at a time"
+    );
+    assert!(log.get(SagaId::new()).await.unwrap().is_none());
 }
 
 pub async fn idempotency_claims_replays_and_mismatches(stores: &Stores) {
@@ -989,7 +999,7 @@ pub async fn idempotency_one_of_many_concurrent_claims_proceeds(stores: &Stores)
 // Services over the adapter set: the sagas must behave the same on every set.
 // ---------------------------------------------------------------------------------------
 
-fn order_request(lines: &[(&Product, u32)], token: &str) -> OrderRequest {
+pub(crate) fn order_request(lines: &[(&Product, u32)], token: &str) -> OrderRequest {
     OrderRequest {
         customer_id: emporium_domain::model::CustomerId::parse("saga-cust").unwrap(),
         customer_name: None,
@@ -1066,10 +1076,19 @@ pub async fn saga_declined_payment_restores_stock(stores: &Stores) {
         .iter()
         .find(|s| s.subject == order_id.as_uuid())
         .expect("the saga is logged as compensated");
-    let steps: Vec<_> = saga.entries.iter().map(|e| (e.step, e.outcome)).collect();
-    assert!(steps.contains(&(SagaStep::ReserveStock, StepOutcome::Succeeded)));
-    assert!(steps.contains(&(SagaStep::AuthorizePayment, StepOutcome::Failed)));
-    assert!(steps.contains(&(SagaStep::ReleaseStock, StepOutcome::Succeeded)));
+    let steps: Vec<_> = saga
+        .entries
+        .iter()
+        .map(|e| (e.step.as_str(), e.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("reserve_stock", StepOutcome::Succeeded),
+            ("authorize_payment", StepOutcome::Failed),
+            ("reserve_stock", StepOutcome::Compensated),
+        ]
+    );
 }
 
 pub async fn saga_product_create_and_delete(stores: &Stores) {
@@ -1130,23 +1149,17 @@ async fn orphaned_placement(stores: &Stores, order: &NewOrder) {
         kind: SagaKind::PlaceOrder,
         subject: order.id.as_uuid(),
         state: SagaState::Running,
-        payload: json!({}),
-        entries: vec![],
+        payload: json!({"payment_method": "card"}),
+        entries: vec![SagaEntry {
+            step: "reserve_stock".into(),
+            outcome: StepOutcome::Succeeded,
+            detail: None,
+            at,
+        }],
         started_at: at,
         updated_at: at,
     };
-    stores.saga_log.begin(&record).await.unwrap();
-    let entry = SagaEntry {
-        step: SagaStep::ReserveStock,
-        outcome: StepOutcome::Succeeded,
-        detail: None,
-        at,
-    };
-    stores
-        .saga_log
-        .append(record.id, &entry, SagaState::Running)
-        .await
-        .unwrap();
+    stores.saga_log.save(&record).await.unwrap();
 }
 
 pub async fn recovery_drives_paid_orders_forward_and_releases_unpaid_ones(stores: &Stores) {
@@ -1806,7 +1819,7 @@ pub async fn reconcile_defers_what_sagas_and_recovery_own(stores: &Stores) {
     let at = now();
     stores
         .saga_log
-        .begin(&SagaRecord {
+        .save(&SagaRecord {
             id: SagaId::new(),
             kind: SagaKind::CreateProduct,
             subject: creating.id.as_uuid(),

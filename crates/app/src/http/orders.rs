@@ -54,7 +54,7 @@ pub async fn place_order(
     };
     let orders = state.orders.clone();
     idempotency::run_once(&state.stores, &key, &fingerprint, |id| async move {
-        let order = orders.place(OrderId::from(id), request).await?;
+        let order = orders.resume(OrderId::from(id), request).await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(OrderResponse::from(order))

@@ -26,7 +26,7 @@ pub use product::{
     parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch,
     ProductQuery, ProductSort, Variant, VariantInput,
 };
-pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, SagaStep, StepOutcome};
+pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, StepOutcome};
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
 

@@ -1,4 +1,7 @@
 //! The durable record of a saga: which steps ran, which were compensated, where it stands.
+//!
+//! Records are written only by the saga executor (`crate::saga`), from each saga's typed
+//! declaration; step names are the declaration's own.
 
 use super::{SagaId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -15,38 +18,20 @@ pub enum SagaKind {
     DeleteProduct,
 }
 
-/// The steps and compensations of every saga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SagaStep {
-    // place order
-    ReserveStock,
-    AuthorizePayment,
-    ConfirmOrder,
-    /// Compensation of `ReserveStock`: release the units and mark the order failed.
-    ReleaseStock,
-    // cancel order
-    CancelOrder,
-    VoidPayment,
-    // create product
-    CreateCatalogEntry,
-    InitStock,
-    /// Compensation of `CreateCatalogEntry`.
-    DeleteCatalogEntry,
-    // delete product
-    RemoveCatalogEntry,
-    RemoveStock,
-    /// Compensation of `RemoveCatalogEntry`.
-    RestoreCatalogEntry,
-}
-
 /// How one step went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
+    /// Written before a step by versions before the executor; read, never written.
     Started,
+    /// The step's action took effect.
     Succeeded,
+    /// The step's action failed (detail says why); it took no effect unless in doubt.
     Failed,
+    /// The step's compensation undid it.
+    Compensated,
+    /// The step's compensation failed; recovery retries it with backoff.
+    CompensationFailed,
 }
 
 /// Where a saga stands.
@@ -89,14 +74,14 @@ macro_rules! serde_str {
     };
 }
 serde_str!(SagaKind);
-serde_str!(SagaStep);
 serde_str!(StepOutcome);
 serde_str!(SagaState);
 
 /// One line of a saga's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SagaEntry {
-    pub step: SagaStep,
+    /// The step's name in its saga's declaration (e.g. `reserve_stock`).
+    pub step: String,
     pub outcome: StepOutcome,
     pub detail: Option<String>,
     pub at: Timestamp,
@@ -110,7 +95,8 @@ pub struct SagaRecord {
     /// The order or product the saga works on.
     pub subject: Uuid,
     pub state: SagaState,
-    /// What recovery needs to finish the saga (the payment token, the deleted product, ...).
+    /// What recovery needs to finish the saga: the saga definition's typed payload
+    /// (`SagaDefinition::Payload`), serialized by the executor, which is the only writer.
     pub payload: serde_json::Value,
     pub entries: Vec<SagaEntry>,
     pub started_at: Timestamp,

@@ -131,6 +131,13 @@ impl Serialize for Sku {
     }
 }
 
+/// Read back through [`Sku::parse`], so a stored SKU is as valid as a new one.
+impl<'de> serde::Deserialize<'de> for Sku {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Sku::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

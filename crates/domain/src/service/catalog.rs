@@ -1,13 +1,15 @@
 //! Catalog use cases. Creating and deleting a product writes to two stores (catalog and
 //! inventory), so each is a small saga with a compensation.
 
-use super::SagaRun;
+use super::sagas::create_product::{self, CreateProduct};
+use super::sagas::delete_product::{self, DeleteProduct};
 use crate::error::{Error, Result};
 use crate::model::{
     DomainEvent, EventKind, NewProduct, Page, Product, ProductId, ProductInput, ProductPatch,
-    ProductQuery, SagaKind, SagaState, SagaStep, StockLevel, SupplierId,
+    ProductQuery, StockLevel, SupplierId,
 };
 use crate::ports::Stores;
+use crate::saga;
 use serde_json::json;
 
 /// A product together with what the ledger said about its stock.
@@ -104,56 +106,22 @@ impl CatalogService {
             initial_stock,
         } = NewProduct::parse(input)?;
         self.check_supplier(product.supplier_id).await?;
-        let saga = SagaRun::begin(
-            self.stores.saga_log.clone(),
-            SagaKind::CreateProduct,
+        let mut creation = CreateProduct::new(&self.stores, &product);
+        let payload = create_product::Payload {
+            sku: product.sku.clone(),
+            stock: initial_stock.get(),
+        };
+        saga::run(
+            self.stores.saga_log.as_ref(),
+            &mut creation,
             product.id.as_uuid(),
-            json!({"sku": product.sku.as_str(), "stock": initial_stock.get()}),
+            payload,
         )
         .await?;
-
-        if let Err(e) = self.stores.catalog.insert(&product).await {
-            saga.failed(SagaStep::CreateCatalogEntry, SagaState::Compensated, &e)
-                .await;
-            return Err(e);
-        }
-        saga.succeeded(SagaStep::CreateCatalogEntry, SagaState::Running)
-            .await;
-
-        match self
-            .stores
-            .inventory
-            .create_stock(&product.sku, product.id, initial_stock)
-            .await
-        {
-            Ok(stock) => {
-                saga.succeeded(SagaStep::InitStock, SagaState::Completed)
-                    .await;
-                let view = ProductView::new(product, Some(stock));
-                self.publish_product(EventKind::ProductCreated, &view).await;
-                Ok(view)
-            }
-            Err(e) => {
-                saga.failed(SagaStep::InitStock, SagaState::Compensating, &e)
-                    .await;
-                match self.stores.catalog.delete(product.id).await {
-                    Ok(_) => {
-                        saga.succeeded(SagaStep::DeleteCatalogEntry, SagaState::Compensated)
-                            .await
-                    }
-                    Err(ce) => {
-                        saga.failed(SagaStep::DeleteCatalogEntry, SagaState::Stuck, &ce)
-                            .await
-                    }
-                }
-                Err(match e {
-                    Error::Conflict(_) => {
-                        Error::Conflict(format!("sku {} already has a stock record", product.sku))
-                    }
-                    other => other,
-                })
-            }
-        }
+        let stock = creation.stock.take();
+        let view = ProductView::new(product, stock);
+        self.publish_product(EventKind::ProductCreated, &view).await;
+        Ok(view)
     }
 
     /// One product with its live stock.
@@ -275,46 +243,16 @@ impl CatalogService {
             .get(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        let saga = SagaRun::begin(
-            self.stores.saga_log.clone(),
-            SagaKind::DeleteProduct,
+        let payload = delete_product::Payload {
+            sku: product.sku.clone(),
+        };
+        saga::run(
+            self.stores.saga_log.as_ref(),
+            &mut DeleteProduct::new(&self.stores, id),
             id.as_uuid(),
-            json!({"sku": product.sku.as_str()}),
+            payload,
         )
         .await?;
-        match self.stores.catalog.delete(id).await {
-            Ok(Some(_)) => {
-                saga.succeeded(SagaStep::RemoveCatalogEntry, SagaState::Running)
-                    .await
-            }
-            Ok(None) => {
-                saga.failed(SagaStep::RemoveCatalogEntry, SagaState::Compensated, "gone")
-                    .await;
-                return Err(Error::NotFound("product"));
-            }
-            Err(e) => {
-                saga.failed(SagaStep::RemoveCatalogEntry, SagaState::Compensated, &e)
-                    .await;
-                return Err(e);
-            }
-        }
-        if let Err(e) = self.stores.inventory.remove_stock(&product.sku).await {
-            saga.failed(SagaStep::RemoveStock, SagaState::Compensating, &e)
-                .await;
-            match self.stores.catalog.insert(&product).await {
-                Ok(()) => {
-                    saga.succeeded(SagaStep::RestoreCatalogEntry, SagaState::Compensated)
-                        .await
-                }
-                Err(re) => {
-                    saga.failed(SagaStep::RestoreCatalogEntry, SagaState::Stuck, &re)
-                        .await
-                }
-            }
-            return Err(e);
-        }
-        saga.succeeded(SagaStep::RemoveStock, SagaState::Completed)
-            .await;
         self.stores
             .events
             .publish(DomainEvent::new(

@@ -4,7 +4,7 @@ mod catalog;
 mod orders;
 mod reconcile;
 mod recovery;
-mod saga;
+pub mod sagas;
 mod suppliers;
 
 pub use catalog::{CatalogService, ProductView};
@@ -14,5 +14,4 @@ pub use reconcile::{
     Summary,
 };
 pub use recovery::{RecoveryReport, RecoveryService};
-pub use saga::SagaRun;
 pub use suppliers::{SupplierService, SupplierView};

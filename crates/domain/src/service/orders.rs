@@ -1,29 +1,28 @@
-//! The order-placement saga and the other order use cases.
+//! The order use cases: placement and cancellation run as sagas (declared in
+//! [`super::sagas`], run by [`crate::saga`]); reads and the moves that touch no stock go
+//! straight to the ledger.
 //!
 //! Placement, step by step (ADR 0002):
 //! 1. **price** — read the catalog, snapshot sku, name, category and unit price (no writes);
-//! 2. **reserve** (compensatable) — one ledger transaction reserves every line and stores the
-//!    order `pending`; its compensation releases the units and marks the order `failed`;
+//! 2. **reserve** (compensatable) — one ledger transaction reserves every line, stores the
+//!    order `pending` and begins the saga record; its compensation releases the units and
+//!    marks the order `failed`;
 //! 3. **authorize** (the pivot) — the payment gateway, keyed by the order id so a retry never
 //!    charges twice; no stock row lock is held while it runs;
-//! 4. **confirm** (retriable) — one ledger transaction turns the reservation into a sale.
+//! 4. **confirm** (retriable) — one ledger transaction records the payment, turns the
+//!    reservation into a sale and ends the saga record.
 
-use super::SagaRun;
+use super::sagas::{cancel_order::CancelOrder, place_order::PlaceOrder};
 use crate::error::{Error, Result};
-use crate::failpoint;
 use crate::model::{
     now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
-    Page, Payment, PaymentStatus, SagaKind, SagaState, SagaStep, StepOutcome,
+    Page, Payment, PaymentStatus,
 };
-use crate::ports::{Authorization, Stores};
+use crate::ports::Stores;
+use crate::saga;
 use serde_json::json;
-use std::time::Duration;
 
-/// How often a retriable step is tried before the saga is left for recovery.
-const CONFIRM_ATTEMPTS: u32 = 3;
-/// The longest the saga waits for the payment gateway. Recovery leaves sagas alone until
-/// they are much older than this, so it never races a live authorization.
-pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use super::sagas::place_order::GATEWAY_TIMEOUT;
 
 /// Places, reads, moves and cancels orders.
 #[derive(Clone)]
@@ -42,169 +41,47 @@ impl OrderService {
     ///
     /// `id` is the new order's id. Placing again with the same id continues the same order
     /// (every step is idempotent on it), which is how a retried request with the same
-    /// `Idempotency-Key` finishes a first attempt that crashed.
-    #[tracing::instrument(name = "saga.place_order", skip_all, fields(order_id = %id))]
+    /// `Idempotency-Key` finishes a first attempt that crashed; an order that already ended
+    /// is answered as it ended.
+    #[tracing::instrument(name = "orders.place", skip_all, fields(order_id = %id))]
     pub async fn place(&self, id: OrderId, request: OrderRequest) -> Result<Order> {
         let ids: Vec<_> = request.lines.iter().map(|(id, _)| *id).collect();
         let products = self.stores.catalog.get_many(&ids).await?;
         let new = NewOrder::price(id, &request, &products)?;
-
-        let saga = SagaRun::begin(
-            self.stores.saga_log.clone(),
-            SagaKind::PlaceOrder,
-            new.id.as_uuid(),
-            json!({"payment_method": request.payment.method}),
-        )
-        .await?;
-
-        // Step 1: reserve stock and create the pending order (one atomic ledger write).
-        saga.started(SagaStep::ReserveStock, SagaState::Running)
-            .await;
-        let pending = match self.stores.orders.create_pending(&new).await {
-            Ok(order) => order,
-            Err(e @ Error::InsufficientStock(_)) => {
-                saga.failed(SagaStep::ReserveStock, SagaState::Compensated, &e)
-                    .await;
-                return Err(e);
-            }
-            Err(e) => {
-                // The write may or may not have committed: compensate to be sure.
-                saga.failed(SagaStep::ReserveStock, SagaState::Compensating, &e)
-                    .await;
-                self.release(&saga, new.id, SagaState::Compensated).await;
-                return Err(e);
-            }
-        };
-        if pending.status != OrderStatus::Pending {
-            // A retry of a request whose order is already settled: answer as it ended.
-            let outcome = settled_outcome(pending);
-            let state = if outcome.is_ok() {
-                SagaState::Completed
-            } else {
-                SagaState::Compensated
-            };
-            saga.record(
-                SagaStep::ReserveStock,
-                StepOutcome::Succeeded,
-                state,
-                Some("the order was already settled".into()),
-            )
-            .await;
-            return outcome;
-        }
-        saga.succeeded(SagaStep::ReserveStock, SagaState::Running)
-            .await;
-        self.publish_order(EventKind::OrderCreated, &pending).await;
-        self.publish_stock(&pending).await;
-        failpoint::hit("place_order.after_reserve").await;
-
-        // Step 2 (pivot): authorize the payment, keyed by the order id.
-        saga.started(SagaStep::AuthorizePayment, SagaState::Running)
-            .await;
-        let authorization = tokio::time::timeout(
-            GATEWAY_TIMEOUT,
-            self.stores
-                .gateway
-                .authorize(new.id, &pending.total, &request.payment.token),
-        )
-        .await
-        .unwrap_or_else(|_| Err(Error::Unavailable("payment gateway".into())));
-        failpoint::hit("place_order.after_authorize").await;
-        let reference = match authorization {
-            Ok(Authorization::Approved { reference }) => reference,
-            Ok(Authorization::Declined { reason }) => {
-                saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &reason)
-                    .await;
-                let payment = Payment::new(
-                    new.id,
-                    pending.total,
-                    &request.payment.method,
-                    PaymentStatus::Declined,
-                    None,
-                    Some(reason.clone()),
-                );
-                if let Err(e) = self.stores.payments.record(&payment).await {
-                    tracing::error!(order_id = %new.id, error = %e, "could not record the declined payment");
-                }
-                self.release(&saga, new.id, SagaState::Compensated).await;
-                return Err(Error::PaymentDeclined {
-                    order_id: new.id,
-                    reason,
-                });
-            }
-            Err(e) => {
-                // The gateway may or may not have authorized: release the stock now and
-                // leave the saga compensating, so recovery asks the gateway (by the order
-                // id) and voids an authorization it finds.
-                saga.failed(SagaStep::AuthorizePayment, SagaState::Compensating, &e)
-                    .await;
-                self.release(&saga, new.id, SagaState::Compensating).await;
-                return Err(e);
-            }
-        };
-        let payment = Payment::new(
-            new.id,
-            pending.total,
-            &request.payment.method,
-            PaymentStatus::Authorized,
-            Some(reference),
-            None,
-        );
-        if let Err(e) = self.stores.payments.record(&payment).await {
-            // Past the pivot: never compensate, leave the saga for recovery to finish.
-            saga.failed(SagaStep::AuthorizePayment, SagaState::Running, &e)
-                .await;
-            return Err(e);
-        }
-        saga.succeeded(SagaStep::AuthorizePayment, SagaState::Running)
-            .await;
-
-        // Step 3 (retriable): the reservation becomes a sale.
-        let mut attempt = 0;
-        let confirmed = loop {
-            attempt += 1;
-            match self.stores.orders.confirm(new.id).await {
-                Ok(order) => break order,
-                Err(e) if e.is_transient() && attempt < CONFIRM_ATTEMPTS => {
-                    tracing::warn!(order_id = %new.id, attempt, error = %e, "confirm failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * 4u64.pow(attempt - 1))).await;
-                }
-                Err(e) => {
-                    saga.failed(SagaStep::ConfirmOrder, SagaState::Running, &e)
-                        .await;
-                    return Err(e);
-                }
-            }
-        };
-        saga.succeeded(SagaStep::ConfirmOrder, SagaState::Completed)
-            .await;
-        self.publish_order(EventKind::OrderUpdated, &confirmed)
-            .await;
-        self.publish_stock(&confirmed).await;
-        Ok(confirmed)
+        self.place_priced(&new, &request.payment.method, &request.payment.token)
+            .await
     }
 
-    /// Compensation of the reservation: release the units, mark the order `failed`.
-    /// Safe to run twice; an order that was never created needs nothing.
-    ///
-    /// `settled` is the saga's state once the units are back: `Compensated`, or
-    /// `Compensating` when something outside the ledger may still need undoing (a gateway
-    /// call that timed out may have authorized the payment: recovery asks the gateway and
-    /// voids it).
-    async fn release(&self, saga: &SagaRun, id: OrderId, settled: SagaState) {
-        failpoint::hit("place_order.during_compensation").await;
-        match self.stores.orders.fail(id).await {
-            Ok(order) => {
-                saga.succeeded(SagaStep::ReleaseStock, settled).await;
-                self.publish_order(EventKind::OrderUpdated, &order).await;
-                self.publish_stock(&order).await;
-            }
-            Err(Error::NotFound(_)) => saga.succeeded(SagaStep::ReleaseStock, settled).await,
-            Err(e) => {
-                saga.failed(SagaStep::ReleaseStock, SagaState::Stuck, &e)
-                    .await
-            }
+    /// [`OrderService::place`] for an id a keyed request may have used before: an order
+    /// that already ended is answered as it ended, without running anything again.
+    pub async fn resume(&self, id: OrderId, request: OrderRequest) -> Result<Order> {
+        match self.stores.orders.get(id).await? {
+            Some(order) if order.status != OrderStatus::Pending => settled_outcome(order),
+            _ => self.place(id, request).await,
         }
+    }
+
+    async fn place_priced(&self, new: &NewOrder, method: &str, token: &str) -> Result<Order> {
+        let mut placement = PlaceOrder::new(&self.stores, new, token);
+        let payload = super::sagas::place_order::Payload {
+            payment_method: method.to_owned(),
+            authorization: None,
+        };
+        let outcome = saga::run(
+            self.stores.saga_log.as_ref(),
+            &mut placement,
+            new.id.as_uuid(),
+            payload,
+        )
+        .await;
+        if let Some(order) = &placement.placed {
+            self.publish_order(EventKind::OrderCreated, order).await;
+            self.publish_stock(order).await;
+        }
+        outcome?;
+        placement
+            .placed
+            .ok_or_else(|| Error::Internal("a completed placement left no order".into()))
     }
 
     pub async fn get(&self, id: OrderId) -> Result<Order> {
@@ -243,7 +120,7 @@ impl OrderService {
 
     /// Cancellation saga: cancel in the ledger (stock released or returned in the same
     /// transaction), then void the payment authorization.
-    #[tracing::instrument(name = "saga.cancel_order", skip(self))]
+    #[tracing::instrument(name = "orders.cancel", skip(self))]
     pub async fn cancel(&self, id: OrderId) -> Result<Order> {
         // The contract allows cancelling only `pending` and `confirmed` orders; a second
         // cancel is an invalid transition for the client (the ledger step itself stays
@@ -252,47 +129,22 @@ impl OrderService {
             .await?
             .status
             .transition(OrderStatus::Cancelled)?;
-        let saga = SagaRun::begin(
-            self.stores.saga_log.clone(),
-            SagaKind::CancelOrder,
+        let mut cancellation = CancelOrder::new(&self.stores, id);
+        let outcome = saga::run(
+            self.stores.saga_log.as_ref(),
+            &mut cancellation,
             id.as_uuid(),
-            json!({}),
+            Default::default(),
         )
-        .await?;
-        let cancellation = match self.stores.orders.cancel(id).await {
-            Ok(c) => c,
-            Err(e) => {
-                // A transient failure may hide a committed cancellation: leave the saga for
-                // recovery, which voids the payment if the order did get cancelled.
-                let state = if e.is_transient() {
-                    SagaState::Compensating
-                } else {
-                    SagaState::Compensated
-                };
-                saga.failed(SagaStep::CancelOrder, state, &e).await;
-                return Err(e);
+        .await;
+        if let Some(done) = &cancellation.cancellation {
+            if done.previous != OrderStatus::Cancelled {
+                self.publish_order(EventKind::OrderUpdated, &done.order)
+                    .await;
+                self.publish_stock(&done.order).await;
             }
-        };
-        saga.succeeded(SagaStep::CancelOrder, SagaState::Running)
-            .await;
-        if cancellation.previous != OrderStatus::Cancelled {
-            self.publish_order(EventKind::OrderUpdated, &cancellation.order)
-                .await;
-            self.publish_stock(&cancellation.order).await;
         }
-
-        let voided = match self.stores.payments.for_order(id).await {
-            Ok(Some(payment)) => void_authorization(&self.stores, payment).await.map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = voided {
-            saga.failed(SagaStep::VoidPayment, SagaState::Stuck, &e)
-                .await;
-            return Err(e);
-        }
-        saga.succeeded(SagaStep::VoidPayment, SagaState::Completed)
-            .await;
+        outcome?;
         self.get(id).await
     }
 

@@ -11,9 +11,10 @@ use crate::error::PgResult;
 use crate::ledger::LockingStrategy;
 use crate::outbox;
 use crate::rows::sql_quantity;
+use crate::saga_log;
 use crate::stock::{self, Reservation};
 use crate::PgLedger;
-use emporium_domain::model::{now, EventKind, NewOrder, Order};
+use emporium_domain::model::{now, EventKind, NewOrder, Order, SagaRecord};
 use emporium_domain::{Error, Shortfall};
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -38,13 +39,22 @@ impl PgLedger {
     /// Attempts until one is decisive. Only optimistic attempts can be `Contended`, and
     /// [`PgLedger::locking_for`] makes every attempt past the bound pessimistic, so the loop
     /// ends: a hot SKU can delay an order but never starve it.
-    pub(super) async fn place_pending(&self, new: &NewOrder) -> PgResult<Order> {
+    ///
+    /// With `saga`, the saga record is stored in the same transaction as the order.
+    pub(super) async fn place_pending(
+        &self,
+        new: &NewOrder,
+        saga: Option<&SagaRecord>,
+    ) -> PgResult<Order> {
         let mut attempt = 1;
         loop {
             let locking = self.locking_for(attempt);
             let mut tx = self.pool.begin().await?;
             match try_place(&mut tx, new, locking).await? {
                 Placement::Created(order) | Placement::Existing(order) => {
+                    if let Some(saga) = saga {
+                        saga_log::save(&mut tx, saga).await?;
+                    }
                     tx.commit().await?;
                     return Ok(order);
                 }

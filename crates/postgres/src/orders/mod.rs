@@ -11,8 +11,10 @@ mod status;
 
 use crate::PgLedger;
 use async_trait::async_trait;
-use emporium_domain::model::{NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Sku};
-use emporium_domain::ports::{Cancellation, Holding, Orders, Release};
+use emporium_domain::model::{
+    NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, SagaRecord, Sku,
+};
+use emporium_domain::ports::{Cancellation, Holding, Orders, Release, Settlement};
 use emporium_domain::Result;
 
 #[async_trait]
@@ -23,7 +25,26 @@ impl Orders for PgLedger {
         fields(order_id = %order.id, lines = order.items.len())
     )]
     async fn create_pending(&self, order: &NewOrder) -> Result<Order> {
-        Ok(self.place_pending(order).await?)
+        Ok(self.place_pending(order, None).await?)
+    }
+
+    #[tracing::instrument(
+        name = "pg.orders.reserve",
+        skip_all,
+        fields(order_id = %order.id, lines = order.items.len())
+    )]
+    async fn reserve(&self, order: &NewOrder, saga: &SagaRecord) -> Result<Order> {
+        Ok(self.place_pending(order, Some(saga)).await?)
+    }
+
+    #[tracing::instrument(name = "pg.orders.settle", skip_all, fields(order_id = %id))]
+    async fn settle(
+        &self,
+        id: OrderId,
+        settlement: &Settlement,
+        saga: &SagaRecord,
+    ) -> Result<Order> {
+        Ok(self.settle_order(id, settlement, saga).await?)
     }
 
     #[tracing::instrument(name = "pg.orders.confirm", skip_all, fields(order_id = %id))]

@@ -11,10 +11,13 @@
 use super::read::load;
 use crate::error::{corrupt, PgResult};
 use crate::outbox;
+use crate::payments;
+use crate::saga_log;
 use crate::stock::{self, StockMove};
 use crate::PgLedger;
 use chrono::{DateTime, Utc};
-use emporium_domain::model::{now, EventKind, Order, OrderId, OrderStatus};
+use emporium_domain::model::{now, EventKind, Order, OrderId, OrderStatus, SagaRecord};
+use emporium_domain::ports::Settlement;
 use emporium_domain::{Error, Result};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -74,6 +77,43 @@ impl PgLedger {
         };
         tx.commit().await?;
         Ok((order, from))
+    }
+}
+
+impl PgLedger {
+    /// Settles a pending order, records its payment and stores the saga record, in one
+    /// transaction committed without waiting for the WAL flush (`synchronous_commit =
+    /// off`): a server crash may lose the last few hundred milliseconds of settlements,
+    /// and recovery derives each again from the gateway, by the order id, from the saga
+    /// record that the reservation committed durably. See ADR 0002.
+    pub(super) async fn settle_order(
+        &self,
+        id: OrderId,
+        settlement: &Settlement,
+        saga: &SagaRecord,
+    ) -> PgResult<Order> {
+        let id = id.as_uuid();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        let from = lock_status(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        let (decision, payment) = match settlement {
+            Settlement::Confirm(payment) => (confirming(from)?, Some(payment)),
+            Settlement::Fail(payment) => (failing(from)?, payment.as_ref()),
+        };
+        if let Some(payment) = payment {
+            payments::upsert(&mut tx, payment).await?;
+        }
+        let order = match decision {
+            Some(to) => move_order(&mut tx, id, from, to, now()).await?,
+            None => load(&mut tx, id).await?.ok_or(Error::NotFound("order"))?,
+        };
+        saga_log::save(&mut tx, saga).await?;
+        tx.commit().await?;
+        Ok(order)
     }
 }
 

@@ -12,6 +12,26 @@ use std::{str::FromStr, time::Duration};
 /// The schema, embedded at build time from `crates/postgres/migrations`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// A digest of the embedded migrations (versions and checksums): it names what a database
+/// built by them contains, e.g. the template the tests clone their databases from.
+pub fn migrations_digest() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for m in MIGRATOR.iter() {
+        m.version.hash(&mut hasher);
+        m.checksum.hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
+}
+
+/// Connects to `url` and applies every migration (a test template, a fresh database).
+pub async fn migrate_database(url: &str) -> emporium_domain::Result<()> {
+    let ledger = PgLedger::connect(url, PgOptions::default()).await?;
+    let migrated = ledger.migrate().await;
+    ledger.pool.close().await;
+    migrated
+}
+
 /// How `create_pending` keeps two orders from selling the same unit twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockingStrategy {

@@ -42,4 +42,6 @@ mod rows;
 mod saga_log;
 mod stock;
 
-pub use ledger::{LockingStrategy, PgLedger, PgOptions, MIGRATOR};
+pub use ledger::{
+    migrate_database, migrations_digest, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
+};

@@ -13,13 +13,12 @@ use std::sync::Arc;
 /// Memory adapters with the ledger ports replaced by a migrated `PgLedger`. The test
 /// database lives as long as the fixture.
 async fn fixture(locking: LockingStrategy) -> Fixture {
-    let db = TestPostgres::create().await.expect("test database");
+    let db = migrated_database().await.expect("test database");
     let opts = PgOptions {
         locking,
         ..PgOptions::default()
     };
     let ledger = PgLedger::connect(&db.url, opts).await.expect("connect");
-    ledger.migrate().await.expect("migrate");
     let ledger = Arc::new(ledger);
     let stores = Stores {
         inventory: ledger.clone(),
@@ -30,6 +29,14 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         ..emporium_memory::memory_stores()
     };
     Fixture::new(stores).guard(db)
+}
+
+/// A fresh database with every migration applied, cloned from a template built once.
+async fn migrated_database() -> anyhow::Result<TestPostgres> {
+    TestPostgres::from_template(&emporium_postgres::migrations_digest(), |url| async move {
+        Ok(emporium_postgres::migrate_database(&url).await?)
+    })
+    .await
 }
 
 mod pessimistic {

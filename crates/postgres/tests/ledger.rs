@@ -30,10 +30,17 @@ async fn ledger() -> Result<(PgLedger, TestPostgres)> {
 }
 
 async fn ledger_with(opts: PgOptions) -> Result<(PgLedger, TestPostgres)> {
-    let db = TestPostgres::create().await?;
+    let db = migrated_database().await?;
     let ledger = PgLedger::connect(&db.url, opts).await?;
-    ledger.migrate().await?;
     Ok((ledger, db))
+}
+
+/// A fresh database with every migration applied, cloned from a template built once.
+async fn migrated_database() -> anyhow::Result<TestPostgres> {
+    TestPostgres::from_template(&emporium_postgres::migrations_digest(), |url| async move {
+        Ok(emporium_postgres::migrate_database(&url).await?)
+    })
+    .await
 }
 
 /// A product with a stock record.

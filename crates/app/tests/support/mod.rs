@@ -15,7 +15,10 @@ pub type Guards = Vec<Box<dyn Any + Send + Sync>>;
 /// A backend on a fresh PostgreSQL database and a fresh MongoDB database, migrated the way
 /// `emporium serve` does it, with the test payment gateway.
 pub async fn real_backend() -> (Backend, Guards) {
-    let pg = TestPostgres::create()
+    let pg =
+        TestPostgres::from_template(&emporium_postgres::migrations_digest(), |url| async move {
+            Ok(emporium_postgres::migrate_database(&url).await?)
+        })
         .await
         .expect("test PostgreSQL database");
     let mongo = emporium_testkit::harness::mongo::create()

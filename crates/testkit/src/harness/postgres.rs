@@ -57,6 +57,45 @@ impl TestPostgres {
         })
     }
 
+    /// A fresh database cloned from a template that `prepare` built once (migrations, say):
+    /// `CREATE DATABASE ... TEMPLATE` copies files instead of replaying every migration per
+    /// test. `key` names the template's content (a digest of the migrations): a template is
+    /// built once per key and server and kept there for later runs, published under its
+    /// name only once complete, and built by one process at a time (an advisory lock).
+    pub async fn from_template<F, Fut>(key: &str, prepare: F) -> anyhow::Result<TestPostgres>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let admin_url = std::env::var(URL_ENV).unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let template = format!("emporium_template_{key}");
+        {
+            let mut built = BUILT_TEMPLATES.lock().await;
+            if !built.contains(&template) {
+                build_template(&admin_url, &template, prepare).await?;
+                built.insert(template.clone());
+            }
+        }
+        let name = format!("emporium_test_{}", uuid::Uuid::new_v4().simple());
+        let url = with_database(&admin_url, &name)?;
+        let mut admin = connect(&admin_url).await?;
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(&template)
+        );
+        tokio::time::timeout(SERVER_TIMEOUT, sqlx::query(&sql).execute(&mut admin))
+            .await
+            .context("timed out cloning the template database")?
+            .with_context(|| format!("could not clone {template} into {name}"))?;
+        let _ = admin.close().await;
+        Ok(TestPostgres {
+            url,
+            name,
+            admin_url,
+        })
+    }
+
     /// Drops the database, ending any session still connected to it (PostgreSQL 13+).
     async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
         let mut admin = connect(admin_url).await?;
@@ -88,6 +127,72 @@ impl Drop for TestPostgres {
             Err(_) => eprintln!("warning: dropping test database {} panicked", self.name),
         }
     }
+}
+
+/// Templates this process knows to exist (each test may run on its own runtime, so the lock
+/// is one that any runtime can wait on).
+static BUILT_TEMPLATES: tokio::sync::Mutex<std::collections::BTreeSet<String>> =
+    tokio::sync::Mutex::const_new(std::collections::BTreeSet::new());
+
+/// Builds `template` unless the server has it: `prepare` runs on a scratch database, which
+/// is then renamed, so a template that exists is always complete.
+async fn build_template<F, Fut>(admin_url: &str, template: &str, prepare: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut admin = connect(admin_url).await?;
+    // One builder per server at a time, whatever the process.
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(template)
+        .execute(&mut admin)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(template)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let scratch = format!(
+            "{template}_building_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        sqlx::query(&format!("CREATE DATABASE {}", quote_ident(&scratch)))
+            .execute(&mut admin)
+            .await?;
+        let prepared = prepare(with_database(admin_url, &scratch)?).await;
+        // Nothing may stay connected to a database that is renamed or copied.
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&scratch)
+            .execute(&mut admin)
+            .await?;
+        match prepared {
+            Ok(()) => {
+                sqlx::query(&format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quote_ident(&scratch),
+                    quote_ident(template)
+                ))
+                .execute(&mut admin)
+                .await?;
+            }
+            Err(e) => {
+                let _ = sqlx::query(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(&scratch)
+                ))
+                .execute(&mut admin)
+                .await;
+                return Err(e.context(format!("preparing the template {template}")));
+            }
+        }
+    }
+    sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(template)
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
+    Ok(())
 }
 
 /// One connection to the server, with an explanation of how to start it when it is down.

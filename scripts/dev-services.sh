@@ -127,6 +127,8 @@ stop_mongo() {
 print_env() {
   printf 'export EMPORIUM_POSTGRES_URL=%s\n' "$POSTGRES_URL"
   printf "export EMPORIUM_MONGODB_URI='%s'\n" "$MONGODB_URI"
+  printf '%s\n' '# payments: the test gateway (no money moves); a real one is EMPORIUM_GATEWAY_URL + EMPORIUM_GATEWAY_API_KEY'
+  printf 'export EMPORIUM_TEST_GATEWAY=true\n'
 }
 
 cmd_up() {

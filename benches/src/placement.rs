@@ -193,6 +193,7 @@ impl Server {
             .arg("serve")
             .env("EMPORIUM_LISTEN", format!("127.0.0.1:{port}"))
             .env("EMPORIUM_POSTGRES_URL", db_url)
+            .env("EMPORIUM_TEST_GATEWAY", "true")
             .env_remove("EMPORIUM_MONGODB_URI")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true)

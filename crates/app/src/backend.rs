@@ -17,9 +17,10 @@
 //! Both recover by themselves: the `mongodb` driver's monitor and sqlx's pool (which tests
 //! every pooled connection before handing it out) reconnect once the server is back.
 
-use crate::config::Settings;
+use crate::config::{GatewayChoice, Settings};
 use anyhow::Context;
 use emporium_domain::ports::{Catalog, Inventory, PaymentGateway, Stores};
+use emporium_gateway::{HttpGatewayConfig, HttpPaymentGateway};
 use emporium_memory::{
     BroadcastEvents, CacheOptions, CachingCatalog, MemoryCatalog, MemoryIdempotencyKeys,
     MemoryLedger, TestPaymentGateway,
@@ -151,13 +152,7 @@ impl Backend {
                 "no EMPORIUM_MONGODB_URI: the catalog is in memory and does not survive a restart"
             ),
         }
-        let gateway: Arc<dyn PaymentGateway> = match &settings.test_gateway_journal {
-            Some(path) => Arc::new(
-                TestPaymentGateway::with_journal(std::path::Path::new(path))
-                    .with_context(|| format!("opening the test gateway journal {path}"))?,
-            ),
-            None => Arc::new(TestPaymentGateway::default()),
-        };
+        let gateway = payment_gateway(settings.gateway()?)?;
         Ok(Backend::assemble(catalog, ledger, gateway))
     }
 
@@ -225,4 +220,39 @@ pub async fn connect_postgres(
     }
     tracing::info!(?locking, "ledger on PostgreSQL");
     Ok(ledger)
+}
+
+/// The payment gateway `choice` names.
+pub fn payment_gateway(choice: GatewayChoice) -> anyhow::Result<Arc<dyn PaymentGateway>> {
+    Ok(match choice {
+        GatewayChoice::Http {
+            url,
+            api_key,
+            timeout,
+            attempts,
+        } => {
+            let config = HttpGatewayConfig {
+                timeout,
+                attempts,
+                ..HttpGatewayConfig::new(url.clone(), api_key)
+            };
+            tracing::info!(gateway = %url, "payments through the HTTP gateway");
+            Arc::new(
+                HttpPaymentGateway::new(config)
+                    .with_context(|| format!("the payment gateway at {url}"))?,
+            )
+        }
+        GatewayChoice::Test { journal, latency } => {
+            tracing::warn!(
+                "payments through the TEST gateway: tok_visa is approved, tok_chargeDeclined \
+                 declined, and no money moves (set EMPORIUM_GATEWAY_URL for a real one)"
+            );
+            let gateway = match &journal {
+                Some(path) => TestPaymentGateway::with_journal(std::path::Path::new(path))
+                    .with_context(|| format!("opening the test gateway journal {path}"))?,
+                None => TestPaymentGateway::default(),
+            };
+            Arc::new(gateway.with_latency(latency))
+        }
+    })
 }

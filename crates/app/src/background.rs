@@ -1,11 +1,15 @@
 //! Background work of a running server: saga recovery, reservation expiry, the
 //! idempotency-key sweeper and the reconciliation check. Each loop survives store outages
-//! (it logs and tries again).
+//! (it logs and tries again) and stops, between passes, when its [`Shutdown`] says so; they
+//! run under the [`crate::supervisor::Supervisor`].
 
 use crate::metrics::Metrics;
+use crate::supervisor::Shutdown;
 use emporium_domain::ports::Stores;
 use emporium_domain::service::ReconciliationService;
-use emporium_domain::service::{ReconciliationReport, RecoveryService, Resolution};
+use emporium_domain::service::{
+    OrderService, ReconciliationReport, RecoveryService, Resolution, IDEMPOTENCY_TTL,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +23,16 @@ pub struct RecoveryConfig {
 
 /// Runs a recovery pass now (start-up: finish what a crashed process left) and then every
 /// `interval`.
-pub async fn recover_forever(stores: Stores, config: RecoveryConfig, metrics: Arc<Metrics>) {
+pub async fn recover_forever(
+    stores: Stores,
+    config: RecoveryConfig,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) {
     let recovery = RecoveryService::new(stores.clone());
     let mut tick = tokio::time::interval(config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    while shutdown.wait(tick.tick()).await {
         match recovery.recover(config.stale_after).await {
             Ok(report) => metrics.record_recovery(&report),
             Err(e) => tracing::warn!(error = %e, "saga recovery pass failed; will retry"),
@@ -33,9 +41,8 @@ pub async fn recover_forever(stores: Stores, config: RecoveryConfig, metrics: Ar
             Ok(n) => metrics.record_expired(n),
             Err(e) => tracing::warn!(error = %e, "reservation expiry failed; will retry"),
         }
-        match stores
-            .saga_log
-            .in_state(emporium_domain::model::SagaState::Stuck, 10_000)
+        match recovery
+            .sagas_in(emporium_domain::model::SagaState::Stuck, 10_000)
             .await
         {
             Ok(stuck) => {
@@ -52,6 +59,21 @@ pub async fn recover_forever(stores: Stores, config: RecoveryConfig, metrics: Ar
     }
 }
 
+/// Forgets idempotency keys older than [`IDEMPOTENCY_TTL`] every `every`.
+pub async fn sweep_idempotency_keys(orders: OrderService, every: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(every);
+    while shutdown.wait(tick.tick()).await {
+        match orders
+            .expire_idempotency_keys(emporium_domain::model::now() - IDEMPOTENCY_TTL)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
+            Err(e) => tracing::warn!(error = %e, "idempotency sweep failed; will retry"),
+        }
+    }
+}
+
 /// Findings logged one by one per pass; the rest are counted, so a badly broken store does
 /// not flood the log every hour.
 const LOGGED_FINDINGS: usize = 50;
@@ -63,12 +85,11 @@ const LOGGED_FINDINGS: usize = 50;
 /// The first check runs one `interval` after start-up, not at once: a restarted process
 /// first lets recovery settle what the previous one left half done, which a check would
 /// otherwise report (as deferred) on every deploy.
-pub async fn reconcile_forever(stores: Stores, interval: Duration) {
+pub async fn reconcile_forever(stores: Stores, interval: Duration, shutdown: Shutdown) {
     let reconciliation = ReconciliationService::new(stores);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    while shutdown.wait(tick.tick()).await {
         match reconciliation.check().await {
             Ok(report) => log_findings(&report),
             Err(e) => tracing::warn!(error = %e, "reconciliation check failed; will retry"),

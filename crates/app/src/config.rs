@@ -37,20 +37,107 @@ pub struct Settings {
     /// (`EMPORIUM_RECONCILE_INTERVAL_SECS`, default 3600; 0 turns the check off). It never
     /// repairs: that is `emporium reconcile --fix`.
     pub reconcile_interval_secs: u64,
-    /// Test payment gateway journal: answers survive a restart (`EMPORIUM_TEST_GATEWAY_JOURNAL`).
+    /// On SIGTERM, how long requests and background passes under way may take to finish
+    /// (`EMPORIUM_SHUTDOWN_DRAIN_SECS`, default 10).
+    pub shutdown_drain_secs: u64,
+    /// The payment gateway's base URL, a Stripe-style API (`EMPORIUM_GATEWAY_URL`). A server
+    /// with a database needs one (or, in tests only, `EMPORIUM_TEST_GATEWAY=true`).
+    pub gateway_url: Option<String>,
+    /// The gateway's secret API key (`EMPORIUM_GATEWAY_API_KEY`), required with the URL.
+    pub gateway_api_key: Option<String>,
+    /// Each gateway request's timeout (`EMPORIUM_GATEWAY_TIMEOUT_MS`, default 3000).
+    pub gateway_timeout_ms: u64,
+    /// Attempts per gateway call, the same idempotency key each time
+    /// (`EMPORIUM_GATEWAY_ATTEMPTS`, default 3).
+    pub gateway_attempts: u32,
+
+    // --- Test only: never set in production. ---
+    /// The in-process test gateway (`tok_visa` approves, `tok_chargeDeclined` declines)
+    /// instead of a real one (`EMPORIUM_TEST_GATEWAY`). Without a database it is the
+    /// default, for demos; with one it must be asked for.
+    pub test_gateway: bool,
+    /// Test payment gateway journal: answers survive a restart (`EMPORIUM_TEST_GATEWAY_JOURNAL`;
+    /// implies `EMPORIUM_TEST_GATEWAY`).
     pub test_gateway_journal: Option<String>,
+    /// Test payment gateway: how long each authorization takes (`EMPORIUM_TEST_GATEWAY_LATENCY_MS`).
+    pub test_gateway_latency_ms: u64,
     /// Test-only fail point to stop at (`EMPORIUM_FAILPOINT`); never set in production.
     pub failpoint: Option<String>,
 }
 
+/// Which payment gateway the settings name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// A real gateway over HTTP.
+    Http {
+        url: String,
+        api_key: String,
+        timeout: std::time::Duration,
+        attempts: u32,
+    },
+    /// The in-process test gateway, asked for (tests) or by default without a database (demo).
+    Test {
+        journal: Option<String>,
+        latency: std::time::Duration,
+    },
+}
+
 impl Settings {
+    /// The payment gateway to use, or why none can be: a server that keeps orders in a
+    /// database takes real money, so the test gateway is never its silent default.
+    pub fn gateway(&self) -> anyhow::Result<GatewayChoice> {
+        let test = GatewayChoice::Test {
+            journal: self.test_gateway_journal.clone(),
+            latency: std::time::Duration::from_millis(self.test_gateway_latency_ms),
+        };
+        match (&self.gateway_url, &self.gateway_api_key) {
+            (Some(_), _) if self.test_gateway || self.test_gateway_journal.is_some() => {
+                anyhow::bail!(
+                    "both EMPORIUM_GATEWAY_URL and the test gateway (EMPORIUM_TEST_GATEWAY*) \
+                     are set; choose one"
+                )
+            }
+            (Some(url), Some(api_key)) => Ok(GatewayChoice::Http {
+                url: url.clone(),
+                api_key: api_key.clone(),
+                timeout: std::time::Duration::from_millis(self.gateway_timeout_ms.max(1)),
+                attempts: self.gateway_attempts.max(1),
+            }),
+            (Some(_), None) => anyhow::bail!(
+                "EMPORIUM_GATEWAY_URL is set without EMPORIUM_GATEWAY_API_KEY, the gateway's \
+                 secret key"
+            ),
+            (None, _) if self.test_gateway || self.test_gateway_journal.is_some() => Ok(test),
+            (None, _) if self.postgres_url.is_none() => Ok(test),
+            (None, _) => anyhow::bail!(
+                "no payment gateway configured: with EMPORIUM_POSTGRES_URL set, orders are kept \
+                 and paid for real, so set EMPORIUM_GATEWAY_URL and EMPORIUM_GATEWAY_API_KEY \
+                 (a Stripe-style API; `emporium-gateway-simulator` plays one for staging), or \
+                 EMPORIUM_TEST_GATEWAY=true in tests"
+            ),
+        }
+    }
+
     /// Loads the file (when it exists) and the environment.
     pub fn load(file: Option<&str>) -> anyhow::Result<Settings> {
         let source = match file {
             Some(path) => config::File::with_name(path).required(true),
             None => config::File::with_name("emporium").required(false),
         };
-        let settings = config::Config::builder()
+        let settings = Self::defaults()?
+            .add_source(source)
+            .add_source(
+                config::Environment::with_prefix("EMPORIUM")
+                    .prefix_separator("_")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize::<Settings>()?;
+        Ok(settings.without_blanks())
+    }
+
+    fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
+        Ok(config::Config::builder()
             .set_default("listen", "127.0.0.1:8080")?
             .set_default("mongodb_db", "emporium")?
             .set_default("migrate_on_start", true)?
@@ -61,15 +148,11 @@ impl Settings {
             .set_default("recovery_interval_secs", 10)?
             .set_default("recovery_stale_after_secs", 60)?
             .set_default("reconcile_interval_secs", 3600)?
-            .add_source(source)
-            .add_source(
-                config::Environment::with_prefix("EMPORIUM")
-                    .prefix_separator("_")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize::<Settings>()?;
-        Ok(settings.without_blanks())
+            .set_default("shutdown_drain_secs", 10)?
+            .set_default("gateway_timeout_ms", 3000)?
+            .set_default("gateway_attempts", 3)?
+            .set_default("test_gateway", false)?
+            .set_default("test_gateway_latency_ms", 0)?)
     }
 
     /// The period of the background reconciliation check; `None` when it is off.
@@ -84,6 +167,8 @@ impl Settings {
             &mut self.postgres_url,
             &mut self.mongodb_uri,
             &mut self.admin_token,
+            &mut self.gateway_url,
+            &mut self.gateway_api_key,
             &mut self.test_gateway_journal,
             &mut self.failpoint,
         ] {
@@ -92,5 +177,71 @@ impl Settings {
             }
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults with `pairs` set, as a file or the environment would set them.
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let mut builder = Settings::defaults().unwrap();
+        for (key, value) in pairs {
+            builder = builder.set_override(*key, *value).unwrap();
+        }
+        builder
+            .build()
+            .unwrap()
+            .try_deserialize::<Settings>()
+            .unwrap()
+            .without_blanks()
+    }
+
+    #[test]
+    fn without_a_database_the_demo_runs_on_the_test_gateway() {
+        assert!(matches!(
+            settings(&[]).gateway().unwrap(),
+            GatewayChoice::Test { journal: None, .. }
+        ));
+    }
+
+    #[test]
+    fn with_a_database_a_gateway_must_be_named() {
+        let pg = ("postgres_url", "postgres://db/emporium");
+        let refused = settings(&[pg]).gateway().unwrap_err().to_string();
+        assert!(refused.contains("EMPORIUM_GATEWAY_URL"), "{refused}");
+        assert!(matches!(
+            settings(&[pg, ("test_gateway", "true")]).gateway().unwrap(),
+            GatewayChoice::Test { .. }
+        ));
+        assert_eq!(
+            settings(&[
+                pg,
+                ("gateway_url", "https://pay.example"),
+                ("gateway_api_key", "sk_live_x"),
+                ("gateway_timeout_ms", "1500"),
+            ])
+            .gateway()
+            .unwrap(),
+            GatewayChoice::Http {
+                url: "https://pay.example".into(),
+                api_key: "sk_live_x".into(),
+                timeout: std::time::Duration::from_millis(1500),
+                attempts: 3,
+            }
+        );
+    }
+
+    #[test]
+    fn a_half_or_doubly_named_gateway_is_refused() {
+        let url = ("gateway_url", "https://pay.example");
+        let no_key = settings(&[url]).gateway().unwrap_err().to_string();
+        assert!(no_key.contains("EMPORIUM_GATEWAY_API_KEY"), "{no_key}");
+        let both = settings(&[url, ("gateway_api_key", "k"), ("test_gateway", "true")])
+            .gateway()
+            .unwrap_err()
+            .to_string();
+        assert!(both.contains("choose one"), "{both}");
     }
 }

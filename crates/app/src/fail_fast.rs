@@ -208,7 +208,7 @@ impl<L: Inventory + SagaLog> SagaLog for FailFast<L> {
 impl<L: Inventory + IdempotencyKeys> IdempotencyKeys for FailFast<L> {
     forward! { IdempotencyKeys:
         fn claim<'a, 'b>(key: &'a str, fingerprint: &'b str, proposed: uuid::Uuid, lease: Duration) -> IdempotencyClaim;
-        fn complete<'a, 'b>(key: &'a str, status: u16, body: &'b serde_json::Value) -> ();
+        fn complete<'a, 'b>(key: &'a str, outcome: &'b emporium_domain::model::KeyedOutcome) -> ();
         fn release<'a>(key: &'a str, resume: uuid::Uuid) -> ();
         fn purge(cutoff: Timestamp) -> u64;
     }

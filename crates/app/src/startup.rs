@@ -5,16 +5,19 @@ use crate::background::{self, RecoveryConfig};
 use crate::config::Settings;
 use crate::http;
 use crate::state::AppState;
+use crate::supervisor::Supervisor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
-/// A bound, not yet running server.
+/// A bound, not yet running server, with its background tasks.
 pub struct Application {
     port: u16,
     server: Server,
+    supervisor: Supervisor,
+    drain: Duration,
 }
 
 /// What the server needs besides its stores.
@@ -24,7 +27,13 @@ pub struct AppOptions {
     pub admin_token: Option<String>,
     /// Background saga recovery and reservation expiry; off when `None`.
     pub recovery: Option<RecoveryConfig>,
+    /// On SIGTERM, how long requests and background passes under way may take to finish
+    /// before the process exits anyway (zero: [`DEFAULT_DRAIN`]).
+    pub drain: Duration,
 }
+
+/// The drain time when none is configured.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
 impl AppOptions {
     pub fn from_settings(settings: &Settings) -> AppOptions {
@@ -35,6 +44,7 @@ impl AppOptions {
                 stale_after: Duration::from_secs(settings.recovery_stale_after_secs),
                 reservation_ttl: Duration::from_secs(settings.reservation_ttl_secs),
             }),
+            drain: Duration::from_secs(settings.shutdown_drain_secs),
         }
     }
 }
@@ -48,7 +58,7 @@ impl Application {
         }
         let backend = Backend::from_settings(settings).await?;
         let stores = backend.stores.clone();
-        let app = Application::with_backend(
+        let mut app = Application::with_backend(
             &settings.listen,
             backend,
             AppOptions::from_settings(settings),
@@ -64,7 +74,9 @@ impl Application {
                  of them is configured"
             ),
             Some(interval) => {
-                tokio::spawn(background::reconcile_forever(stores, interval));
+                app.supervisor.spawn("reconciliation", move |shutdown| {
+                    background::reconcile_forever(stores.clone(), interval, shutdown)
+                });
             }
             None => {}
         }
@@ -80,17 +92,28 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
+        let stores = backend.stores.clone();
         let state = web::Data::new(AppState::new(backend, options.admin_token));
-        tokio::spawn(http::idempotency::sweep(
-            state.stores.clone(),
-            Duration::from_secs(600),
-        ));
+        let drain = if options.drain.is_zero() {
+            DEFAULT_DRAIN
+        } else {
+            options.drain
+        };
+        let mut supervisor = Supervisor::new();
+        let orders = state.orders.clone();
+        supervisor.spawn("idempotency_sweep", move |shutdown| {
+            background::sweep_idempotency_keys(orders.clone(), Duration::from_secs(600), shutdown)
+        });
         if let Some(recovery) = options.recovery {
-            tokio::spawn(background::recover_forever(
-                state.stores.clone(),
-                recovery,
-                state.metrics.clone(),
-            ));
+            let metrics = state.metrics.clone();
+            supervisor.spawn("recovery", move |shutdown| {
+                background::recover_forever(
+                    stores.clone(),
+                    recovery.clone(),
+                    metrics.clone(),
+                    shutdown,
+                )
+            });
         }
         let server = HttpServer::new(move || {
             App::new()
@@ -101,9 +124,16 @@ impl Application {
                 .default_service(web::to(http::no_route))
         })
         .listen(listener)?
-        .shutdown_timeout(10)
+        // Signals are ours (`run_until_stopped`), so the drain covers background tasks too.
+        .disable_signals()
+        .shutdown_timeout(drain.as_secs().max(1))
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            supervisor,
+            drain,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -115,8 +145,64 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish) or the handle stops it.
+    /// Serves until SIGTERM or SIGINT, or until the handle stops it.
+    ///
+    /// On a signal the server drains: it stops accepting connections, requests under way
+    /// (with the sagas they run) finish, background tasks stop at their next pause, and
+    /// whatever is still running when the drain time is up is cut off, so the process
+    /// exits within a bounded time. A saga cut off there is finished by the next process's
+    /// recovery, from its log.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Application {
+            server,
+            supervisor,
+            drain,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let served = tokio::select! {
+            served = &mut server => served,
+            signal = termination() => {
+                tracing::info!(signal, drain_secs = drain.as_secs(), "draining: no new requests, finishing those under way");
+                // The stop command is carried out by the server future itself, so both are
+                // polled together.
+                let ((), served, drained) = tokio::join!(
+                    handle.stop(true),
+                    server,
+                    supervisor.shutdown(drain),
+                );
+                tracing::info!(background_stopped = drained.stopped, background_aborted = drained.aborted, "drained");
+                return served;
+            }
+        };
+        supervisor.shutdown(drain).await;
+        served
+    }
+}
+
+/// The first SIGTERM or SIGINT (Ctrl-C), by name.
+async fn termination() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                tracing::warn!("cannot listen for signals; stop the server with its handle");
+                std::future::pending().await
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

@@ -1,16 +1,16 @@
 //! What every handler can reach: the services, the health probes and the admin token.
 
 use crate::backend::Backend;
-use emporium_domain::ports::Stores;
-use emporium_domain::service::{CatalogService, OrderService, SupplierService};
+use emporium_domain::service::{CatalogService, OrderService, RecoveryService, SupplierService};
 
-/// Shared, cheaply clonable application state.
+/// Shared, cheaply clonable application state. Handlers reach the stores only through the
+/// services (the use cases); the backend is here for health probes.
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: CatalogService,
     pub suppliers: SupplierService,
     pub orders: OrderService,
-    pub stores: Stores,
+    pub recovery: RecoveryService,
     pub backend: std::sync::Arc<Backend>,
     pub admin_token: Option<String>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -23,7 +23,7 @@ impl AppState {
             catalog: CatalogService::new(stores.clone()),
             suppliers: SupplierService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
-            stores,
+            recovery: RecoveryService::new(stores),
             backend: std::sync::Arc::new(backend),
             admin_token,
             metrics: Default::default(),

@@ -2,13 +2,13 @@
 //! layer maps each variant to exactly one status code (in `emporium-app`, in one place).
 
 use crate::model::{OrderId, OrderStatus, ProductId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Shorthand used across the domain and its ports.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One invalid field of a request, named as the client sent it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -24,7 +24,7 @@ impl FieldError {
 }
 
 /// One order line that could not be reserved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shortfall {
     pub product_id: ProductId,
     pub requested: u32,
@@ -115,5 +115,74 @@ impl Violations {
         } else {
             Err(Error::Validation(self.0))
         }
+    }
+
+    /// The checked values, all present, when nothing was recorded: `fields` is a tuple of
+    /// the `Option`s that [`Violations::check`] returned, and comes back as a tuple of the
+    /// values. There is no case to `expect` away: a field that is missing without a
+    /// recorded violation (a parser that forgot to record one) is reported as invalid too.
+    pub fn finish_with<F: Present>(mut self, fields: F) -> Result<F::Values> {
+        match (self.0.is_empty(), fields.present()) {
+            (true, Some(values)) => Ok(values),
+            (_, _) if !self.0.is_empty() => Err(Error::Validation(self.0)),
+            (_, _) => {
+                self.push("request", "is incomplete");
+                Err(Error::Validation(self.0))
+            }
+        }
+    }
+}
+
+/// A tuple of `Option`s that may all be present (see [`Violations::finish_with`]).
+pub trait Present {
+    type Values;
+    fn present(self) -> Option<Self::Values>;
+}
+
+macro_rules! present_tuple {
+    ($($t:ident),+) => {
+        impl<$($t),+> Present for ($(Option<$t>,)+) {
+            type Values = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn present(self) -> Option<Self::Values> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+
+present_tuple!(A);
+present_tuple!(A, B);
+present_tuple!(A, B, C);
+present_tuple!(A, B, C, D, E, F, G, H, I, J);
+
+#[cfg(test)]
+mod finish_with_tests {
+    use super::*;
+
+    #[test]
+    fn present_values_come_back_in_order() {
+        let v = Violations::new();
+        assert_eq!(v.finish_with((Some(1), Some("a"))).unwrap(), (1, "a"));
+    }
+
+    #[test]
+    fn recorded_violations_win() {
+        let mut v = Violations::new();
+        let n: Option<u32> = v.check("n", Err("must be positive".into()));
+        let Err(Error::Validation(fields)) = v.finish_with((n, Some(2))) else {
+            panic!("a validation error")
+        };
+        assert_eq!(fields, vec![FieldError::new("n", "must be positive")]);
+    }
+
+    #[test]
+    fn a_missing_value_without_a_violation_is_still_a_validation_error() {
+        let v = Violations::new();
+        let Err(Error::Validation(fields)) = v.finish_with((Some(1), None::<u8>)) else {
+            panic!("a validation error, not a panic")
+        };
+        assert_eq!(fields[0].field, "request");
     }
 }

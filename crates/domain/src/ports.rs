@@ -315,11 +315,8 @@ pub enum IdempotencyClaim {
     /// Run the request now, for the resource `id` (the one proposed, or the one a crashed
     /// or released earlier attempt with this key was working on), then call `complete`.
     Proceed { id: uuid::Uuid },
-    /// The request ran before with the same fingerprint: answer with its response again.
-    Replay {
-        status: u16,
-        body: serde_json::Value,
-    },
+    /// The request ran before with the same fingerprint: answer with its outcome again.
+    Replay(crate::model::KeyedOutcome),
     /// The key was used for a request with a different fingerprint.
     Mismatch,
     /// The first request with this key is still running.
@@ -342,8 +339,8 @@ pub trait IdempotencyKeys: Send + Sync + 'static {
         proposed: uuid::Uuid,
         lease: std::time::Duration,
     ) -> Result<IdempotencyClaim>;
-    /// Stores the final response of the claimed request.
-    async fn complete(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<()>;
+    /// Stores the final outcome of the claimed request.
+    async fn complete(&self, key: &str, outcome: &crate::model::KeyedOutcome) -> Result<()>;
     /// Gives the claim up after a transient failure: the next request with this key
     /// proceeds at once, on resource `resume` (the same id to continue the attempt, a new
     /// one when the attempt was undone).

@@ -25,6 +25,8 @@ pub struct TestPaymentGateway {
     voided: Mutex<HashSet<String>>,
     refunded: Mutex<HashSet<String>>,
     journal: Option<Mutex<File>>,
+    /// How long each authorization takes, as a remote gateway's round trip would.
+    latency: std::time::Duration,
 }
 
 impl TestPaymentGateway {
@@ -39,6 +41,13 @@ impl TestPaymentGateway {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         gateway.journal = Some(Mutex::new(file));
         Ok(gateway)
+    }
+
+    /// Each authorization takes `latency` before it is decided (tests of what happens to a
+    /// request under way: a drain on shutdown, a timeout).
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
     }
 
     fn replay(&mut self, line: &str) {
@@ -123,6 +132,9 @@ impl PaymentGateway for TestPaymentGateway {
         _amount: &Money,
         token: &str,
     ) -> Result<Authorization> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         let mut answers = lock(&self.answers);
         if let Some(answer) = answers.get(&idempotency_key) {
             return Ok(answer.clone());

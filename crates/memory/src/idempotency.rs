@@ -2,7 +2,7 @@
 
 use crate::lock;
 use async_trait::async_trait;
-use emporium_domain::model::{now, Timestamp};
+use emporium_domain::model::{now, KeyedOutcome, Timestamp};
 use emporium_domain::ports::{IdempotencyClaim, IdempotencyKeys};
 use emporium_domain::Result;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 struct Entry {
     fingerprint: String,
     id: Uuid,
-    response: Option<(u16, serde_json::Value)>,
+    outcome: Option<KeyedOutcome>,
     /// When the running claim started; `None` once released.
     claimed_at: Option<Timestamp>,
     created_at: Timestamp,
@@ -42,7 +42,7 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
                 Entry {
                     fingerprint: fingerprint.to_owned(),
                     id: proposed,
-                    response: None,
+                    outcome: None,
                     claimed_at: Some(at),
                     created_at: at,
                 },
@@ -52,11 +52,8 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
         if entry.fingerprint != fingerprint {
             return Ok(IdempotencyClaim::Mismatch);
         }
-        if let Some((status, body)) = &entry.response {
-            return Ok(IdempotencyClaim::Replay {
-                status: *status,
-                body: body.clone(),
-            });
+        if let Some(outcome) = &entry.outcome {
+            return Ok(IdempotencyClaim::Replay(outcome.clone()));
         }
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         match entry.claimed_at {
@@ -68,9 +65,9 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
         }
     }
 
-    async fn complete(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<()> {
+    async fn complete(&self, key: &str, outcome: &KeyedOutcome) -> Result<()> {
         if let Some(entry) = lock(&self.keys).get_mut(key) {
-            entry.response = Some((status, body.clone()));
+            entry.outcome = Some(outcome.clone());
             entry.claimed_at = None;
         }
         Ok(())
@@ -78,7 +75,7 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
 
     async fn release(&self, key: &str, resume: Uuid) -> Result<()> {
         if let Some(entry) = lock(&self.keys).get_mut(key) {
-            if entry.response.is_none() {
+            if entry.outcome.is_none() {
                 entry.claimed_at = None;
                 entry.id = resume;
             }

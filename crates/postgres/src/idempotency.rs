@@ -7,7 +7,7 @@
 use crate::error::PgResult;
 use crate::PgLedger;
 use async_trait::async_trait;
-use emporium_domain::model::Timestamp;
+use emporium_domain::model::{KeyedOutcome, Timestamp};
 use emporium_domain::ports::{IdempotencyClaim, IdempotencyKeys};
 use emporium_domain::Result;
 use std::time::Duration;
@@ -27,18 +27,15 @@ impl IdempotencyKeys for PgLedger {
     }
 
     #[tracing::instrument(name = "pg.idempotency.complete", skip_all)]
-    async fn complete(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<()> {
-        sqlx::query(
-            "UPDATE idempotency_keys \
-             SET response_status = $2, response_body = $3, claimed_at = NULL \
-             WHERE key = $1",
-        )
-        .bind(key)
-        .bind(status as i16)
-        .bind(body)
-        .execute(self.pool())
-        .await
-        .map_err(crate::error::classify)?;
+    async fn complete(&self, key: &str, outcome: &KeyedOutcome) -> Result<()> {
+        let outcome = serde_json::to_value(outcome)
+            .map_err(|e| emporium_domain::Error::Internal(format!("an outcome as JSON: {e}")))?;
+        sqlx::query("UPDATE idempotency_keys SET outcome = $2, claimed_at = NULL WHERE key = $1")
+            .bind(key)
+            .bind(outcome)
+            .execute(self.pool())
+            .await
+            .map_err(crate::error::classify)?;
         Ok(())
     }
 
@@ -46,7 +43,7 @@ impl IdempotencyKeys for PgLedger {
     async fn release(&self, key: &str, resume: Uuid) -> Result<()> {
         sqlx::query(
             "UPDATE idempotency_keys SET claimed_at = NULL, resource_id = $2 \
-             WHERE key = $1 AND response_status IS NULL",
+             WHERE key = $1 AND outcome IS NULL",
         )
         .bind(key)
         .bind(resume)
@@ -92,7 +89,7 @@ impl PgLedger {
         // The key exists: take it over when its claim was released or has expired.
         let taken: Option<Uuid> = sqlx::query_scalar(
             "UPDATE idempotency_keys SET claimed_at = now() \
-             WHERE key = $1 AND request_hash = $2 AND response_status IS NULL \
+             WHERE key = $1 AND request_hash = $2 AND outcome IS NULL \
                AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => $3)) \
              RETURNING resource_id",
         )
@@ -104,19 +101,18 @@ impl PgLedger {
         if let Some(id) = taken {
             return Ok(IdempotencyClaim::Proceed { id });
         }
-        let row: Option<(String, Option<i16>, Option<serde_json::Value>)> = sqlx::query_as(
-            "SELECT request_hash, response_status, response_body \
-             FROM idempotency_keys WHERE key = $1",
-        )
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(String, Option<serde_json::Value>)> =
+            sqlx::query_as("SELECT request_hash, outcome FROM idempotency_keys WHERE key = $1")
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(match row {
-            Some((hash, _, _)) if hash != fingerprint => IdempotencyClaim::Mismatch,
-            Some((_, Some(status), Some(body))) => IdempotencyClaim::Replay {
-                status: status as u16,
-                body,
-            },
+            Some((hash, _)) if hash != fingerprint => IdempotencyClaim::Mismatch,
+            Some((_, Some(outcome))) => {
+                IdempotencyClaim::Replay(serde_json::from_value(outcome).map_err(|e| {
+                    emporium_domain::Error::Internal(format!("a stored idempotency outcome: {e}"))
+                })?)
+            }
             // Still claimed, or purged between our statements: either way, not now.
             _ => IdempotencyClaim::InFlight,
         })

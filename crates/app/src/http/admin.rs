@@ -54,11 +54,7 @@ pub async fn list_sagas(
         None => SagaState::Stuck,
     };
     let page = query::page(&pairs)?;
-    let sagas = state
-        .stores
-        .saga_log
-        .in_state(saga_state, page.limit)
-        .await?;
+    let sagas = state.recovery.sagas_in(saga_state, page.limit).await?;
     let total = sagas.len();
     Ok(HttpResponse::Ok().json(json!({
         "items": sagas, "total": total, "limit": page.limit, "offset": 0

@@ -4,7 +4,6 @@ use super::dto::{ErrorBody, OrderBody, OrderResponse, OrderStatusBody, PageBody}
 use super::error::{ApiError, ApiResult};
 use super::{idempotency, method_not_allowed, query};
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use emporium_domain::model::{OrderId, OrderRequest, OrderStatus};
 use emporium_domain::Error;
@@ -42,26 +41,16 @@ pub async fn place_order(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.into_inner();
     let key = idempotency::key_of(&req)?;
-    let fingerprint = idempotency::fingerprint(&body);
     let parsed: OrderBody =
-        serde_json::from_value(body).map_err(|e| ApiError::BadBody(e.to_string()))?;
+        serde_json::from_value(body.into_inner()).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let request = OrderRequest::parse(parsed.into())?;
     let Some(key) = key else {
         let order = state.orders.place(OrderId::new(), request).await?;
         return Ok(HttpResponse::Created().json(OrderResponse::from(order)));
     };
-    let orders = state.orders.clone();
-    idempotency::run_once(&state.stores, &key, &fingerprint, |id| async move {
-        let order = orders.resume(OrderId::from(id), request).await?;
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(OrderResponse::from(order))
-                .map_err(|e| Error::Internal(format!("cannot serialize an order: {e}")))?,
-        ))
-    })
-    .await
+    let placement = state.orders.place_idempotent(&key, request).await?;
+    Ok(idempotency::respond(placement))
 }
 
 /// List orders: filters `status`, `customer_id`, `product_id`, `from`, `to`.

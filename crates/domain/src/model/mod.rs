@@ -1,6 +1,7 @@
 //! Domain entities and value types.
 
 mod event;
+mod idempotency;
 mod ids;
 mod inventory;
 mod money;
@@ -13,6 +14,7 @@ mod supplier;
 mod text;
 
 pub use event::{DomainEvent, EventKind};
+pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};

@@ -226,12 +226,12 @@ impl OrderRequest {
                 }
             }
         };
-        v.finish()?;
+        let (customer_id, payment) = v.finish_with((customer_id, payment))?;
         Ok(OrderRequest {
-            customer_id: customer_id.expect("checked"),
+            customer_id,
             customer_name,
             lines,
-            payment: payment.expect("checked"),
+            payment,
         })
     }
 }

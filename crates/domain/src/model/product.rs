@@ -214,26 +214,48 @@ impl NewProduct {
             parse_attributes(input.attributes.unwrap_or(Value::Null)),
         );
         let variants = parse_variants(input.variants.unwrap_or_default(), &mut v);
-        v.finish()?;
+        let (
+            sku,
+            name,
+            description,
+            category,
+            price,
+            low_stock_threshold,
+            tags,
+            attributes,
+            variants,
+            initial_stock,
+        ) = v.finish_with((
+            sku,
+            name,
+            description,
+            category,
+            price,
+            low_stock_threshold,
+            tags,
+            attributes,
+            variants,
+            initial_stock,
+        ))?;
         let at = now();
         let product = Product {
             id: ProductId::new(),
-            sku: sku.expect("checked"),
-            name: name.expect("checked"),
-            description: description.expect("checked"),
-            category: category.expect("checked"),
-            price: price.expect("checked"),
-            low_stock_threshold: low_stock_threshold.expect("checked"),
+            sku,
+            name,
+            description,
+            category,
+            price,
+            low_stock_threshold,
             supplier_id: input.supplier_id.flatten(),
-            tags: tags.expect("checked"),
-            attributes: attributes.expect("checked"),
-            variants: variants.expect("checked"),
+            tags,
+            attributes,
+            variants,
             created_at: at,
             updated_at: at,
         };
         Ok(NewProduct {
             product,
-            initial_stock: initial_stock.expect("checked"),
+            initial_stock,
         })
     }
 }

@@ -81,13 +81,13 @@ impl NewSupplier {
             email: contact_field(&mut v, "contact.email", input.email),
             phone: contact_field(&mut v, "contact.phone", input.phone),
         };
-        v.finish()?;
+        let (name, region) = v.finish_with((name, region))?;
         let at = now();
         Ok(NewSupplier(Supplier {
             id: SupplierId::new(),
-            name: name.expect("checked"),
+            name,
             contact,
-            region: region.expect("checked"),
+            region,
             created_at: at,
             updated_at: at,
         }))

@@ -8,7 +8,9 @@ pub mod sagas;
 mod suppliers;
 
 pub use catalog::{CatalogService, ProductView};
-pub use orders::{OrderService, GATEWAY_TIMEOUT};
+pub use orders::{
+    KeyedPlacement, OrderService, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
+};
 pub use reconcile::{
     Finding, FindingKind, Mode, ReconciliationReport, ReconciliationService, Resolution, Scanned,
     Summary,

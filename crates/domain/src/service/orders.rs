@@ -15,14 +15,30 @@
 use super::sagas::{cancel_order::CancelOrder, place_order::PlaceOrder};
 use crate::error::{Error, Result};
 use crate::model::{
-    now, DomainEvent, EventKind, NewOrder, Order, OrderId, OrderQuery, OrderRequest, OrderStatus,
-    Page, Payment, PaymentStatus,
+    now, DomainEvent, EventKind, IdempotencyKey, KeyedOutcome, NewOrder, Order, OrderId,
+    OrderQuery, OrderRequest, OrderStatus, Page, Payment, PaymentStatus, RequestFingerprint,
+    Timestamp,
 };
-use crate::ports::Stores;
+use crate::ports::{IdempotencyClaim, Stores};
 use crate::saga;
 use serde_json::json;
+use std::time::Duration;
 
 pub use super::sagas::place_order::GATEWAY_TIMEOUT;
+
+/// How long a claimed idempotency key blocks duplicates before its claim counts as
+/// abandoned (the process that held it died); the next retry then continues its order.
+pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
+/// How long idempotency keys are kept.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+/// What a keyed placement answers: the outcome, and whether it is a replay of an earlier
+/// request with the same key (nothing ran this time).
+#[derive(Debug)]
+pub struct KeyedPlacement {
+    pub replayed: bool,
+    pub outcome: Result<Order>,
+}
 
 /// Places, reads, moves and cancels orders.
 #[derive(Clone)]
@@ -59,6 +75,110 @@ impl OrderService {
             Some(order) if order.status != OrderStatus::Pending => settled_outcome(order),
             _ => self.place(id, request).await,
         }
+    }
+
+    /// Places an order at most once per idempotency key.
+    ///
+    /// The key is claimed before anything runs, with the id of the order this request will
+    /// create. Then:
+    /// - a new key runs the placement; a final outcome (the order, or a refusal: stock,
+    ///   decline, validation) is stored and answered again to every retry (`replayed`);
+    /// - a retry after an outage or a crash continues the *same* order (every saga step is
+    ///   idempotent on the order id), or a new one when the first attempt was undone;
+    /// - the same key with another request is `Conflict`, as is a retry that arrives while
+    ///   the first attempt still runs.
+    ///
+    /// Outer `Err`s are the ones nothing was stored for (a conflict, a store outage).
+    #[tracing::instrument(name = "orders.place_idempotent", skip_all, fields(key = %key))]
+    pub async fn place_idempotent(
+        &self,
+        key: &IdempotencyKey,
+        request: OrderRequest,
+    ) -> Result<KeyedPlacement> {
+        let fingerprint = RequestFingerprint::of_order(&request);
+        let claim = self
+            .stores
+            .idempotency
+            .claim(
+                key.as_str(),
+                fingerprint.as_str(),
+                OrderId::new().as_uuid(),
+                IDEMPOTENCY_LEASE,
+            )
+            .await?;
+        let id = match claim {
+            IdempotencyClaim::Proceed { id } => OrderId::from(id),
+            IdempotencyClaim::Replay(outcome) => {
+                return Ok(KeyedPlacement {
+                    replayed: true,
+                    outcome: self.replay(outcome).await?,
+                })
+            }
+            IdempotencyClaim::Mismatch => {
+                return Err(Error::Conflict(format!(
+                    "idempotency key `{key}` was already used with a different request"
+                )))
+            }
+            IdempotencyClaim::InFlight => {
+                return Err(Error::Conflict(format!(
+                    "a request with idempotency key `{key}` is still in flight; retry shortly"
+                )))
+            }
+        };
+        let outcome = self.resume(id, request).await;
+        match KeyedOutcome::of(&outcome) {
+            Some(kept) => {
+                if let Err(e) = self.stores.idempotency.complete(key.as_str(), &kept).await {
+                    // The answer still goes out; a retry finds the claim expired after the
+                    // lease and answers from the order's final state (`resume`).
+                    tracing::error!(error = %e, "could not store the outcome of a keyed placement");
+                }
+            }
+            None => {
+                let resume = self.resume_id(id).await;
+                if let Err(e) = self
+                    .stores
+                    .idempotency
+                    .release(key.as_str(), resume.as_uuid())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not release an idempotency key");
+                }
+            }
+        }
+        Ok(KeyedPlacement {
+            replayed: false,
+            outcome,
+        })
+    }
+
+    /// A stored outcome, answered again: a placed order as it stands now.
+    async fn replay(&self, outcome: KeyedOutcome) -> Result<Result<Order>> {
+        Ok(match outcome {
+            KeyedOutcome::Placed { order_id } => Ok(self.get(order_id).await?),
+            KeyedOutcome::Refused { refusal } => Err(refusal.into_error()),
+        })
+    }
+
+    /// The order a retry after an outage should work on: the same one while it can still go
+    /// forward (not created yet, pending, or sold), a fresh one when the failed attempt was
+    /// compensated (its order is `failed` or `cancelled` for good). When the ledger cannot
+    /// be asked, the same one: the saga then answers from the order's final state.
+    async fn resume_id(&self, id: OrderId) -> OrderId {
+        match self.stores.orders.get(id).await {
+            Ok(Some(order))
+                if matches!(order.status, OrderStatus::Failed | OrderStatus::Cancelled) =>
+            {
+                OrderId::new()
+            }
+            _ => id,
+        }
+    }
+
+    /// Forgets idempotency keys created before `cutoff` (default: [`IDEMPOTENCY_TTL`] ago);
+    /// returns how many.
+    pub async fn expire_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64> {
+        self.stores.idempotency.purge(cutoff).await
     }
 
     async fn place_priced(&self, new: &NewOrder, method: &str, token: &str) -> Result<Order> {

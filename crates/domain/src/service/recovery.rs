@@ -40,6 +40,11 @@ pub struct RecoveryService {
 }
 
 impl RecoveryService {
+    /// Sagas in `state`, oldest first (the operator's view of stuck ones, say).
+    pub async fn sagas_in(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>> {
+        self.stores.saga_log.in_state(state, limit).await
+    }
+
     pub fn new(stores: Stores) -> Self {
         Self { stores }
     }

@@ -50,11 +50,8 @@ impl PgLedger {
         loop {
             let locking = self.locking_for(attempt);
             let mut tx = self.pool.begin().await?;
-            match try_place(&mut tx, new, locking).await? {
+            match try_place(&mut tx, new, locking, saga).await? {
                 Placement::Created(order) | Placement::Existing(order) => {
-                    if let Some(saga) = saga {
-                        saga_log::save(&mut tx, saga).await?;
-                    }
                     tx.commit().await?;
                     return Ok(order);
                 }
@@ -85,17 +82,27 @@ impl PgLedger {
 
 /// One attempt on the caller's transaction. The caller commits only `Created` and
 /// `Existing`; a `Short` or `Contended` attempt is rolled back, claim included.
+///
+/// The stock rows are locked last: a hot SKU's row is what concurrent orders queue on, so
+/// everything that does not need it (the order, its lines, the saga record) is written
+/// before, and the row is held only for the update, the outbox rows and the commit.
 async fn try_place(
     conn: &mut PgConnection,
     new: &NewOrder,
     locking: LockingStrategy,
+    saga: Option<&SagaRecord>,
 ) -> PgResult<Placement> {
-    if !claim(conn, new).await? {
+    let claimed = claim(conn, new).await?;
+    if let Some(saga) = saga {
+        saga_log::save(conn, saga).await?;
+    }
+    if !claimed {
         let existing = load(conn, new.id.as_uuid()).await?;
         return Ok(Placement::Existing(
             existing.ok_or(Error::NotFound("order"))?,
         ));
     }
+    insert_items(conn, new).await?;
     let at = now();
     let reservation = match locking {
         LockingStrategy::Pessimistic => stock::reserve_locked(conn, &new.items, at).await?,
@@ -106,7 +113,6 @@ async fn try_place(
         Reservation::Short(short) => return Ok(Placement::Short(short)),
         Reservation::Contended => return Ok(Placement::Contended),
     };
-    insert_items(conn, new).await?;
     let order = Order::pending(new);
     let events = std::iter::once(outbox::order_event(EventKind::OrderCreated, &order))
         .chain(outbox::stock_events(&levels));

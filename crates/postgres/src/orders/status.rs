@@ -94,10 +94,7 @@ impl PgLedger {
     ) -> PgResult<Order> {
         let id = id.as_uuid();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        let from = lock_status(&mut tx, id)
+        let from = lock_status_committing_async(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("order"))?;
         let (decision, payment) = match settlement {
@@ -107,14 +104,33 @@ impl PgLedger {
         if let Some(payment) = payment {
             payments::upsert(&mut tx, payment).await?;
         }
+        saga_log::save(&mut tx, saga).await?;
         let order = match decision {
             Some(to) => move_order(&mut tx, id, from, to, now()).await?,
             None => load(&mut tx, id).await?.ok_or(Error::NotFound("order"))?,
         };
-        saga_log::save(&mut tx, saga).await?;
         tx.commit().await?;
         Ok(order)
     }
+}
+
+/// [`lock_status`], and this transaction's commit will not wait for the WAL flush
+/// (`SET LOCAL synchronous_commit = off`, in the same round trip).
+async fn lock_status_committing_async(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> PgResult<Option<OrderStatus>> {
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM orders \
+          WHERE id = $1 AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
+          FOR NO KEY UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    status
+        .map(|s| s.parse().map_err(|e: String| corrupt("orders", e)))
+        .transpose()
 }
 
 /// The order's status, its row locked until the transaction ends.
@@ -133,7 +149,11 @@ async fn lock_status(conn: &mut PgConnection, id: Uuid) -> PgResult<Option<Order
         .transpose()
 }
 
-/// `from → to` on the locked order: the stock move, the new status, the outbox rows.
+/// `from → to` on the locked order: the new status, the stock move, the outbox rows.
+///
+/// The stock rows are locked last (after the order row, as everywhere): a hot SKU's row
+/// is what concurrent orders queue on, so it is held only for the stock update, the outbox
+/// rows and the commit.
 async fn move_order(
     conn: &mut PgConnection,
     id: Uuid,
@@ -141,13 +161,6 @@ async fn move_order(
     to: OrderStatus,
     at: DateTime<Utc>,
 ) -> PgResult<Order> {
-    let levels = match StockMove::of(from, to) {
-        Some(mv) => {
-            let demand = stock::demand_of_order(conn, id).await?;
-            stock::apply_move(conn, mv, &demand, at).await?
-        }
-        None => Vec::new(),
-    };
     sqlx::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(to.as_str())
@@ -155,6 +168,13 @@ async fn move_order(
         .execute(&mut *conn)
         .await?;
     let order = load(conn, id).await?.ok_or(Error::NotFound("order"))?;
+    let levels = match StockMove::of(from, to) {
+        Some(mv) => {
+            let demand = stock::demand_of_order(conn, id).await?;
+            stock::apply_move(conn, mv, &demand, at).await?
+        }
+        None => Vec::new(),
+    };
     let events = std::iter::once(outbox::order_event(EventKind::OrderUpdated, &order))
         .chain(outbox::stock_events(&levels));
     outbox::record(conn, events).await?;

@@ -5,7 +5,7 @@
 //! was committed. Recovery (as a restarted process runs it) must then leave stock, orders,
 //! payments and the catalog as the saga's rules say, and the saga finished.
 
-use super::{level, order_request, stocked, unique_sku};
+use super::support::{level, order_request, stocked, unique_sku};
 use emporium_domain::failpoint;
 use emporium_domain::model::{
     OrderId, OrderStatus, PaymentStatus, ProductId, ProductInput, SagaState, Sku, Units,

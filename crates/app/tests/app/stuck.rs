@@ -2,7 +2,7 @@
 //! `GET /admin/sagas?state=stuck`), never dropped; once the store heals, recovery
 //! finishes it.
 
-mod support;
+use crate::support;
 
 use async_trait::async_trait;
 use emporium_app::backend::Backend;
@@ -90,6 +90,7 @@ fn spawn_recovering(backend: Backend, admin_token: Option<&str>) -> String {
             stale_after: Duration::ZERO,
             reservation_ttl: Duration::from_secs(900),
         }),
+        ..AppOptions::default()
     };
     support::spawn_app(backend, options)
 }

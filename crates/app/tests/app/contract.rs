@@ -2,7 +2,7 @@
 //! inventory, orders, payments, saga log and idempotency keys on PostgreSQL. (The mixed
 //! sets run in `emporium-postgres` and `emporium-mongo`; memory in `emporium-memory`.)
 
-mod support;
+use crate::support;
 
 async fn fixture() -> emporium_testkit::Fixture {
     let (backend, guards) = support::real_backend().await;

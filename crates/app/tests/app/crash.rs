@@ -61,6 +61,16 @@ struct Server {
     client: reqwest::Client,
 }
 
+impl Drop for Server {
+    /// A test that fails leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -71,6 +81,16 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts the binary on the world's stores and waits until it is healthy.
     async fn start(world: &World, failpoint: Option<&str>, recover_at_once: bool) -> Server {
+        Server::start_with(world, failpoint, recover_at_once, &[]).await
+    }
+
+    /// [`Server::start`] with more settings in its environment.
+    async fn start_with(
+        world: &World,
+        failpoint: Option<&str>,
+        recover_at_once: bool,
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_emporium"));
         cmd.arg("serve")
@@ -92,6 +112,7 @@ impl Server {
         if let Some(name) = failpoint {
             cmd.env("EMPORIUM_FAILPOINT", name);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("emporium starts");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
@@ -154,6 +175,30 @@ impl Server {
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns at once.
+    fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status and how long it took.
+    fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let since = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, since.elapsed());
+            }
+            if since.elapsed() > limit {
+                self.child.kill().ok();
+                panic!("the server did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM: a graceful stop.
@@ -355,4 +400,124 @@ async fn data_survives_a_restart() {
     assert_eq!(after, before, "everything is still there after a restart");
     assert_eq!(after.0["stock"], 4);
     second.stop();
+}
+
+/// A customer name no other test uses.
+fn customer(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// SIGTERM while an order is inside the gateway call: the order finishes and is answered,
+/// no new connection is accepted, and the process exits cleanly once it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_order_under_way_finish_then_exits() {
+    let world = World::new().await;
+    let server = Server::start_with(
+        &world,
+        None,
+        false,
+        &[
+            ("EMPORIUM_TEST_GATEWAY_LATENCY_MS", "1500"),
+            ("EMPORIUM_SHUTDOWN_DRAIN_SECS", "20"),
+        ],
+    )
+    .await;
+    let product = server.product(5).await;
+    let customer = customer("drain");
+    let request = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}],
+                         "payment": {"method": "card", "token": "tok_visa"}});
+    let url = format!("{}/orders", server.base);
+    let client = server.client.clone();
+    let in_flight = tokio::spawn(async move {
+        let r = client
+            .post(url)
+            .json(&request)
+            .send()
+            .await
+            .expect("an answer");
+        (r.status(), r.json::<Value>().await.expect("JSON"))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await; // inside the 1.5 s authorization
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(
+        fresh
+            .get(format!("{}/health", server.base))
+            .send()
+            .await
+            .is_err(),
+        "a draining server takes no new connection"
+    );
+    let (status, order) = in_flight.await.expect("task");
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    let (exit, took) = server.exit_within(Duration::from_secs(30));
+    assert!(exit.success(), "a drained server exits cleanly: {exit:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "exited {took:?} after SIGTERM"
+    );
+
+    let next = Server::start(&world, None, false).await;
+    assert_eq!(next.stock(&product).await, (4, 0), "the sale is durable");
+    assert_eq!(world.approvals_of(order["id"].as_str().unwrap()), 1);
+    next.stop();
+}
+
+/// The drain time bounds the exit: an order that cannot finish in time is cut off, and the
+/// next process's recovery settles it from the saga log (stock and payment agree).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_drain_time_and_recovery_settles_the_rest() {
+    let world = World::new().await;
+    let server = Server::start_with(
+        &world,
+        None,
+        false,
+        &[
+            ("EMPORIUM_TEST_GATEWAY_LATENCY_MS", "8000"),
+            ("EMPORIUM_SHUTDOWN_DRAIN_SECS", "1"),
+        ],
+    )
+    .await;
+    let product = server.product(5).await;
+    let customer = customer("cutoff");
+    let request = json!({"customer_id": customer, "items": [{"product_id": product, "quantity": 1}],
+                         "payment": {"method": "card", "token": "tok_visa"}});
+    let url = format!("{}/orders", server.base);
+    let client = server.client.clone();
+    let in_flight = tokio::spawn(async move { client.post(url).json(&request).send().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.terminate();
+    let (_, took) = server.exit_within(Duration::from_secs(6));
+    assert!(
+        took < Duration::from_secs(4),
+        "a 1 s drain, then exit: took {took:?}"
+    );
+    assert!(
+        in_flight.await.expect("task").is_err(),
+        "the cut-off request gets no answer"
+    );
+
+    let next = Server::start(&world, None, true).await;
+    let order = next.settled_order(&customer).await;
+    let approvals = world.approvals_of(order["id"].as_str().unwrap());
+    match order["status"].as_str() {
+        Some("confirmed") => {
+            assert_eq!(next.stock(&product).await, (4, 0));
+            assert_eq!(approvals, 1);
+        }
+        Some("failed") => {
+            assert_eq!(next.stock(&product).await, (5, 0), "units back");
+            assert_eq!(approvals, 0, "never charged");
+        }
+        other => panic!("unexpected status {other:?}: {order}"),
+    }
+    next.stop();
 }

@@ -29,6 +29,7 @@ impl Env {
             .env("EMPORIUM_POSTGRES_URL", &self.pg.url)
             .env("EMPORIUM_MONGODB_URI", &self.mongo.uri)
             .env("EMPORIUM_MONGODB_DB", &self.mongo.db)
+            .env("EMPORIUM_TEST_GATEWAY", "true")
             .env("RUST_LOG", "warn")
             .env_remove("EMPORIUM_TEST_GATEWAY_JOURNAL")
             .env_remove("EMPORIUM_FAILPOINT")
@@ -211,6 +212,7 @@ async fn reconcile_refuses_to_run_without_both_stores() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
         .arg("reconcile")
         .env("EMPORIUM_POSTGRES_URL", "postgres://127.0.0.1:1/none")
+        .env("EMPORIUM_TEST_GATEWAY", "true")
         .env_remove("EMPORIUM_MONGODB_URI")
         .output()
         .await

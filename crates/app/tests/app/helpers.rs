@@ -19,6 +19,7 @@ pub async fn spawn(backend: Backend, guards: crate::support::Guards) -> TestApp 
     let options = AppOptions {
         admin_token: Some(ADMIN_TOKEN.into()),
         recovery: None,
+        ..AppOptions::default()
     };
     TestApp {
         base: crate::support::spawn_app(backend, options),

@@ -1,12 +1,26 @@
-//! HTTP integration tests: each test spawns the real app on a random port, talks to it over
-//! HTTP, and checks what a REST consumer would see. Every case runs once per backend:
-//! `memory::*` on the memory adapters, `real::*` on PostgreSQL + MongoDB.
-//! All cases compile into this one test binary to save link time.
+//! The app's integration tests, in one test binary (one link of the whole dependency tree
+//! instead of one per file):
+//!
+//! - the HTTP cases: each spawns the real app on a random port, talks to it over HTTP, and
+//!   checks what a REST consumer would see; every case runs once per backend, `memory::*`
+//!   on the memory adapters, `real::*` on PostgreSQL + MongoDB (`cases!` below);
+//! - `gateway`: orders paid through the HTTP gateway adapter, against its simulator;
+//! - `contract`: the contract suite on the stores exactly as `emporium serve` wires them;
+//! - `crash`: the real binary killed with SIGKILL inside each saga step, and SIGTERM drains;
+//! - `outage`: one store stopped under load;
+//! - `reconcile_cli`: `emporium reconcile` against stores made to disagree;
+//! - `stuck`: compensations that keep failing are surfaced, then finished.
 
+mod contract;
+mod crash;
+mod gateway;
 mod helpers;
 mod operations;
 mod orders;
+mod outage;
 mod products;
+mod reconcile_cli;
+mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
 mod support;

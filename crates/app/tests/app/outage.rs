@@ -11,8 +11,7 @@
 //! only timing asserted is [`HANG_GUARD`], which catches a request that hangs, not one
 //! that is slow.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use emporium_app::backend::{connect_mongo, connect_postgres, Backend};
 use emporium_app::background::RecoveryConfig;
@@ -92,6 +91,7 @@ impl Api {
                 stale_after: Duration::from_secs(3),
                 reservation_ttl: Duration::from_secs(900),
             }),
+            ..AppOptions::default()
         };
         Api {
             base: support::spawn_app(backend, options),

@@ -22,18 +22,18 @@ use anyhow::Context;
 use emporium_domain::ports::{Catalog, Inventory, PaymentGateway, Stores};
 use emporium_gateway::{HttpGatewayConfig, HttpPaymentGateway};
 use emporium_memory::{
-    BroadcastEvents, CacheOptions, CachingCatalog, MemoryCatalog, MemoryIdempotencyKeys,
-    MemoryLedger, TestPaymentGateway,
+    BroadcastEvents, MemoryCatalog, MemoryIdempotencyKeys, MemoryLedger, TestPaymentGateway,
 };
 use emporium_mongo::MongoCatalog;
 use emporium_postgres::{LockingStrategy, PgLedger, PgOptions};
+use emporium_resilience::{CacheOptions, CachingCatalog};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a health probe may take before its store counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub use crate::fail_fast::FailFast;
+pub use emporium_resilience::FailFast;
 
 /// A named store to check in `GET /api/health`. Probes talk to the adapters directly,
 /// never through the cache or [`FailFast`], so health always reports the store itself.
@@ -74,7 +74,7 @@ impl Backend {
                     let mongo = Arc::new(mongo);
                     probes.push(Probe::Catalog("mongodb", mongo.clone()));
                     let cached = CachingCatalog::new(mongo.clone(), CacheOptions::default())
-                        .invalidated_by(&events);
+                        .invalidated_by(events.subscribe());
                     (Arc::new(cached), mongo)
                 }
                 None => {

@@ -7,7 +7,6 @@
 pub mod backend;
 pub mod background;
 pub mod config;
-pub mod fail_fast;
 pub mod http;
 pub mod metrics;
 pub mod startup;

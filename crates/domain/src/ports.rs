@@ -10,6 +10,11 @@
 //! [`Error::Internal`] for an unexpected store answer; other variants are listed per method.
 //! The contract suite in `emporium-testkit` checks every statement made here.
 //!
+//! No port method has a default body. Every adapter and every decorator (the fail-fast and
+//! caching wrappers of `emporium-resilience`) must implement each method itself, so a
+//! method added here is a compile error wherever it is not handled, never a call that
+//! silently bypasses a wrapper.
+//!
 //! [`Error::Unavailable`]: crate::Error::Unavailable
 //! [`Error::Internal`]: crate::Error::Internal
 

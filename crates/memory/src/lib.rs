@@ -8,14 +8,12 @@
 //! order, confirm, cancel, ...) runs under one lock over inventory, orders and payments, so
 //! no two orders can both see the last unit.
 
-mod cache;
 mod catalog;
 mod events;
 mod gateway;
 mod idempotency;
 mod ledger;
 
-pub use cache::{CacheOptions, CachingCatalog};
 pub use catalog::MemoryCatalog;
 pub use events::BroadcastEvents;
 pub use gateway::TestPaymentGateway;

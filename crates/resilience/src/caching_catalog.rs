@@ -161,10 +161,11 @@ impl CachingCatalog {
         }
     }
 
-    /// Drops copies as `product.updated` and `product.deleted` events arrive on `events`,
-    /// for changes that do not go through this cache.
-    pub fn invalidated_by(mut self, events: &crate::BroadcastEvents) -> CachingCatalog {
-        self.events = Some(Mutex::new(events.subscribe()));
+    /// Drops copies as `product.updated` and `product.deleted` events arrive on `events`
+    /// (a subscription to the backend's event bus), for changes that do not go through
+    /// this cache.
+    pub fn invalidated_by(mut self, events: broadcast::Receiver<DomainEvent>) -> CachingCatalog {
+        self.events = Some(Mutex::new(events));
         self
     }
 
@@ -418,8 +419,8 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BroadcastEvents, MemoryCatalog};
     use emporium_domain::ports::EventBus;
+    use emporium_memory::{BroadcastEvents, MemoryCatalog};
     use emporium_testkit::contract::product;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -677,7 +678,8 @@ mod tests {
     async fn product_events_drop_the_copy_and_other_events_do_not() {
         let events = BroadcastEvents::new(8);
         let mut f = Fixture::new(options());
-        f.cache = CachingCatalog::new(f.store.clone(), options()).invalidated_by(&events);
+        f.cache =
+            CachingCatalog::new(f.store.clone(), options()).invalidated_by(events.subscribe());
         f.cache.clock = Clock::Manual(f.now.clone());
         let updated = f.seen("updated").await;
         let deleted = f.seen("deleted").await;
@@ -713,7 +715,8 @@ mod tests {
     async fn missing_events_drops_every_copy() {
         let events = BroadcastEvents::new(2);
         let mut f = Fixture::new(options());
-        f.cache = CachingCatalog::new(f.store.clone(), options()).invalidated_by(&events);
+        f.cache =
+            CachingCatalog::new(f.store.clone(), options()).invalidated_by(events.subscribe());
         let a = f.seen("a").await;
         for _ in 0..5 {
             events
@@ -819,7 +822,7 @@ mod tests {
     /// The cache is a catalog like any other: it passes the whole contract suite.
     mod contract {
         emporium_testkit::contract_suite!(async {
-            let mut stores = crate::memory_stores();
+            let mut stores = emporium_memory::memory_stores();
             stores.catalog = std::sync::Arc::new(crate::CachingCatalog::new(
                 stores.catalog.clone(),
                 crate::CacheOptions::default(),

@@ -101,7 +101,7 @@ pub trait Inventory: Send + Sync + 'static {
     async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>>;
     /// Sets `reserved` to `reserved` in one atomic step, leaving `on_hand` alone, without
     /// looking at any order. A low-level repair (and the way tests create a leaked
-    /// reservation); reconciliation repairs live data with [`Orders::release_leaked`]
+    /// reservation); reconciliation repairs live data with [`LedgerAudit::release_leaked`]
     /// instead, which reads what orders hold in the same atomic step as it writes.
     /// `NotFound` when the SKU has no record; `Conflict` when `reserved` exceeds `on_hand`
     /// (the invariant holds, nothing changes).
@@ -134,7 +134,7 @@ pub struct Holding {
     pub held: u64,
 }
 
-/// What [`Orders::release_leaked`] found, and the record it left.
+/// What [`LedgerAudit::release_leaked`] found, and the record it left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     /// The record and the pending orders' units, as read under the record's lock.
@@ -155,7 +155,7 @@ impl Release {
 }
 
 /// Whether an order's status and its payment record agree, for an order at rest (no saga
-/// working on it). The rule [`Orders::payment_mismatches`] applies:
+/// working on it). The rule [`LedgerAudit::payment_mismatches`] applies:
 ///
 /// * a sale (`confirmed`, `shipped`, `delivered`) has an `authorized` payment (Emporium
 ///   authorizes and never captures, so a sale's payment stays `authorized`);
@@ -221,27 +221,6 @@ pub trait Orders: Send + Sync + 'static {
     async fn get(&self, id: OrderId) -> Result<Option<Order>>;
     /// Filters as [`OrderQuery::matches`] describes; oldest first, ties by id.
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>>;
-    /// Units held by `pending` orders, summed per SKU over their lines, ascending by SKU;
-    /// SKUs no pending order holds are left out. A scan's first look, not a consistent
-    /// reading of the stock records (pending orders are few: they live only until their
-    /// saga, or recovery, settles them); [`Orders::holding`] confirms a SKU.
-    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>>;
-    /// The stock record of `sku` and the units pending orders hold of it, read in one
-    /// consistent snapshot, so an order placed, confirmed or released meanwhile is seen
-    /// on both sides or on neither. Takes no lock. `Ok(None)` when the SKU has no record.
-    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>>;
-    /// In one atomic step that excludes every order move on `sku` (a row lock in
-    /// PostgreSQL): reads the record and the units pending orders hold of it, and when the
-    /// record reserves more than they hold, lowers `reserved` to what they hold. Never
-    /// raises `reserved`: pending orders holding more than is reserved means units may
-    /// have been sold twice, which is for a human to settle. `Ok(None)` when the SKU has
-    /// no record.
-    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>>;
-    /// One page of a scan for orders whose status and payment disagree by
-    /// [`payment_agrees`]: at most `limit` orders (with their payment), ascending by id,
-    /// those after `after`; an empty page ends the scan. Each order is returned as it is
-    /// when read, which may already agree again (callers check with [`payment_agrees`]).
-    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
 }
 
 /// How [`Orders::settle`] ends a pending order.
@@ -289,6 +268,35 @@ pub trait PaymentGateway: Send + Sync + 'static {
     async fn void(&self, reference: &str) -> Result<()>;
     /// Returns captured money. Refunding twice is harmless.
     async fn refund(&self, reference: &str, amount: &crate::model::Money) -> Result<()>;
+}
+
+/// The ledger's own consistency scans, for the reconciliation service only: read-mostly
+/// queries over orders and stock records that no use case needs, kept off [`Orders`] so
+/// that port stays what placing and moving orders needs. The PostgreSQL and memory ledgers
+/// implement both.
+#[async_trait]
+pub trait LedgerAudit: Send + Sync + 'static {
+    /// Units held by `pending` orders, summed per SKU over their lines, ascending by SKU;
+    /// SKUs no pending order holds are left out. A scan's first look, not a consistent
+    /// reading of the stock records (pending orders are few: they live only until their
+    /// saga, or recovery, settles them); [`LedgerAudit::holding`] confirms a SKU.
+    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>>;
+    /// The stock record of `sku` and the units pending orders hold of it, read in one
+    /// consistent snapshot, so an order placed, confirmed or released meanwhile is seen
+    /// on both sides or on neither. Takes no lock. `Ok(None)` when the SKU has no record.
+    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>>;
+    /// In one atomic step that excludes every order move on `sku` (a row lock in
+    /// PostgreSQL): reads the record and the units pending orders hold of it, and when the
+    /// record reserves more than they hold, lowers `reserved` to what they hold. Never
+    /// raises `reserved`: pending orders holding more than is reserved means units may
+    /// have been sold twice, which is for a human to settle. `Ok(None)` when the SKU has
+    /// no record.
+    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>>;
+    /// One page of a scan for orders whose status and payment disagree by
+    /// [`payment_agrees`]: at most `limit` orders (with their payment), ascending by id,
+    /// those after `after`; an empty page ends the scan. Each order is returned as it is
+    /// when read, which may already agree again (callers check with [`payment_agrees`]).
+    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
 }
 
 /// The durable log of every saga, read by recovery after a crash.
@@ -365,6 +373,8 @@ pub struct Stores {
     pub payments: Arc<dyn Payments>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub saga_log: Arc<dyn SagaLog>,
+    /// The ledger's consistency scans (reconciliation only).
+    pub audit: Arc<dyn LedgerAudit>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub events: Arc<dyn EventBus>,
 }

@@ -8,8 +8,8 @@ use emporium_domain::model::{
     SagaId, SagaRecord, SagaState, Sku, StockLevel, Units,
 };
 use emporium_domain::ports::{
-    payment_agrees, Cancellation, Holding, Inventory, Orders, Payments, Release, SagaLog,
-    Settlement,
+    payment_agrees, Cancellation, Holding, Inventory, LedgerAudit, Orders, Payments, Release,
+    SagaLog, Settlement,
 };
 use emporium_domain::{Error, Result, Shortfall};
 use std::collections::{BTreeMap, HashMap};
@@ -346,7 +346,10 @@ impl Orders for MemoryLedger {
         matches.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(query.page.slice(&matches))
     }
+}
 
+#[async_trait]
+impl LedgerAudit for MemoryLedger {
     async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
         let state = lock(&self.state);
         Ok(state

@@ -34,7 +34,8 @@ pub fn memory_stores() -> Stores {
         orders: ledger.clone(),
         payments: ledger.clone(),
         gateway: Arc::new(TestPaymentGateway::default()),
-        saga_log: ledger,
+        saga_log: ledger.clone(),
+        audit: ledger,
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         events: Arc::new(BroadcastEvents::default()),
     }

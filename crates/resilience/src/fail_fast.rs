@@ -4,8 +4,8 @@ use emporium_domain::model::{
     SagaRecord, SagaState, Sku, StockLevel, Timestamp, Units,
 };
 use emporium_domain::ports::{
-    Cancellation, Holding, IdempotencyClaim, IdempotencyKeys, Inventory, Orders, Payments, Release,
-    SagaLog, Settlement,
+    Cancellation, Holding, IdempotencyClaim, IdempotencyKeys, Inventory, LedgerAudit, Orders,
+    Payments, Release, SagaLog, Settlement,
 };
 use emporium_domain::{Error, Result};
 use futures::future::BoxFuture;
@@ -183,6 +183,11 @@ impl<L: Inventory + Orders> Orders for FailFast<L> {
         fn advance(id: OrderId, to: OrderStatus) -> Order;
         fn get(id: OrderId) -> Option<Order>;
         fn list<'a>(query: &'a OrderQuery) -> Page<Order>;
+    }
+}
+
+impl<L: Inventory + LedgerAudit> LedgerAudit for FailFast<L> {
+    forward! { LedgerAudit:
         fn reserved_by_pending() -> Vec<(Sku, u64)>;
         fn holding<'a>(sku: &'a Sku) -> Option<Holding>;
         fn release_leaked<'a>(sku: &'a Sku) -> Option<Release>;

@@ -9,11 +9,9 @@ use emporium_app::backend::Backend;
 use emporium_app::background::RecoveryConfig;
 use emporium_app::startup::AppOptions;
 use emporium_domain::model::{
-    Money, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, SagaRecord, Sku,
+    Money, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, SagaRecord,
 };
-use emporium_domain::ports::{
-    Authorization, Cancellation, Holding, Orders, PaymentGateway, Release, Settlement,
-};
+use emporium_domain::ports::{Authorization, Cancellation, Orders, PaymentGateway, Settlement};
 use emporium_domain::{Error, Result};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,18 +64,6 @@ impl Orders for BrokenCompensation {
     }
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
         self.inner.list(query).await
-    }
-    async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
-        self.inner.reserved_by_pending().await
-    }
-    async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
-        self.inner.holding(sku).await
-    }
-    async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
-        self.inner.release_leaked(sku).await
-    }
-    async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
-        self.inner.payment_mismatches(after, limit).await
     }
 }
 

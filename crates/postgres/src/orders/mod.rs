@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use emporium_domain::model::{
     NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, SagaRecord, Sku,
 };
-use emporium_domain::ports::{Cancellation, Holding, Orders, Release, Settlement};
+use emporium_domain::ports::{Cancellation, Holding, LedgerAudit, Orders, Release, Settlement};
 use emporium_domain::Result;
 
 #[async_trait]
@@ -82,25 +82,27 @@ impl Orders for PgLedger {
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
         Ok(self.list_orders(query).await?)
     }
+}
 
-    // Reconciliation: implemented in `crate::reconcile`.
-
-    #[tracing::instrument(name = "pg.orders.reserved_by_pending", skip_all)]
+/// Reconciliation's scans: implemented in `crate::reconcile`.
+#[async_trait]
+impl LedgerAudit for PgLedger {
+    #[tracing::instrument(name = "pg.audit.reserved_by_pending", skip_all)]
     async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
         Ok(self.held_per_sku().await?)
     }
 
-    #[tracing::instrument(name = "pg.orders.holding", skip_all, fields(sku = %sku))]
+    #[tracing::instrument(name = "pg.audit.holding", skip_all, fields(sku = %sku))]
     async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
         Ok(self.read_holding(sku).await?)
     }
 
-    #[tracing::instrument(name = "pg.orders.release_leaked", skip_all, fields(sku = %sku))]
+    #[tracing::instrument(name = "pg.audit.release_leaked", skip_all, fields(sku = %sku))]
     async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
         Ok(self.release_leaked_reservation(sku).await?)
     }
 
-    #[tracing::instrument(name = "pg.orders.payment_mismatches", skip_all, fields(limit = limit))]
+    #[tracing::instrument(name = "pg.audit.payment_mismatches", skip_all, fields(limit = limit))]
     async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
         Ok(self.payment_mismatch_page(after, limit).await?)
     }

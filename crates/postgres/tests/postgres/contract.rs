@@ -25,6 +25,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         orders: ledger.clone(),
         payments: ledger.clone(),
         idempotency: ledger.clone(),
+        audit: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

@@ -182,27 +182,27 @@ pub async fn reconcile_ports_scan_in_pages_and_repair_atomically(stores: &Stores
         stores.orders.create_pending(o).await.unwrap();
     }
     stores.orders.confirm(sold.id).await.unwrap();
-    let mut held = stores.orders.reserved_by_pending().await.unwrap();
+    let mut held = stores.audit.reserved_by_pending().await.unwrap();
     held.sort();
     let mut want = vec![(b.sku.clone(), 5), (c.sku.clone(), 1)];
     want.sort();
     assert_eq!(held, want);
-    let holding = stores.orders.holding(&b.sku).await.unwrap().unwrap();
+    let holding = stores.audit.holding(&b.sku).await.unwrap().unwrap();
     assert_eq!((holding.level.reserved, holding.held), (5, 5));
-    assert!(stores.orders.holding(&missing).await.unwrap().is_none());
+    assert!(stores.audit.holding(&missing).await.unwrap().is_none());
 
     // release_leaked lowers a leaked reservation to what orders hold, and never raises one.
     inv.repair_reserved(&b.sku, Units::new(8).unwrap())
         .await
         .unwrap();
-    let release = stores.orders.release_leaked(&b.sku).await.unwrap().unwrap();
+    let release = stores.audit.release_leaked(&b.sku).await.unwrap().unwrap();
     assert_eq!((release.found.level.reserved, release.found.held), (8, 5));
     assert_eq!((release.level.reserved, release.released()), (5, 3));
     assert_eq!(level(stores, b).await, (10, 5));
-    let again = stores.orders.release_leaked(&b.sku).await.unwrap().unwrap();
+    let again = stores.audit.release_leaked(&b.sku).await.unwrap().unwrap();
     assert_eq!(again.released(), 0, "nothing left to release");
     inv.repair_reserved(&c.sku, Units::ZERO).await.unwrap();
-    let short = stores.orders.release_leaked(&c.sku).await.unwrap().unwrap();
+    let short = stores.audit.release_leaked(&c.sku).await.unwrap().unwrap();
     assert_eq!(
         (short.found.held, short.level.reserved),
         (1, 0),
@@ -212,7 +212,7 @@ pub async fn reconcile_ports_scan_in_pages_and_repair_atomically(stores: &Stores
         .await
         .unwrap();
     assert!(stores
-        .orders
+        .audit
         .release_leaked(&missing)
         .await
         .unwrap()
@@ -241,7 +241,7 @@ pub async fn reconcile_ports_scan_in_pages_and_repair_atomically(stores: &Stores
     stores.orders.confirm(paid_sale.id).await.unwrap();
     let mismatched = all_pages(
         |o: &emporium_domain::model::Order| o.id,
-        |after| async move { stores.orders.payment_mismatches(after, 1).await.unwrap() },
+        |after| async move { stores.audit.payment_mismatches(after, 1).await.unwrap() },
     )
     .await;
     let ids: Vec<OrderId> = mismatched.iter().map(|o| o.id).collect();
@@ -672,13 +672,13 @@ pub async fn reconcile_repairs_never_erase_live_reservations(stores: &Stores) {
     }
     repairs.await.unwrap();
 
-    let holding = stores.orders.holding(&hot.sku).await.unwrap().unwrap();
+    let holding = stores.audit.holding(&hot.sku).await.unwrap().unwrap();
     assert!(
         u64::from(holding.level.reserved) >= holding.held,
         "a repair erased a live reservation: {holding:?}"
     );
     reconciler(stores).fix().await.unwrap();
-    let holding = stores.orders.holding(&hot.sku).await.unwrap().unwrap();
+    let holding = stores.audit.holding(&hot.sku).await.unwrap().unwrap();
     // 4 tasks leave 8 of their 25 orders pending, 2 units each.
     assert_eq!((holding.level.reserved, holding.held), (64, 64));
     let clean = reconciler(stores).check().await.unwrap();

@@ -46,7 +46,7 @@ impl ReconciliationService {
             // In fix mode a leaked reservation was released before this (reservations
             // settle first), so units still reserved here are held by pending orders, or
             // their release failed. A check says what fix would do.
-            let held = match self.stores.orders.holding(&level.sku).await? {
+            let held = match self.stores.audit.holding(&level.sku).await? {
                 Some(holding) => holding.held,
                 None => return Ok(None),
             };

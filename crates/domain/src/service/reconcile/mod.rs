@@ -35,8 +35,8 @@
 //!    product-creation saga would make that saga's own insert conflict and undo the product.
 //! 3. **Settle** each candidate: re-read it (it may have been a passing state) and, in fix
 //!    mode, repair it with one atomic port call. Reservations are confirmed with
-//!    [`Orders::holding`] (record and pending orders in one snapshot) and repaired with
-//!    [`Orders::release_leaked`], which re-reads both under the stock row's lock, so an
+//!    [`LedgerAudit::holding`] (record and pending orders in one snapshot) and repaired with
+//!    [`LedgerAudit::release_leaked`], which re-reads both under the stock row's lock, so an
 //!    order placed between the check and the repair is counted, not erased.
 //!
 //! Races that remain, all harmless, and left on purpose:
@@ -62,8 +62,8 @@
 //! * `reservations.rs`, `catalog.rs`, `payments.rs`: step 3, re-reading and repairing
 //!   reservations, the catalog against the inventory, and payments against orders.
 //!
-//! [`Orders::holding`]: crate::ports::Orders::holding
-//! [`Orders::release_leaked`]: crate::ports::Orders::release_leaked
+//! [`LedgerAudit::holding`]: crate::ports::LedgerAudit::holding
+//! [`LedgerAudit::release_leaked`]: crate::ports::LedgerAudit::release_leaked
 
 mod catalog;
 mod in_flight;

@@ -11,7 +11,7 @@ impl ReconciliationService {
     /// order placed between this reading and the repair is counted, not erased. A repaired
     /// finding reports the reading taken under the lock, which is the one acted on.
     pub(super) async fn settle_reservation(&self, sku: Sku, mode: Mode) -> Result<Option<Finding>> {
-        let Some(holding) = self.stores.orders.holding(&sku).await? else {
+        let Some(holding) = self.stores.audit.holding(&sku).await? else {
             return Ok(None);
         };
         let finding = |holding: &Holding, resolution| {
@@ -44,7 +44,7 @@ impl ReconciliationService {
             );
             return Ok(Some(finding(&holding, Resolution::Repairable { action })));
         }
-        match self.stores.orders.release_leaked(&sku).await {
+        match self.stores.audit.release_leaked(&sku).await {
             Ok(Some(release)) if release.released() > 0 => {
                 tracing::info!(
                     %sku,

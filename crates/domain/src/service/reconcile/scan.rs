@@ -124,7 +124,7 @@ impl ReconciliationService {
     pub(super) async fn scan_inventory(&self, scan: &mut Scan) -> Result<()> {
         let held: BTreeMap<Sku, u64> = self
             .stores
-            .orders
+            .audit
             .reserved_by_pending()
             .await?
             .into_iter()
@@ -184,13 +184,13 @@ impl ReconciliationService {
         loop {
             let page = self
                 .stores
-                .orders
+                .audit
                 .payment_mismatches(after, self.batch)
                 .await?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
-            let next = moved_past(after.as_ref(), &last.id, "Orders::payment_mismatches")?;
+            let next = moved_past(after.as_ref(), &last.id, "LedgerAudit::payment_mismatches")?;
             for order in page {
                 let paid = order.payment.as_ref().map(|p| p.status);
                 if !payment_agrees(order.status, paid) {

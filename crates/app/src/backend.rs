@@ -208,7 +208,7 @@ pub async fn connect_postgres(
     };
     let options = PgOptions {
         locking,
-        max_connections: settings.postgres_max_connections,
+        max_connections: settings.postgres_pool_size(),
         ..PgOptions::default()
     };
     let ledger = PgLedger::connect(url, options)

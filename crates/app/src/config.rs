@@ -23,8 +23,9 @@ pub struct Settings {
     /// `pessimistic` (default: `SELECT ... FOR UPDATE`) or `optimistic` (version column,
     /// bounded retry) stock reservations on PostgreSQL (`EMPORIUM_LOCKING`).
     pub locking: String,
-    /// PostgreSQL pool size (`EMPORIUM_POSTGRES_MAX_CONNECTIONS`, default 10).
-    pub postgres_max_connections: u32,
+    /// PostgreSQL pool size (`EMPORIUM_POSTGRES_MAX_CONNECTIONS`; default: twice the CPU
+    /// cores, at least 4; see [`Settings::postgres_pool_size`]).
+    pub postgres_max_connections: Option<u32>,
     /// Pending orders older than this release their reservation
     /// (`EMPORIUM_RESERVATION_TTL_SECS`, default 900).
     pub reservation_ttl_secs: u64,
@@ -143,7 +144,6 @@ impl Settings {
             .set_default("migrate_on_start", true)?
             .set_default("log_format", "text")?
             .set_default("locking", "pessimistic")?
-            .set_default("postgres_max_connections", 10)?
             .set_default("reservation_ttl_secs", 900)?
             .set_default("recovery_interval_secs", 10)?
             .set_default("recovery_stale_after_secs", 60)?
@@ -153,6 +153,19 @@ impl Settings {
             .set_default("gateway_attempts", 3)?
             .set_default("test_gateway", false)?
             .set_default("test_gateway_latency_ms", 0)?)
+    }
+
+    /// The PostgreSQL pool size: the configured one, or twice the CPU cores (at least 4).
+    /// More connections than the server has cores to run them only adds contention: on a
+    /// hot SKU, a lock holder descheduled among extra backends holds everyone up (measured
+    /// in `benches/RESULTS.md`).
+    pub fn postgres_pool_size(&self) -> u32 {
+        self.postgres_max_connections
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+                (2 * cores).max(4)
+            })
     }
 
     /// The period of the background reconciliation check; `None` when it is off.
@@ -196,6 +209,16 @@ mod tests {
             .try_deserialize::<Settings>()
             .unwrap()
             .without_blanks()
+    }
+
+    #[test]
+    fn the_pool_follows_the_cores_unless_set() {
+        let auto = settings(&[]).postgres_pool_size();
+        assert!(auto >= 4 && auto.is_multiple_of(2), "{auto}");
+        assert_eq!(
+            settings(&[("postgres_max_connections", "7")]).postgres_pool_size(),
+            7
+        );
     }
 
     #[test]

@@ -195,8 +195,10 @@ impl OrderService {
         )
         .await;
         if let Some(order) = &placement.placed {
+            // Stock events are not re-read and published here: the ledger records them in
+            // its outbox in the same transaction as the stock move (no extra read on the
+            // order path, and no event for a change that did not commit).
             self.publish_order(EventKind::OrderCreated, order).await;
-            self.publish_stock(order).await;
         }
         outcome?;
         placement
@@ -261,7 +263,6 @@ impl OrderService {
             if done.previous != OrderStatus::Cancelled {
                 self.publish_order(EventKind::OrderUpdated, &done.order)
                     .await;
-                self.publish_stock(&done.order).await;
             }
         }
         outcome?;
@@ -282,26 +283,6 @@ impl OrderService {
                 }),
             ))
             .await;
-    }
-
-    /// One `stock.changed` per product on the order, with the stock as it is now.
-    async fn publish_stock(&self, order: &Order) {
-        let skus: Vec<_> = order.items.iter().map(|i| i.sku.clone()).collect();
-        match self.stores.inventory.stock_many(&skus).await {
-            Ok(levels) => {
-                for level in levels {
-                    self.stores
-                        .events
-                        .publish(DomainEvent::stock_changed(
-                            level.product_id,
-                            level.available(),
-                            level.reserved,
-                        ))
-                        .await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not read stock for stock.changed events"),
-        }
     }
 }
 

@@ -102,3 +102,23 @@ ensure_secantusdb() {
     fi' install-secantusdb "$VENV" \
     || die "installing secantusdb failed (python3 -m venv needs: apt-get install -y python3-venv)"
 }
+
+# schemathesis (PyPI), which fuzzes the server against its own OpenAPI document, in a
+# virtualenv of the project's own; installed once.
+SCHEMATHESIS_VENV="$ROOT/.venv-schemathesis"
+ensure_schemathesis() {
+  if [ -x "$SCHEMATHESIS_VENV/bin/schemathesis" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || die "python3 is missing: apt-get install -y python3 python3-venv"
+  log "installing schemathesis (PyPI) into $SCHEMATHESIS_VENV"
+  mkdir -p "$SCHEMATHESIS_VENV"
+  # shellcheck disable=SC2016
+  flock "$SCHEMATHESIS_VENV/.install.lock" sh -c '
+    set -eu
+    if [ ! -x "$1/bin/schemathesis" ]; then
+      python3 -m venv "$1"
+      "$1/bin/pip" install --quiet --disable-pip-version-check "schemathesis>=4,<5"
+    fi' install-schemathesis "$SCHEMATHESIS_VENV" \
+    || die "installing schemathesis failed (python3 -m venv needs: apt-get install -y python3-venv)"
+}

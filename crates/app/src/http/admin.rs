@@ -1,5 +1,6 @@
 //! `/api/admin/*`: operator routes behind `Authorization: Bearer <admin token>`.
 
+use super::dto::ErrorBody;
 use super::error::{ApiError, ApiResult};
 use super::query;
 use crate::state::AppState;
@@ -8,7 +9,11 @@ use emporium_domain::model::SagaState;
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/sagas", web::get().to(list_sagas));
+    cfg.service(
+        web::resource("/admin/sagas")
+            .route(web::get().to(list_sagas))
+            .default_service(super::not_allowed("GET")),
+    );
 }
 
 /// Refuses the request unless it carries the configured admin token. With no token
@@ -38,8 +43,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Sagas by state (`running`, `compensating`, `completed`, `compensated`, `stuck`;
 /// default `stuck`), oldest first: what recovery has not finished yet.
 #[utoipa::path(get, path = "/api/admin/sagas", tag = "operations",
-    params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, description = "sagas in that state"), (status = 401)),
+    params(("state" = Option<String>, Query, pattern = r"^(running|compensating|completed|compensated|stuck)$"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500)),
+    responses((status = 200, description = "sagas in that state"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn list_sagas(
     req: HttpRequest,

@@ -40,38 +40,101 @@ where
 /// A product variant.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct VariantBody {
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[A-Za-z0-9._-]+$"
+    )]
     pub sku: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
 }
 
 /// `POST /api/products` and `PUT /api/products/{id}` (every field optional on PUT).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProductBody {
-    #[schema(example = "LAP-001")]
+    #[schema(
+        example = "LAP-001",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[A-Za-z0-9._-]+$"
+    )]
     pub sku: Option<String>,
-    #[schema(example = "Gaming Laptop")]
+    #[schema(
+        example = "Gaming Laptop",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 10000, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    #[schema(example = "electronics")]
+    #[schema(
+        example = "electronics",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub category: Option<String>,
-    /// Decimal string or number, at most two fraction digits.
+    /// Decimal string, at most two fraction digits.
     #[serde(default, deserialize_with = "money_text")]
-    #[schema(value_type = String, example = "1299.99")]
+    #[schema(value_type = Option<String>, example = "1299.99", pattern = r"^[0-9]{1,10}(\.[0-9]{1,2})?$")]
     pub price: Option<String>,
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = r"^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Units available to sell (on create: initial stock, default 0).
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub low_stock_threshold: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]
     pub supplier_id: Option<Option<Uuid>>,
-    pub tags: Option<Vec<String>>,
-    #[schema(value_type = Object)]
+    #[schema(max_items = 50)]
+    pub tags: Option<Vec<TagText>>,
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
+    #[schema(max_items = 200)]
     pub variants: Option<Vec<VariantBody>>,
 }
+
+/// `POST /api/products`: a [`ProductBody`] whose `sku`, `name`, `category` and `price` are
+/// required (the same fields are optional on `PUT`, which keeps what is left out).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct NewProductBody(pub ProductBody);
+
+impl utoipa::PartialSchema for NewProductBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        required(
+            <ProductBody as utoipa::PartialSchema>::schema(),
+            &["sku", "name", "category", "price"],
+        )
+    }
+}
+
+impl ToSchema for NewProductBody {}
+
+/// A search tag: 1-50 characters, no control characters.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct TagText(pub String);
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for TagText {}
 
 impl From<ProductBody> for ProductInput {
     fn from(b: ProductBody) -> Self {
@@ -85,7 +148,7 @@ impl From<ProductBody> for ProductInput {
             stock: b.stock,
             low_stock_threshold: b.low_stock_threshold,
             supplier_id: b.supplier_id.map(|s| s.map(Into::into)),
-            tags: b.tags,
+            tags: b.tags.map(|tags| tags.into_iter().map(|t| t.0).collect()),
             attributes: b.attributes,
             variants: b.variants.map(|vs| {
                 vs.into_iter()
@@ -160,18 +223,95 @@ impl From<ProductView> for ProductResponse {
 /// Supplier contact details.
 #[derive(Debug, Deserialize, Serialize, ToSchema, Default)]
 pub struct ContactBody {
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*@[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub phone: Option<String>,
 }
 
 /// `POST /api/suppliers` and `PUT /api/suppliers/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SupplierBody {
-    #[schema(example = "Acme Components")]
+    #[schema(
+        example = "Acme Components",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "object_or_null")]
     pub contact: Option<ContactBody>,
-    #[schema(example = "EU")]
+    #[schema(
+        example = "EU",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub region: Option<String>,
+}
+
+/// `POST /api/suppliers`: a [`SupplierBody`] whose `name` and `region` are required (`PUT`
+/// keeps what is left out).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct NewSupplierBody(pub SupplierBody);
+
+impl utoipa::PartialSchema for NewSupplierBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        required(
+            <SupplierBody as utoipa::PartialSchema>::schema(),
+            &["name", "region"],
+        )
+    }
+}
+
+impl ToSchema for NewSupplierBody {}
+
+/// `schema` with `fields` required and not nullable (the server refuses them missing or
+/// `null` on create, while an update keeps what is missing or `null`).
+fn required(
+    mut schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    fields: &[&str],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.required = fields.iter().map(|f| f.to_string()).collect();
+        for field in fields {
+            if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field) {
+                if let SchemaType::Array(types) = &property.schema_type {
+                    let types: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    if let [only] = types.as_slice() {
+                        property.schema_type = SchemaType::Type(only.clone());
+                    }
+                }
+            }
+        }
+    }
+    schema
+}
+
+/// An optional JSON object: absent or `null` is `None`; anything but an object is refused
+/// (serde would otherwise also read a struct from an array).
+fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(object @ Value::Object(_)) => serde_json::from_value(object)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom("expected a JSON object")),
+    }
 }
 
 impl From<SupplierBody> for SupplierInput {
@@ -255,28 +395,57 @@ impl From<SupplierView> for SupplierResponse {
 /// One line of an order request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderLineBody {
+    #[schema(required = true, nullable = false)]
     pub product_id: Option<Uuid>,
-    #[schema(example = 2)]
+    #[schema(
+        required = true,
+        nullable = false,
+        example = 2,
+        minimum = 1,
+        maximum = 1_000_000
+    )]
     pub quantity: Option<i64>,
 }
 
 /// How the customer pays.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PaymentBody {
-    #[schema(example = "card")]
+    #[schema(example = "card", pattern = "^card$")]
     pub method: Option<String>,
-    #[schema(example = "tok_visa")]
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "tok_visa",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub token: Option<String>,
 }
 
 /// `POST /api/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderBody {
-    #[schema(example = "cust-42")]
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "cust-42",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub customer_id: Option<String>,
-    #[schema(example = "Ada Lovelace")]
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub customer_name: Option<String>,
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 100)]
     pub items: Option<Vec<OrderLineBody>>,
+    #[schema(required = true, nullable = false)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub payment: Option<PaymentBody>,
 }
 
@@ -306,7 +475,12 @@ impl From<OrderBody> for OrderInput {
 /// `PUT /api/orders/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderStatusBody {
-    #[schema(example = "shipped")]
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "shipped",
+        pattern = "^(shipped|delivered|cancelled)$"
+    )]
     pub status: Option<String>,
 }
 

@@ -5,7 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health));
+    cfg.service(
+        web::resource("/health")
+            .route(web::get().to(health))
+            .default_service(super::not_allowed("GET")),
+    );
 }
 
 /// 200 `{"status": "ok", "checks": {...}}` when every store answers; 503 (with

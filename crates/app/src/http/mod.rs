@@ -44,9 +44,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// JSON 405 for a known path with an unknown method.
-pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The JSON 405 of a resource that answers only `allow` (e.g. `"GET, POST"`), with the
+/// `Allow` header RFC 9110 requires.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        use actix_web::ResponseError;
+        let mut response = ApiError::MethodNotAllowed.error_response();
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    })
 }
 
 /// JSON 404 for everything no route matches.

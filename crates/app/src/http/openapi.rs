@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         health::health, admin::list_sagas,
     ),
     components(schemas(
-        ProductBody, ProductResponse, VariantBody, SupplierBody, SupplierResponse, ContactBody,
+        ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,
         ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
         OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail,
     )),
@@ -42,7 +42,11 @@ impl Modify for AdminToken {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi_json));
+    cfg.service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi_json))
+            .default_service(super::not_allowed("GET")),
+    );
 }
 
 async fn openapi_json() -> HttpResponse {

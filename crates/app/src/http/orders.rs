@@ -2,7 +2,7 @@
 
 use super::dto::{ErrorBody, OrderBody, OrderResponse, OrderStatusBody, PageBody};
 use super::error::{ApiError, ApiResult};
-use super::{idempotency, method_not_allowed, query};
+use super::{idempotency, not_allowed, query};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use emporium_domain::model::{OrderId, OrderRequest, OrderStatus};
@@ -14,14 +14,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/orders")
             .route(web::get().to(list_orders))
             .route(web::post().to(place_order))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         web::resource("/orders/{id}")
             .route(web::get().to(get_order))
             .route(web::put().to(update_order))
             .route(web::delete().to(cancel_order))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, PUT, DELETE")),
     );
 }
 
@@ -31,8 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// again and never place a second order; the same key with another body is 409 `conflict`,
 /// as is a duplicate that arrives while the first request still runs.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters")),
-    responses((status = 201, description = "confirmed", body = OrderResponse),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = r"^[\x21-\x7e]+$", description = "1-255 printable ASCII characters")),
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 201, description = "confirmed", body = OrderResponse),
         (status = 402, description = "payment declined; the order exists as failed", body = ErrorBody),
         (status = 409, description = "insufficient stock (nothing changed), or an Idempotency-Key conflict", body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -55,9 +57,13 @@ pub async fn place_order(
 
 /// List orders: filters `status`, `customer_id`, `product_id`, `from`, `to`.
 #[utoipa::path(get, path = "/api/orders", tag = "orders",
-    params(("status" = Option<String>, Query), ("customer_id" = Option<String>, Query),
-        ("product_id" = Option<uuid::Uuid>, Query), ("from" = Option<String>, Query),
-        ("to" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+    params(("status" = Option<String>, Query, pattern = r"^(pending|confirmed|shipped|delivered|cancelled|failed)$"),
+        ("customer_id" = Option<String>, Query, min_length = 1),
+        ("product_id" = Option<uuid::Uuid>, Query),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 timestamp"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 timestamp"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
+        ("offset" = Option<u64>, Query, minimum = 0)),
     responses((status = 200, body = PageBody<OrderResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list_orders(
     state: web::Data<AppState>,
@@ -69,6 +75,7 @@ pub async fn list_orders(
 
 /// One order with its lines and payment.
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody)))]
 pub async fn get_order(
     state: web::Data<AppState>,
@@ -79,8 +86,10 @@ pub async fn get_order(
 }
 
 /// Move an order: `shipped`, `delivered`, or `cancelled` (same as DELETE).
-#[utoipa::path(put, path = "/api/orders/{id}", tag = "orders", request_body = OrderStatusBody,
-    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody),
+#[utoipa::path(put, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "order id")), request_body = OrderStatusBody,
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 200, body = OrderResponse), (status = 404, body = ErrorBody),
         (status = 409, description = "invalid transition", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update_order(
@@ -100,6 +109,7 @@ pub async fn update_order(
 
 /// Cancel: stock goes back, the payment is voided. 200 with the cancelled order.
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody),
         (status = 409, description = "invalid transition", body = ErrorBody)))]
 pub async fn cancel_order(

@@ -1,8 +1,8 @@
 //! `/api/products`.
 
-use super::dto::{ErrorBody, PageBody, ProductBody, ProductResponse};
+use super::dto::{ErrorBody, NewProductBody, PageBody, ProductBody, ProductResponse};
 use super::error::ApiResult;
-use super::{method_not_allowed, query};
+use super::{not_allowed, query};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use emporium_domain::model::ProductId;
@@ -12,26 +12,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/products")
             .route(web::get().to(list_products))
             .route(web::post().to(create_product))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         web::resource("/products/{id}")
             .route(web::get().to(get_product))
             .route(web::put().to(update_product))
             .route(web::delete().to(delete_product))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, PUT, DELETE")),
     );
 }
 
 /// Create a product with its initial stock.
-#[utoipa::path(post, path = "/api/products", tag = "products", request_body = ProductBody,
-    responses((status = 201, body = ProductResponse), (status = 409, description = "duplicate sku", body = ErrorBody),
+#[utoipa::path(post, path = "/api/products", tag = "products", request_body = NewProductBody,
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 201, body = ProductResponse), (status = 409, description = "duplicate sku", body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_product(
     state: web::Data<AppState>,
-    body: web::Json<ProductBody>,
+    body: web::Json<NewProductBody>,
 ) -> ApiResult<HttpResponse> {
-    let view = state.catalog.create(body.into_inner().into()).await?;
+    let view = state.catalog.create(body.into_inner().0.into()).await?;
     Ok(HttpResponse::Created().json(ProductResponse::from(view)))
 }
 
@@ -41,10 +42,14 @@ pub async fn create_product(
 /// While the inventory store is down the list is still served, from the catalog, with
 /// `stock` and `reserved` null; while the catalog store is down it is 503.
 #[utoipa::path(get, path = "/api/products", tag = "products",
-    params(("category" = Option<String>, Query), ("min_price" = Option<String>, Query),
-        ("max_price" = Option<String>, Query), ("supplier_id" = Option<uuid::Uuid>, Query),
-        ("q" = Option<String>, Query), ("sort" = Option<String>, Query),
-        ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+    params(("category" = Option<String>, Query, min_length = 1),
+        ("min_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$", description = "a decimal amount, e.g. 10 or 9.99"),
+        ("max_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),
+        ("supplier_id" = Option<uuid::Uuid>, Query),
+        ("q" = Option<String>, Query, max_length = 200, description = "text in name, description or tags"),
+        ("sort" = Option<String>, Query, pattern = r"^(price|-price|name|created_at|-created_at)$"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
+        ("offset" = Option<u64>, Query, minimum = 0)),
     responses((status = 200, body = PageBody<ProductResponse>), (status = 400, body = ErrorBody),
         (status = 503, description = "the catalog store is down", body = ErrorBody)))]
 pub async fn list_products(
@@ -60,6 +65,7 @@ pub async fn list_products(
 /// while the inventory store is down. While the catalog store is down, a product read in
 /// the last minute is served from the server's cache, any other is 503.
 #[utoipa::path(get, path = "/api/products/{id}", tag = "products",
+    params(("id" = uuid::Uuid, Path, description = "product id")),
     responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody),
         (status = 503, description = "the catalog store is down", body = ErrorBody)))]
 pub async fn get_product(
@@ -71,8 +77,10 @@ pub async fn get_product(
 }
 
 /// Partial update; `stock` sets the units available. The SKU cannot change.
-#[utoipa::path(put, path = "/api/products/{id}", tag = "products", request_body = ProductBody,
-    responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody),
+#[utoipa::path(put, path = "/api/products/{id}", tag = "products",
+    params(("id" = uuid::Uuid, Path, description = "product id")), request_body = ProductBody,
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 200, body = ProductResponse), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update_product(
     state: web::Data<AppState>,
@@ -88,6 +96,7 @@ pub async fn update_product(
 
 /// Delete a product and its stock record; orders keep their own copy.
 #[utoipa::path(delete, path = "/api/products/{id}", tag = "products",
+    params(("id" = uuid::Uuid, Path, description = "product id")),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_product(
     state: web::Data<AppState>,

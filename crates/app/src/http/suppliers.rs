@@ -1,8 +1,8 @@
 //! `/api/suppliers`.
 
-use super::dto::{ErrorBody, PageBody, SupplierBody, SupplierResponse};
+use super::dto::{ErrorBody, NewSupplierBody, PageBody, SupplierBody, SupplierResponse};
 use super::error::ApiResult;
-use super::{method_not_allowed, query};
+use super::{not_allowed, query};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use emporium_domain::model::SupplierId;
@@ -12,32 +12,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/suppliers")
             .route(web::get().to(list_suppliers))
             .route(web::post().to(create_supplier))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         web::resource("/suppliers/{id}")
             .route(web::get().to(get_supplier))
             .route(web::put().to(update_supplier))
             .route(web::delete().to(delete_supplier))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, PUT, DELETE")),
     );
 }
 
 /// Create a supplier (`name` and `region` required).
-#[utoipa::path(post, path = "/api/suppliers", tag = "suppliers", request_body = SupplierBody,
-    responses((status = 201, body = SupplierResponse), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/suppliers", tag = "suppliers", request_body = NewSupplierBody,
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 201, body = SupplierResponse), (status = 422, body = ErrorBody)))]
 pub async fn create_supplier(
     state: web::Data<AppState>,
-    body: web::Json<SupplierBody>,
+    body: web::Json<NewSupplierBody>,
 ) -> ApiResult<HttpResponse> {
-    let supplier = state.suppliers.create(body.into_inner().into()).await?;
+    let supplier = state.suppliers.create(body.into_inner().0.into()).await?;
     Ok(HttpResponse::Created().json(SupplierResponse::from(supplier)))
 }
 
 /// List suppliers, oldest first.
 #[utoipa::path(get, path = "/api/suppliers", tag = "suppliers",
-    params(("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
-    responses((status = 200, body = PageBody<SupplierResponse>)))]
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
+        ("offset" = Option<u64>, Query, minimum = 0)),
+    responses((status = 200, body = PageBody<SupplierResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list_suppliers(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
@@ -48,6 +50,7 @@ pub async fn list_suppliers(
 
 /// One supplier with `products`: the catalog entries that name it.
 #[utoipa::path(get, path = "/api/suppliers/{id}", tag = "suppliers",
+    params(("id" = uuid::Uuid, Path, description = "supplier id")),
     responses((status = 200, body = SupplierResponse), (status = 404, body = ErrorBody)))]
 pub async fn get_supplier(
     state: web::Data<AppState>,
@@ -58,8 +61,10 @@ pub async fn get_supplier(
 }
 
 /// Partial update.
-#[utoipa::path(put, path = "/api/suppliers/{id}", tag = "suppliers", request_body = SupplierBody,
-    responses((status = 200, body = SupplierResponse), (status = 404, body = ErrorBody),
+#[utoipa::path(put, path = "/api/suppliers/{id}", tag = "suppliers",
+    params(("id" = uuid::Uuid, Path, description = "supplier id")), request_body = SupplierBody,
+    responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
+        (status = 200, body = SupplierResponse), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update_supplier(
     state: web::Data<AppState>,
@@ -75,6 +80,7 @@ pub async fn update_supplier(
 
 /// Delete a supplier; 409 `conflict` while products still reference it.
 #[utoipa::path(delete, path = "/api/suppliers/{id}", tag = "suppliers",
+    params(("id" = uuid::Uuid, Path, description = "supplier id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_supplier(
     state: web::Data<AppState>,

@@ -61,6 +61,7 @@ macro_rules! all_cases {
             orders::idempotency_key_under_concurrency_places_one_order,
             operations::health_and_openapi,
             operations::errors_are_json,
+            operations::openapi_describes_what_the_server_enforces,
             operations::admin_routes_need_the_token,
         );
     };

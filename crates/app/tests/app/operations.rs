@@ -2,6 +2,7 @@
 
 use crate::helpers::{TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
+use serde_json::json;
 
 pub async fn health_and_openapi(app: &TestApp) {
     let (status, body) = app.get("/health").await;
@@ -27,6 +28,57 @@ pub async fn health_and_openapi(app: &TestApp) {
     }
 }
 
+/// The OpenAPI document declares what the server enforces (checked in full by schemathesis
+/// in `scripts/test.sh`): every path parameter, the 400 of every route that reads a body or
+/// a query, the query constraints, and the fields a create requires.
+pub async fn openapi_describes_what_the_server_enforces(app: &TestApp) {
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if path.contains("{id}") {
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "id" && p["in"] == "path"));
+                assert!(declared, "{method} {path} declares its `id`");
+            }
+            let reads_input = op.get("requestBody").is_some()
+                || op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            if reads_input {
+                assert!(
+                    op["responses"].get("400").is_some(),
+                    "{method} {path} documents 400"
+                );
+            }
+        }
+    }
+    let limit = doc["paths"]["/api/orders"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .cloned()
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["NewProductBody"]["required"],
+        json!(["sku", "name", "category", "price"])
+    );
+    assert!(
+        schemas["ProductBody"].get("required").is_none(),
+        "an update requires nothing: {}",
+        schemas["ProductBody"]
+    );
+    assert_eq!(
+        schemas["NewProductBody"]["properties"]["sku"]["type"],
+        "string"
+    );
+}
+
 pub async fn errors_are_json(app: &TestApp) {
     let (status, body) = app.get("/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -36,8 +88,26 @@ pub async fn errors_are_json(app: &TestApp) {
     assert_eq!(body["error"]["code"], "not_found");
     let response = app.client.patch(app.url("/orders")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        response.headers()["allow"],
+        "GET, POST",
+        "RFC 9110: 405 lists the methods"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"]["code"].is_string());
+    for (path, allow) in [("/orders/0", "GET, PUT, DELETE"), ("/health", "GET")] {
+        let response = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+    }
+    // serde would read a struct from an array; the contract says object.
+    let (status, body) = app
+        .post(
+            "/suppliers",
+            &json!({"name": "Arrays Inc", "region": "EU", "contact": [null, null]}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
     let (status, body) = app.post_raw("/orders", "not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "bad_request");

@@ -12,10 +12,9 @@ use emporium_domain::model::{OrderItem, OrderStatus, StockLevel};
 use emporium_domain::Shortfall;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// What an order takes from one stock record: its lines for that SKU, summed.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Demand {
     pub sku: String,
     pub units: i32,
@@ -234,17 +233,6 @@ pub(crate) async fn apply_move(
     apply(conn, &deltas, at).await
 }
 
-/// The demand of a stored order, per SKU in locking order.
-pub(crate) async fn demand_of_order(conn: &mut PgConnection, order: Uuid) -> PgResult<Vec<Demand>> {
-    Ok(sqlx::query_as(
-        "SELECT sku, SUM(quantity)::int4 AS units FROM order_items \
-          WHERE order_id = $1 GROUP BY sku ORDER BY sku COLLATE \"C\"",
-    )
-    .bind(order)
-    .fetch_all(conn)
-    .await?)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lock {
     None,
@@ -339,6 +327,7 @@ fn qualified(columns: &str, alias: &str) -> String {
 mod tests {
     use super::*;
     use emporium_domain::model::{Category, Currency, Money, Name, ProductId, Quantity, Sku};
+    use uuid::Uuid;
     use OrderStatus::*;
 
     fn item(sku: &str, quantity: i64) -> OrderItem {

@@ -7,6 +7,7 @@ use crate::error::PgResult;
 use crate::rows::{ItemRow, OrderRow, PaymentRow, ITEM_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS};
 use crate::PgLedger;
 use emporium_domain::model::{Order, OrderId, OrderQuery, Page};
+use emporium_domain::Error;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -49,6 +50,12 @@ pub(crate) async fn load(conn: &mut PgConnection, id: Uuid) -> PgResult<Option<O
         Some(header) => Ok(assemble(conn, vec![header]).await?.pop()),
         None => Ok(None),
     }
+}
+
+/// The order of `header` with its lines and payment, as the caller's transaction sees them.
+pub(crate) async fn whole(conn: &mut PgConnection, header: OrderRow) -> PgResult<Order> {
+    let order = assemble(conn, vec![header]).await?.pop();
+    Ok(order.ok_or(Error::NotFound("order"))?)
 }
 
 /// Makes the current transaction a read-only snapshot: every later statement in it sees

@@ -8,10 +8,11 @@
 //! A decision answers `Ok(None)` for the idempotent repeats the ports allow (confirming a
 //! confirmed order, ...); the order is then returned unchanged and nothing is written.
 
-use super::read::load;
+use super::read::{load, whole};
 use crate::error::{corrupt, PgResult};
 use crate::outbox;
 use crate::payments;
+use crate::rows::{OrderRow, ORDER_COLUMNS};
 use crate::saga_log;
 use crate::stock::{self, StockMove};
 use crate::PgLedger;
@@ -161,18 +162,19 @@ async fn move_order(
     to: OrderStatus,
     at: DateTime<Utc>,
 ) -> PgResult<Order> {
-    sqlx::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1")
+    let sql = format!(
+        "UPDATE orders o SET status = $2, updated_at = $3 WHERE o.id = $1 RETURNING {ORDER_COLUMNS}"
+    );
+    let header: OrderRow = sqlx::query_as(&sql)
         .bind(id)
         .bind(to.as_str())
         .bind(at)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-    let order = load(conn, id).await?.ok_or(Error::NotFound("order"))?;
+    let order = whole(conn, header).await?;
     let levels = match StockMove::of(from, to) {
-        Some(mv) => {
-            let demand = stock::demand_of_order(conn, id).await?;
-            stock::apply_move(conn, mv, &demand, at).await?
-        }
+        // The lines just read say what to move: no second read of them.
+        Some(mv) => stock::apply_move(conn, mv, &stock::demand_of(&order.items), at).await?,
         None => Vec::new(),
     };
     let events = std::iter::once(outbox::order_event(EventKind::OrderUpdated, &order))

@@ -1,10 +1,10 @@
 //! `create_pending`: reserve every line and store the order `pending`, in one transaction.
 //!
-//! The transaction first *claims* the order id (`INSERT ... ON CONFLICT DO NOTHING`). A
-//! repeated call for the same id then waits on the unique index until the first call
-//! commits or rolls back, and finds the stored order instead of reserving twice. Only after
-//! the claim does it touch stock, so lock order is always: order, then stock rows in SKU
-//! order.
+//! The transaction first *claims* the order id (`INSERT ... ON CONFLICT DO NOTHING`, its
+//! lines in the same statement). A repeated call for the same id then waits on the unique
+//! index until the first call commits or rolls back, and finds the stored order instead of
+//! reserving twice. Only after the claim does it touch stock, so lock order is always:
+//! order, then stock rows in SKU order.
 
 use super::read::load;
 use crate::error::PgResult;
@@ -102,7 +102,6 @@ async fn try_place(
             existing.ok_or(Error::NotFound("order"))?,
         ));
     }
-    insert_items(conn, new).await?;
     let at = now();
     let reservation = match locking {
         LockingStrategy::Pessimistic => stock::reserve_locked(conn, &new.items, at).await?,
@@ -120,27 +119,9 @@ async fn try_place(
     Ok(Placement::Created(order))
 }
 
-/// Inserts the order row as `pending`; `false` when an order with this id exists.
+/// Inserts the order row as `pending` and its lines, numbered from 1 in the order given,
+/// in one statement; `false`, with nothing written, when an order with this id exists.
 async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO orders \
-             (id, customer_id, customer_name, status, total, currency, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(new.id.as_uuid())
-    .bind(new.customer_id.as_str())
-    .bind(new.customer_name.as_ref().map(|n| n.as_str()))
-    .bind(new.total.amount())
-    .bind(new.total.currency().as_str())
-    .bind(new.created_at)
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
-}
-
-/// Inserts every line in one statement, numbered from 1 in the order given.
-async fn insert_items(conn: &mut PgConnection, new: &NewOrder) -> PgResult<()> {
     let items = &new.items;
     let line_no: Vec<i32> = (1..).take(items.len()).collect();
     let product: Vec<Uuid> = items.iter().map(|i| i.product_id.as_uuid()).collect();
@@ -150,13 +131,27 @@ async fn insert_items(conn: &mut PgConnection, new: &NewOrder) -> PgResult<()> {
     let quantity: Vec<i32> = items.iter().map(|i| sql_quantity(i.quantity)).collect();
     let unit_price: Vec<_> = items.iter().map(|i| i.unit_price.amount()).collect();
     let line_total: Vec<_> = items.iter().map(|i| i.line_total.amount()).collect();
-    sqlx::query(
-        "INSERT INTO order_items \
-             (order_id, line_no, product_id, sku, name, category, quantity, unit_price, line_total) \
-         SELECT $1, l.* FROM UNNEST($2::int4[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
-                                    $7::int4[], $8::numeric[], $9::numeric[]) AS l",
+    let claimed: i64 = sqlx::query_scalar(
+        "WITH claimed AS ( \
+             INSERT INTO orders \
+                 (id, customer_id, customer_name, status, total, currency, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) \
+             ON CONFLICT (id) DO NOTHING \
+             RETURNING id), \
+         lines AS ( \
+             INSERT INTO order_items (order_id, line_no, product_id, sku, name, category, \
+                                      quantity, unit_price, line_total) \
+             SELECT c.id, l.* FROM claimed c, \
+                    UNNEST($7::int4[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
+                           $12::int4[], $13::numeric[], $14::numeric[]) AS l) \
+         SELECT count(*) FROM claimed",
     )
     .bind(new.id.as_uuid())
+    .bind(new.customer_id.as_str())
+    .bind(new.customer_name.as_ref().map(|n| n.as_str()))
+    .bind(new.total.amount())
+    .bind(new.total.currency().as_str())
+    .bind(new.created_at)
     .bind(&line_no)
     .bind(&product)
     .bind(&sku)
@@ -165,9 +160,9 @@ async fn insert_items(conn: &mut PgConnection, new: &NewOrder) -> PgResult<()> {
     .bind(&quantity)
     .bind(&unit_price)
     .bind(&line_total)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(claimed == 1)
 }
 
 /// Exponential backoff with jitter (2, 4, 8, ... ms plus up to as much again), so racing

@@ -168,7 +168,19 @@ impl Server {
     async fn start(root: &Path, db_url: &str) -> Result<Server> {
         eprintln!("building the server (release) ...");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = std::process::Command::new(cargo)
+        let mut build = std::process::Command::new(cargo);
+        // `cargo run` hands this process the package's CARGO_* variables and its own
+        // LD_LIBRARY_PATH; build scripts that watch them would make every bench run rebuild
+        // the server from scratch. The build gets the environment of a plain shell.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let cargo_own = name.starts_with("CARGO_")
+                && !matches!(name.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+            if cargo_own || name == "LD_LIBRARY_PATH" || name == "OUT_DIR" {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let built = build
             .args([
                 "build",
                 "--release",
@@ -294,6 +306,9 @@ async fn run_workload(
     };
     let products = Arc::new(server.create_products(count, workload).await?);
     let mut conn = PgConnection::connect(db_url).await?;
+    // As the ceiling script does before each workload: start from a clean checkpoint, so no
+    // workload pays for the WAL of the one before it.
+    sqlx::query("CHECKPOINT").execute(&mut conn).await?;
     // pg_stat counters are updated when a backend's transaction ends, in batches: give the
     // setup's counts time to land before the first reading.
     tokio::time::sleep(Duration::from_millis(1_100)).await;

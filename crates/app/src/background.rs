@@ -5,7 +5,7 @@
 
 use crate::metrics::Metrics;
 use crate::supervisor::Shutdown;
-use emporium_domain::ports::Stores;
+use emporium_domain::ports::{SalesReports, Stores};
 use emporium_domain::service::ReconciliationService;
 use emporium_domain::service::{
     OrderService, ReconciliationReport, RecoveryService, Resolution, IDEMPOTENCY_TTL,
@@ -70,6 +70,19 @@ pub async fn sweep_idempotency_keys(orders: OrderService, every: Duration, shutd
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
             Err(e) => tracing::warn!(error = %e, "idempotency sweep failed; will retry"),
+        }
+    }
+}
+
+/// Keeps the report figures caught up with the orders every `every`, so a report only ever
+/// folds in the last moments' changes itself (ADR 0012).
+pub async fn catch_up_reports(reports: Arc<dyn SalesReports>, every: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(every);
+    while shutdown.wait(tick.tick()).await {
+        match reports.catch_up().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(orders = n, "report figures caught up"),
+            Err(e) => tracing::debug!(error = %e, "report catch-up failed; will retry"),
         }
     }
 }

@@ -104,6 +104,10 @@ impl Application {
         supervisor.spawn("idempotency_sweep", move |shutdown| {
             background::sweep_idempotency_keys(orders.clone(), Duration::from_secs(600), shutdown)
         });
+        let reports = stores.reports.clone();
+        supervisor.spawn("report_catch_up", move |shutdown| {
+            background::catch_up_reports(reports.clone(), Duration::from_secs(1), shutdown)
+        });
         if let Some(recovery) = options.recovery {
             let metrics = state.metrics.clone();
             supervisor.spawn("recovery", move |shutdown| {

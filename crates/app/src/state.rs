@@ -1,7 +1,9 @@
 //! What every handler can reach: the services, the health probes and the admin token.
 
 use crate::backend::Backend;
-use emporium_domain::service::{CatalogService, OrderService, RecoveryService, SupplierService};
+use emporium_domain::service::{
+    CatalogService, OrderService, RecoveryService, ReportService, SupplierService,
+};
 
 /// Shared, cheaply clonable application state. Handlers reach the stores only through the
 /// services (the use cases); the backend is here for health probes.
@@ -11,6 +13,7 @@ pub struct AppState {
     pub suppliers: SupplierService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
+    pub reports: ReportService,
     pub backend: std::sync::Arc<Backend>,
     pub admin_token: Option<String>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -23,6 +26,7 @@ impl AppState {
             catalog: CatalogService::new(stores.clone()),
             suppliers: SupplierService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
+            reports: ReportService::new(stores.clone()),
             recovery: RecoveryService::new(stores),
             backend: std::sync::Arc::new(backend),
             admin_token,

@@ -19,9 +19,10 @@
 //! [`Error::Internal`]: crate::Error::Internal
 
 use crate::model::{
-    DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment,
-    PaymentStatus, Product, ProductId, ProductQuery, SagaId, SagaRecord, SagaState, Sku,
-    StockLevel, Supplier, SupplierId, Units,
+    CategorySales, DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page,
+    PageRequest, Payment, PaymentStatus, Product, ProductId, ProductQuery, ProductSales, SagaId,
+    SagaRecord, SagaState, SalesWindow, Sku, StockLevel, Supplier, SupplierId, SupplierSales,
+    Units,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -46,6 +47,11 @@ pub trait Catalog: Send + Sync + 'static {
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>>;
     /// How many products reference this supplier.
     async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64>;
+    /// How many products reference each of `suppliers`, in one round trip; suppliers
+    /// without products are left out.
+    async fn count_by_suppliers(&self, suppliers: &[SupplierId]) -> Result<Vec<(SupplierId, u64)>>;
+    /// The highest `low_stock_threshold` of any product (0 for an empty catalog).
+    async fn max_low_stock_threshold(&self) -> Result<Units>;
     /// One page of a scan over every product's SKU (reconciliation reads a large catalog
     /// in pages so it is never held in memory whole): at most `limit` `(product, SKU)`
     /// pairs, ascending by SKU in the store's own collation, those after `after` (from the
@@ -67,6 +73,8 @@ pub trait Catalog: Send + Sync + 'static {
 pub trait Suppliers: Send + Sync + 'static {
     async fn insert(&self, supplier: &Supplier) -> Result<()>;
     async fn get(&self, id: SupplierId) -> Result<Option<Supplier>>;
+    /// The suppliers among `ids` that exist, in any order, in one round trip.
+    async fn get_many(&self, ids: &[SupplierId]) -> Result<Vec<Supplier>>;
     /// Oldest first.
     async fn list(&self, page: PageRequest) -> Result<Page<Supplier>>;
     /// `NotFound` when it does not exist.
@@ -171,6 +179,41 @@ pub fn payment_agrees(status: OrderStatus, payment: Option<PaymentStatus>) -> bo
         OrderStatus::Failed | OrderStatus::Cancelled => payment != Some(PaymentStatus::Authorized),
         OrderStatus::Pending => payment.is_none(),
     }
+}
+
+/// The ledger's figures for the reports (ADR 0012). Only sales count (orders
+/// `confirmed`, `shipped` or `delivered`, see [`crate::model::is_sale`]), each line as it was
+/// when its order was placed, and only orders created in the window. A report counts every
+/// order settled before it was asked for. Groups whose units net to zero (a sale cancelled
+/// later) are left out. Ties sort by the group's key, in byte order.
+#[async_trait]
+pub trait SalesReports: Send + Sync + 'static {
+    /// Per product, SKU and currency, highest revenue first.
+    async fn sales_by_product(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<ProductSales>>;
+    /// Per category and currency, highest revenue first.
+    async fn sales_by_category(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<CategorySales>>;
+    /// Per supplier and currency, over the lines that had a supplier, highest revenue
+    /// first; `orders` counts each sale once per supplier of its lines.
+    async fn sales_by_supplier(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<SupplierSales>>;
+    /// Stock records with at most `at_most` units available, lowest first (ties by SKU).
+    async fn low_stock(&self, at_most: Units, page: PageRequest) -> Result<Page<StockLevel>>;
+    /// Brings whatever the adapter keeps for the reports up to date with the orders (a
+    /// rollup folds in the status changes since the last call); returns how many orders it
+    /// took in. Every report does this first; calling it in the background keeps that
+    /// work small. An adapter that reads the orders directly has nothing to do.
+    async fn catch_up(&self) -> Result<u64>;
 }
 
 /// Orders and the stock moves they make (PostgreSQL in production: one transaction each).
@@ -377,4 +420,6 @@ pub struct Stores {
     pub audit: Arc<dyn LedgerAudit>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub events: Arc<dyn EventBus>,
+    /// The ledger's report figures.
+    pub reports: Arc<dyn SalesReports>,
 }

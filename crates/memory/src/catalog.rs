@@ -4,6 +4,7 @@ use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
     Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
+    Units,
 };
 use emporium_domain::ports::{Catalog, Suppliers};
 use emporium_domain::{Error, Result};
@@ -116,6 +117,25 @@ impl Catalog for MemoryCatalog {
             .count() as u64)
     }
 
+    async fn count_by_suppliers(&self, suppliers: &[SupplierId]) -> Result<Vec<(SupplierId, u64)>> {
+        let mut counts: HashMap<SupplierId, u64> = HashMap::new();
+        for product in lock(&self.state).products.values() {
+            if let Some(supplier) = product.supplier_id.filter(|s| suppliers.contains(s)) {
+                *counts.entry(supplier).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    async fn max_low_stock_threshold(&self) -> Result<Units> {
+        Ok(lock(&self.state)
+            .products
+            .values()
+            .map(|p| p.low_stock_threshold)
+            .max()
+            .unwrap_or(Units::ZERO))
+    }
+
     /// Sorts the SKUs past `after` on every call: O(n log n) a page, which suits the
     /// in-memory catalog's size (a database answers from its SKU index instead).
     async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
@@ -160,6 +180,14 @@ impl Suppliers for MemoryCatalog {
 
     async fn get(&self, id: SupplierId) -> Result<Option<Supplier>> {
         Ok(lock(&self.state).suppliers.get(&id).cloned())
+    }
+
+    async fn get_many(&self, ids: &[SupplierId]) -> Result<Vec<Supplier>> {
+        let state = lock(&self.state);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.suppliers.get(id).cloned())
+            .collect())
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<Supplier>> {

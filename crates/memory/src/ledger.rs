@@ -5,7 +5,7 @@ use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
     now, NewOrder, Order, OrderId, OrderItem, OrderQuery, OrderStatus, Page, Payment, ProductId,
-    SagaId, SagaRecord, SagaState, Sku, StockLevel, Units,
+    SagaId, SagaRecord, SagaState, Sku, StockLevel, Timestamp, Units,
 };
 use emporium_domain::ports::{
     payment_agrees, Cancellation, Holding, Inventory, LedgerAudit, Orders, Payments, Release,
@@ -16,12 +16,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
+mod reports;
+
 #[derive(Default)]
 struct State {
     stock: BTreeMap<Sku, StockLevel>,
     orders: HashMap<OrderId, Order>,
     payments: HashMap<OrderId, Payment>,
     sagas: HashMap<SagaId, SagaRecord>,
+    /// When each order was confirmed and delivered (the supplier report's delivery times).
+    milestones: HashMap<OrderId, Milestones>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Milestones {
+    confirmed_at: Option<Timestamp>,
+    delivered_at: Option<Timestamp>,
 }
 
 impl State {
@@ -46,6 +56,12 @@ impl State {
         order.status = order.status.transition(to)?;
         order.updated_at = now();
         let order = order.clone();
+        let milestones = self.milestones.entry(id).or_default();
+        match to {
+            OrderStatus::Confirmed => milestones.confirmed_at = Some(order.updated_at),
+            OrderStatus::Delivered => milestones.delivered_at = Some(order.updated_at),
+            _ => {}
+        }
         Ok(self.with_payment(&order))
     }
 

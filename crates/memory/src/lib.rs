@@ -35,9 +35,10 @@ pub fn memory_stores() -> Stores {
         payments: ledger.clone(),
         gateway: Arc::new(TestPaymentGateway::default()),
         saga_log: ledger.clone(),
-        audit: ledger,
+        audit: ledger.clone(),
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         events: Arc::new(BroadcastEvents::default()),
+        reports: ledger,
     }
 }
 

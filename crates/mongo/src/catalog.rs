@@ -6,7 +6,7 @@ use crate::query::{product_filter, product_sort};
 use crate::MongoCatalog;
 use async_trait::async_trait;
 use emporium_domain::model::{
-    Page, PageRequest, Product, ProductId, ProductQuery, Sku, SupplierId,
+    Page, PageRequest, Product, ProductId, ProductQuery, Sku, SupplierId, Units,
 };
 use emporium_domain::ports::Catalog;
 use emporium_domain::{Error, Result};
@@ -175,6 +175,65 @@ impl Catalog for MongoCatalog {
             .count_documents(doc! { "supplier_id": uuid_to_bson(supplier.as_uuid()) })
             .await
             .map_err(from_driver)
+    }
+
+    /// One `$group` over the `supplier_id` index's matches.
+    #[tracing::instrument(name = "mongo.catalog.count_by_suppliers", skip_all)]
+    async fn count_by_suppliers(&self, suppliers: &[SupplierId]) -> Result<Vec<(SupplierId, u64)>> {
+        if suppliers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = suppliers
+            .iter()
+            .map(|s| uuid_to_bson(s.as_uuid()))
+            .collect();
+        let pipeline = vec![
+            doc! { "$match": { "supplier_id": { "$in": ids } } },
+            doc! { "$group": { "_id": "$supplier_id", "products": { "$sum": 1 } } },
+        ];
+        let groups: Vec<Document> = self
+            .products()
+            .aggregate(pipeline)
+            .await
+            .map_err(from_driver)?
+            .try_collect()
+            .await
+            .map_err(from_driver)?;
+        groups
+            .iter()
+            .map(|g| {
+                let id = g.get("_id").and_then(uuid_from_bson).ok_or_else(|| {
+                    Error::Internal("a supplier group without a supplier id".into())
+                })?;
+                let n = match g.get("products") {
+                    Some(Bson::Int32(n)) => i64::from(*n),
+                    Some(Bson::Int64(n)) => *n,
+                    _ => return Err(Error::Internal("a supplier group without a count".into())),
+                };
+                Ok((SupplierId::from_uuid(id), u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// The last entry of the `low_stock_threshold` index.
+    #[tracing::instrument(name = "mongo.catalog.max_low_stock_threshold", skip_all)]
+    async fn max_low_stock_threshold(&self) -> Result<Units> {
+        let top = self
+            .products()
+            .find_one(doc! {})
+            .sort(doc! { "low_stock_threshold": -1 })
+            .projection(doc! { "low_stock_threshold": 1 })
+            .await
+            .map_err(from_driver)?;
+        let Some(top) = top else {
+            return Ok(Units::ZERO);
+        };
+        let n = match top.get("low_stock_threshold") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            _ => 0,
+        };
+        Units::try_from(n).map_err(Error::Internal)
     }
 
     /// Served by the unique `sku` index in both directions: `$gt` on the cursor and the

@@ -104,7 +104,8 @@ fn index(name: &str, keys: Document, unique: bool) -> IndexModel {
 /// `category` (the category filter); `(category, price)` (a category listing sorted or
 /// ranged by price); `supplier_id` (the supplier filter and `count_by_supplier`, asked
 /// before every supplier deletion); `(created_at, _id)` (the default order, so a page
-/// needs no in-memory sort).
+/// needs no in-memory sort); `low_stock_threshold` (the highest threshold, for the
+/// low-stock report, read from the end of the index).
 pub fn product_indexes() -> Vec<IndexModel> {
     vec![
         index("sku_unique", doc! { "sku": 1 }, true),
@@ -112,6 +113,11 @@ pub fn product_indexes() -> Vec<IndexModel> {
         index("category_price", doc! { "category": 1, "price": 1 }, false),
         index("supplier_id", doc! { "supplier_id": 1 }, false),
         index("created_at_id", doc! { "created_at": 1, "_id": 1 }, false),
+        index(
+            "low_stock_threshold",
+            doc! { "low_stock_threshold": 1 },
+            false,
+        ),
     ]
 }
 

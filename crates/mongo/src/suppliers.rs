@@ -36,6 +36,25 @@ impl Suppliers for MongoCatalog {
         found.as_ref().map(supplier_from_document).transpose()
     }
 
+    /// One `$in` on `_id`.
+    #[tracing::instrument(name = "mongo.suppliers.get_many", skip_all)]
+    async fn get_many(&self, ids: &[SupplierId]) -> Result<Vec<Supplier>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<mongodb::bson::Bson> =
+            ids.iter().map(|id| uuid_to_bson(id.as_uuid())).collect();
+        let found: Vec<Document> = self
+            .suppliers()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(from_driver)?
+            .try_collect()
+            .await
+            .map_err(from_driver)?;
+        found.iter().map(supplier_from_document).collect()
+    }
+
     /// Oldest first, ties by id, on the `(created_at, _id)` index; the total is counted
     /// concurrently.
     #[tracing::instrument(name = "mongo.suppliers.list", skip_all)]

@@ -38,6 +38,7 @@ mod orders;
 mod outbox;
 mod payments;
 mod reconcile;
+mod reports;
 mod rows;
 mod saga_log;
 mod stock;

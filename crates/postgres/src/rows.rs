@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use emporium_domain::model::{
     Category, Currency, CustomerId, Money, Name, Order, OrderId, OrderItem, OrderStatus, Payment,
     PaymentId, PaymentStatus, ProductId, Quantity, SagaEntry, SagaId, SagaRecord, Sku, StockLevel,
-    Units,
+    SupplierId, Units,
 };
 use rust_decimal::Decimal;
 use sqlx::types::Json;
@@ -104,7 +104,7 @@ impl OrderRow {
 
 /// The columns of [`ItemRow`].
 pub(crate) const ITEM_COLUMNS: &str =
-    "order_id, product_id, sku, name, category, quantity, unit_price, line_total";
+    "order_id, product_id, sku, name, category, supplier_id, quantity, unit_price, line_total";
 
 /// One `order_items` row.
 #[derive(Debug, sqlx::FromRow)]
@@ -114,6 +114,7 @@ pub(crate) struct ItemRow {
     pub sku: String,
     pub name: String,
     pub category: String,
+    pub supplier_id: Option<Uuid>,
     pub quantity: i32,
     pub unit_price: Decimal,
     pub line_total: Decimal,
@@ -128,6 +129,7 @@ impl ItemRow {
             sku: Sku::parse(self.sku).map_err(bad)?,
             name: Name::parse(self.name).map_err(bad)?,
             category: Category::parse(self.category).map_err(bad)?,
+            supplier_id: self.supplier_id.map(SupplierId::from_uuid),
             quantity: Quantity::new(i64::from(self.quantity)).map_err(bad)?,
             unit_price: Money::new(self.unit_price, currency).map_err(bad)?,
             line_total: Money::new(self.line_total, currency).map_err(bad)?,

@@ -337,6 +337,7 @@ mod tests {
             sku: Sku::parse(sku).unwrap(),
             name: Name::parse("Thing").unwrap(),
             category: Category::parse("things").unwrap(),
+            supplier_id: None,
             quantity: Quantity::new(quantity).unwrap(),
             unit_price: price,
             line_total: price.times(quantity as u32).unwrap(),

@@ -9,7 +9,7 @@
 use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
-    DomainEvent, EventKind, Page, Product, ProductId, ProductQuery, Sku, SupplierId,
+    DomainEvent, EventKind, Page, Product, ProductId, ProductQuery, Sku, SupplierId, Units,
 };
 use emporium_domain::ports::Catalog;
 use emporium_domain::{Error, Result};
@@ -382,6 +382,14 @@ impl Catalog for CachingCatalog {
         self.ask(self.inner.count_by_supplier(supplier)).await
     }
 
+    async fn count_by_suppliers(&self, suppliers: &[SupplierId]) -> Result<Vec<(SupplierId, u64)>> {
+        self.ask(self.inner.count_by_suppliers(suppliers)).await
+    }
+
+    async fn max_low_stock_threshold(&self) -> Result<Units> {
+        self.ask(self.inner.max_low_stock_threshold()).await
+    }
+
     /// A scan over the whole catalog: only the store can answer it.
     async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
         self.ask(self.inner.skus(after, limit)).await
@@ -495,6 +503,17 @@ mod tests {
         async fn count_by_supplier(&self, supplier: SupplierId) -> Result<u64> {
             self.gate().await?;
             self.catalog.count_by_supplier(supplier).await
+        }
+        async fn count_by_suppliers(
+            &self,
+            suppliers: &[SupplierId],
+        ) -> Result<Vec<(SupplierId, u64)>> {
+            self.gate().await?;
+            self.catalog.count_by_suppliers(suppliers).await
+        }
+        async fn max_low_stock_threshold(&self) -> Result<Units> {
+            self.gate().await?;
+            self.catalog.max_low_stock_threshold().await
         }
         async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
             self.gate().await?;

@@ -1,11 +1,12 @@
 //! Fails a store's calls at once while the store is known to be down.
 use emporium_domain::model::{
-    NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, Payment, ProductId, SagaId,
-    SagaRecord, SagaState, Sku, StockLevel, Timestamp, Units,
+    CategorySales, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment,
+    ProductId, ProductSales, SagaId, SagaRecord, SagaState, SalesWindow, Sku, StockLevel,
+    SupplierSales, Timestamp, Units,
 };
 use emporium_domain::ports::{
     Cancellation, Holding, IdempotencyClaim, IdempotencyKeys, Inventory, LedgerAudit, Orders,
-    Payments, Release, SagaLog, Settlement,
+    Payments, Release, SagaLog, SalesReports, Settlement,
 };
 use emporium_domain::{Error, Result};
 use futures::future::BoxFuture;
@@ -207,6 +208,16 @@ impl<L: Inventory + SagaLog> SagaLog for FailFast<L> {
         fn save<'a>(saga: &'a SagaRecord) -> ();
         fn get(id: SagaId) -> Option<SagaRecord>;
         fn in_state(state: SagaState, limit: u32) -> Vec<SagaRecord>;
+    }
+}
+
+impl<L: Inventory + SalesReports> SalesReports for FailFast<L> {
+    forward! { SalesReports:
+        fn sales_by_product(window: SalesWindow, page: PageRequest) -> Page<ProductSales>;
+        fn sales_by_category(window: SalesWindow, page: PageRequest) -> Page<CategorySales>;
+        fn sales_by_supplier(window: SalesWindow, page: PageRequest) -> Page<SupplierSales>;
+        fn low_stock(at_most: Units, page: PageRequest) -> Page<StockLevel>;
+        fn catch_up() -> u64;
     }
 }
 

@@ -6,10 +6,10 @@
 
 use chrono::{DateTime, Utc};
 use emporium_domain::model::{
-    Order, OrderInput, OrderItem, Payment, Product, ProductInput, Supplier, SupplierInput,
-    VariantInput,
+    CategorySales, LowStock, Name, Order, OrderInput, OrderItem, Payment, Product, ProductInput,
+    Supplier, SupplierInput, Units, VariantInput,
 };
-use emporium_domain::service::{ProductView, SupplierView};
+use emporium_domain::service::{ProductSalesLine, ProductView, SupplierPerformance, SupplierView};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -491,6 +491,8 @@ pub struct OrderItemResponse {
     pub sku: String,
     pub name: String,
     pub category: String,
+    /// The product's supplier when the order was placed.
+    pub supplier_id: Option<Uuid>,
     pub quantity: u32,
     pub unit_price: String,
     pub line_total: String,
@@ -503,6 +505,7 @@ impl From<OrderItem> for OrderItemResponse {
             sku: i.sku.to_string(),
             name: i.name.into_inner(),
             category: i.category.into_inner(),
+            supplier_id: i.supplier_id.map(|s| s.as_uuid()),
             quantity: i.quantity.get(),
             unit_price: i.unit_price.to_string(),
             line_total: i.line_total.to_string(),
@@ -562,6 +565,121 @@ impl From<Order> for OrderResponse {
             payment: o.payment.map(Into::into),
             created_at: o.created_at,
             updated_at: o.updated_at,
+        }
+    }
+}
+
+/// One line of `GET /api/reports/sales-by-product`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductSalesResponse {
+    pub product_id: Uuid,
+    pub sku: String,
+    /// The product's name now; null once it has left the catalog.
+    pub name: Option<String>,
+    pub units: u64,
+    #[schema(example = "1299.99")]
+    pub revenue: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+impl From<ProductSalesLine> for ProductSalesResponse {
+    fn from(line: ProductSalesLine) -> Self {
+        ProductSalesResponse {
+            product_id: line.sales.product_id.as_uuid(),
+            sku: line.sales.sku.to_string(),
+            name: line.name.map(Name::into_inner),
+            units: line.sales.units,
+            revenue: line.sales.revenue.amount().to_string(),
+            currency: line.sales.revenue.currency().to_string(),
+        }
+    }
+}
+
+/// One line of `GET /api/reports/sales-by-category`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategorySalesResponse {
+    /// The category the lines had when their orders were placed.
+    pub category: String,
+    pub units: u64,
+    #[schema(example = "1299.99")]
+    pub revenue: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+impl From<CategorySales> for CategorySalesResponse {
+    fn from(sales: CategorySales) -> Self {
+        CategorySalesResponse {
+            category: sales.category.into_inner(),
+            units: sales.units,
+            revenue: sales.revenue.amount().to_string(),
+            currency: sales.revenue.currency().to_string(),
+        }
+    }
+}
+
+/// One line of `GET /api/reports/low-stock`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockResponse {
+    pub product_id: Uuid,
+    pub sku: String,
+    /// Null once the product has left the catalog.
+    pub name: Option<String>,
+    /// Units available to sell now (on hand minus reserved).
+    pub stock: u32,
+    /// The product's own threshold; null once it has left the catalog.
+    pub low_stock_threshold: Option<u32>,
+}
+
+impl From<LowStock> for LowStockResponse {
+    fn from(low: LowStock) -> Self {
+        LowStockResponse {
+            product_id: low.level.product_id.as_uuid(),
+            stock: low.level.available(),
+            sku: low.level.sku.to_string(),
+            name: low.name.map(Name::into_inner),
+            low_stock_threshold: low.low_stock_threshold.map(Units::get),
+        }
+    }
+}
+
+/// One line of `GET /api/reports/supplier-performance`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierPerformanceResponse {
+    pub supplier_id: Uuid,
+    /// Null once the supplier has been deleted.
+    pub name: Option<String>,
+    /// Catalog products that name the supplier now.
+    pub products: u64,
+    /// Units sold of the supplier's products.
+    pub units: u64,
+    #[schema(example = "1299.99")]
+    pub revenue: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Sales with at least one line of the supplier's.
+    pub orders: u64,
+    pub delivered_orders: u64,
+    /// `delivered_orders / orders`, from 0 to 1.
+    pub delivered_share: f64,
+    /// Mean hours from confirmation to delivery; null until an order is delivered.
+    pub mean_hours_to_delivery: Option<f64>,
+}
+
+impl From<SupplierPerformance> for SupplierPerformanceResponse {
+    fn from(p: SupplierPerformance) -> Self {
+        SupplierPerformanceResponse {
+            supplier_id: p.sales.supplier_id.as_uuid(),
+            name: p.name.map(Name::into_inner),
+            products: p.products,
+            units: p.sales.units,
+            revenue: p.sales.revenue.amount().to_string(),
+            currency: p.sales.revenue.currency().to_string(),
+            orders: p.sales.orders,
+            delivered_orders: p.sales.delivered_orders,
+            delivered_share: p.sales.delivered_share(),
+            mean_hours_to_delivery: p.sales.mean_hours_to_delivery(),
         }
     }
 }

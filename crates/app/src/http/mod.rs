@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod orders;
 pub mod products;
 pub mod query;
+pub mod reports;
 pub mod suppliers;
 
 use actix_web::{web, HttpRequest};
@@ -38,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(products::routes)
             .configure(suppliers::routes)
             .configure(orders::routes)
+            .configure(reports::routes)
             .configure(health::routes)
             .configure(openapi::routes)
             .configure(admin::routes),

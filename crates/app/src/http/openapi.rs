@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`, generated from the handlers and bodies above.
 
 use super::dto::*;
-use super::{admin, health, orders, products, suppliers};
+use super::{admin, health, orders, products, reports, suppliers};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,15 +17,18 @@ use utoipa::{Modify, OpenApi};
         suppliers::update_supplier, suppliers::delete_supplier,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         orders::cancel_order,
+        reports::sales_by_product, reports::sales_by_category, reports::low_stock,
+        reports::supplier_performance,
         health::health, admin::list_sagas,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,
         ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
-        OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail,
+        OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail, ProductSalesResponse,
+        CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "operations")),
+    tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"), (name = "operations")),
 )]
 pub struct ApiDoc;
 

@@ -5,8 +5,9 @@ use super::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use emporium_domain::model::{
     AttrFilter, OrderQuery, OrderStatus, PageRequest, ProductId, ProductQuery, ProductSort,
-    SupplierId,
+    SalesWindow, SupplierId, Units,
 };
+use emporium_domain::service::LowStockRule;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -119,4 +120,22 @@ pub fn orders(pairs: &Pairs) -> Result<OrderQuery, ApiError> {
         to: timestamp(pairs, "to")?,
         page: page(pairs)?,
     })
+}
+
+/// `from` / `to` of a sales report: `[from, to)`, `to` later than `from`.
+pub fn sales_window(pairs: &Pairs) -> Result<SalesWindow, ApiError> {
+    let from = timestamp(pairs, "from")?;
+    let to = timestamp(pairs, "to")?;
+    SalesWindow::new(from, to).map_err(|(name, msg)| bad(name, msg))
+}
+
+/// `threshold` of the low-stock report: units (0 to 1,000,000,000); each product's own
+/// threshold when absent.
+pub fn low_stock(pairs: &Pairs) -> Result<LowStockRule, ApiError> {
+    match parsed::<i64>(pairs, "threshold")? {
+        Some(n) => Units::try_from(n)
+            .map(LowStockRule::AtMost)
+            .map_err(|e| bad("threshold", e)),
+        None => Ok(LowStockRule::OwnThreshold),
+    }
 }

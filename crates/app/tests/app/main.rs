@@ -20,6 +20,7 @@ mod orders;
 mod outage;
 mod products;
 mod reconcile_cli;
+mod reports;
 mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
@@ -59,6 +60,9 @@ macro_rules! all_cases {
             orders::deleted_product_keeps_order_snapshot,
             orders::idempotency_key_replays_the_first_response,
             orders::idempotency_key_under_concurrency_places_one_order,
+            reports::sales_reports_count_sales_as_they_were_placed,
+            reports::low_stock_report_uses_the_threshold_or_each_products_own,
+            reports::bad_report_parameters_are_400_naming_them,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

@@ -9,6 +9,7 @@ mod order;
 mod page;
 mod payment;
 mod product;
+mod report;
 mod saga;
 mod supplier;
 mod text;
@@ -27,6 +28,9 @@ pub use payment::{Payment, PaymentStatus};
 pub use product::{
     parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch,
     ProductQuery, ProductSort, Variant, VariantInput,
+};
+pub use report::{
+    is_sale, CategorySales, LowStock, ProductSales, Revenue, SalesWindow, SupplierSales,
 };
 pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, StepOutcome};
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};

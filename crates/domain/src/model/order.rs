@@ -2,7 +2,7 @@
 
 use super::{
     now, Category, CustomerId, Money, Name, OrderId, PageRequest, Payment, Product, ProductId, Sku,
-    Timestamp,
+    SupplierId, Timestamp,
 };
 use crate::error::{Error, Result, Violations};
 use serde::{Deserialize, Serialize};
@@ -243,6 +243,8 @@ pub struct OrderItem {
     pub sku: Sku,
     pub name: Name,
     pub category: Category,
+    /// The product's supplier when the order was placed, for the supplier report.
+    pub supplier_id: Option<SupplierId>,
     pub quantity: Quantity,
     pub unit_price: Money,
     pub line_total: Money,
@@ -261,7 +263,7 @@ pub struct NewOrder {
 
 impl NewOrder {
     /// Prices the request against catalog entries (one per line, in any order), snapshotting
-    /// sku, name, category and unit price. Unknown products are a validation error naming them.
+    /// sku, name, category, supplier and unit price. Unknown products are a validation error naming them.
     pub fn price(id: OrderId, request: &OrderRequest, products: &[Product]) -> Result<NewOrder> {
         let mut v = Violations::new();
         let mut items = Vec::with_capacity(request.lines.len());
@@ -279,6 +281,7 @@ impl NewOrder {
                     sku: p.sku.clone(),
                     name: p.name.clone(),
                     category: p.category.clone(),
+                    supplier_id: p.supplier_id,
                     quantity: *quantity,
                     unit_price: p.price,
                     line_total,

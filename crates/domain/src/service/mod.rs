@@ -4,6 +4,7 @@ mod catalog;
 mod orders;
 mod reconcile;
 mod recovery;
+mod reports;
 pub mod sagas;
 mod suppliers;
 
@@ -16,4 +17,5 @@ pub use reconcile::{
     Summary,
 };
 pub use recovery::{RecoveryReport, RecoveryService};
+pub use reports::{LowStockRule, ProductSalesLine, ReportService, SupplierPerformance};
 pub use suppliers::{SupplierService, SupplierView};

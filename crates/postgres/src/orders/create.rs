@@ -128,6 +128,10 @@ async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
     let sku: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
     let name: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     let category: Vec<&str> = items.iter().map(|i| i.category.as_str()).collect();
+    let supplier: Vec<Option<Uuid>> = items
+        .iter()
+        .map(|i| i.supplier_id.map(|s| s.as_uuid()))
+        .collect();
     let quantity: Vec<i32> = items.iter().map(|i| sql_quantity(i.quantity)).collect();
     let unit_price: Vec<_> = items.iter().map(|i| i.unit_price.amount()).collect();
     let line_total: Vec<_> = items.iter().map(|i| i.line_total.amount()).collect();
@@ -140,10 +144,10 @@ async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
              RETURNING id), \
          lines AS ( \
              INSERT INTO order_items (order_id, line_no, product_id, sku, name, category, \
-                                      quantity, unit_price, line_total) \
+                                      supplier_id, quantity, unit_price, line_total) \
              SELECT c.id, l.* FROM claimed c, \
                     UNNEST($7::int4[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
-                           $12::int4[], $13::numeric[], $14::numeric[]) AS l) \
+                           $12::uuid[], $13::int4[], $14::numeric[], $15::numeric[]) AS l) \
          SELECT count(*) FROM claimed",
     )
     .bind(new.id.as_uuid())
@@ -157,6 +161,7 @@ async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
     .bind(&sku)
     .bind(&name)
     .bind(&category)
+    .bind(&supplier)
     .bind(&quantity)
     .bind(&unit_price)
     .bind(&line_total)

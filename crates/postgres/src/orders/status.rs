@@ -163,7 +163,10 @@ async fn move_order(
     at: DateTime<Utc>,
 ) -> PgResult<Order> {
     let sql = format!(
-        "UPDATE orders o SET status = $2, updated_at = $3 WHERE o.id = $1 RETURNING {ORDER_COLUMNS}"
+        "UPDATE orders o SET status = $2, updated_at = $3, \
+                confirmed_at = CASE WHEN $2 = 'confirmed' THEN $3 ELSE o.confirmed_at END, \
+                delivered_at = CASE WHEN $2 = 'delivered' THEN $3 ELSE o.delivered_at END \
+          WHERE o.id = $1 RETURNING {ORDER_COLUMNS}"
     );
     let header: OrderRow = sqlx::query_as(&sql)
         .bind(id)

@@ -26,6 +26,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         payments: ledger.clone(),
         idempotency: ledger.clone(),
         audit: ledger.clone(),
+        reports: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

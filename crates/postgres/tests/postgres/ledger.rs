@@ -76,6 +76,7 @@ fn line(product: &Stocked, quantity: i64) -> OrderItem {
         sku: product.sku.clone(),
         name: Name::parse(format!("Product {}", product.sku)).expect("valid name"),
         category: Category::parse("tests").expect("valid category"),
+        supplier_id: None,
         quantity: Quantity::new(quantity).expect("valid quantity"),
         unit_price,
         line_total: unit_price.times(quantity as u32).expect("no overflow"),

@@ -3,7 +3,7 @@
 
 use super::support::{page, product, supplier, usd};
 use emporium_domain::model::{
-    AttrFilter, Description, Name, PageRequest, ProductId, ProductQuery, ProductSort, Tag,
+    AttrFilter, Description, Name, PageRequest, ProductId, ProductQuery, ProductSort, Tag, Units,
 };
 use emporium_domain::ports::Stores;
 use emporium_domain::Error;
@@ -232,4 +232,36 @@ pub async fn catalog_counts_products_per_supplier(stores: &Stores) {
         .await
         .unwrap();
     assert_eq!(stores.catalog.count_by_supplier(s.id).await.unwrap(), 2);
+    // Batched: suppliers without products are left out.
+    let other = supplier("Hooli");
+    stores.suppliers.insert(&other).await.unwrap();
+    let counts = stores
+        .catalog
+        .count_by_suppliers(&[s.id, other.id])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![(s.id, 2)]);
+    assert!(stores
+        .catalog
+        .count_by_suppliers(&[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn catalog_knows_its_highest_low_stock_threshold(stores: &Stores) {
+    assert_eq!(
+        stores.catalog.max_low_stock_threshold().await.unwrap(),
+        Units::ZERO,
+        "an empty catalog"
+    );
+    for (name, threshold) in [("Low", 2), ("High", 40), ("Mid", 7)] {
+        let mut p = product(name, "tools", "5.00");
+        p.low_stock_threshold = Units::new(threshold).unwrap();
+        stores.catalog.insert(&p).await.unwrap();
+    }
+    assert_eq!(
+        stores.catalog.max_low_stock_threshold().await.unwrap(),
+        Units::new(40).unwrap()
+    );
 }

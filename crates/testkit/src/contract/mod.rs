@@ -21,6 +21,7 @@ mod orders;
 mod payments;
 mod reconcile;
 mod recovery;
+mod reports;
 mod saga_log;
 mod services;
 mod suppliers;
@@ -34,6 +35,7 @@ pub use orders::*;
 pub use payments::*;
 pub use reconcile::*;
 pub use recovery::*;
+pub use reports::*;
 pub use saga_log::*;
 pub use services::*;
 pub use suppliers::*;
@@ -64,6 +66,7 @@ macro_rules! contract_suite {
             catalog_filters_like_the_reference,
             catalog_sorts_and_pages,
             catalog_counts_products_per_supplier,
+            catalog_knows_its_highest_low_stock_threshold,
             suppliers_crud,
             inventory_create_set_and_remove,
             orders_reserve_then_confirm_moves_stock,
@@ -95,7 +98,9 @@ macro_rules! contract_suite {
             reconcile_voids_authorizations_of_closed_orders,
             reconcile_records_lost_authorizations_of_sales_and_reports_unpaid_ones,
             reconcile_defers_what_sagas_and_recovery_own,
-            reconcile_repairs_never_erase_live_reservations
+            reconcile_repairs_never_erase_live_reservations,
+            reports_count_sales_as_placed_and_follow_later_changes,
+            reports_list_low_stock_lowest_first
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

@@ -15,6 +15,13 @@ pub async fn suppliers_crud(stores: &Stores) {
     assert_eq!(stores.suppliers.get(s.id).await.unwrap(), Some(s.clone()));
     let listed = stores.suppliers.list(page(500, 0)).await.unwrap();
     assert!(listed.items.contains(&s));
+    let missing = supplier("Nowhere");
+    let many = stores
+        .suppliers
+        .get_many(&[missing.id, s.id])
+        .await
+        .unwrap();
+    assert_eq!(many, vec![s.clone()], "those that exist, in one call");
     assert!(matches!(
         stores.suppliers.replace(&supplier("Nobody")).await,
         Err(Error::NotFound(_))

@@ -85,6 +85,7 @@ pub fn new_order(customer: &str, lines: &[(&Product, u32)]) -> NewOrder {
             sku: p.sku.clone(),
             name: p.name.clone(),
             category: p.category.clone(),
+            supplier_id: p.supplier_id,
             quantity: Quantity::new(*q as i64).unwrap(),
             unit_price: p.price,
             line_total: p.price.times(*q).unwrap(),

@@ -1,0 +1,184 @@
+//! The four reports (ADR 0012): figures from the ledger, names from the catalog, in one
+//! batched lookup per page (never one per row).
+
+use crate::error::Result;
+use crate::model::{
+    CategorySales, LowStock, Name, Page, PageRequest, ProductId, ProductSales, SalesWindow,
+    Supplier, SupplierId, SupplierSales, Units,
+};
+use crate::ports::Stores;
+use std::collections::HashMap;
+
+/// How many candidates the low-stock report reads per batch when every product has its own
+/// threshold.
+const LOW_STOCK_BATCH: u32 = 500;
+
+/// Sales by product, with the product's current name (`None` once it left the catalog).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductSalesLine {
+    pub sales: ProductSales,
+    pub name: Option<Name>,
+}
+
+/// Supplier performance: sales, deliveries, and what the catalog says of the supplier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupplierPerformance {
+    pub sales: SupplierSales,
+    /// `None` once the supplier was deleted.
+    pub name: Option<Name>,
+    /// Catalog products that name the supplier now.
+    pub products: u64,
+}
+
+/// Which stock counts as low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowStockRule {
+    /// At or below this many units available.
+    AtMost(Units),
+    /// At or below each product's own `low_stock_threshold`.
+    OwnThreshold,
+}
+
+#[derive(Clone)]
+pub struct ReportService {
+    stores: Stores,
+}
+
+impl ReportService {
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    #[tracing::instrument(name = "reports.sales_by_product", skip(self))]
+    pub async fn sales_by_product(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<ProductSalesLine>> {
+        let sales = self.stores.reports.sales_by_product(window, page).await?;
+        let ids: Vec<ProductId> = sales.items.iter().map(|s| s.product_id).collect();
+        let names = self.product_names(&ids).await?;
+        Ok(sales.map(|sales| ProductSalesLine {
+            name: names.get(&sales.product_id).cloned(),
+            sales,
+        }))
+    }
+
+    #[tracing::instrument(name = "reports.sales_by_category", skip(self))]
+    pub async fn sales_by_category(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<CategorySales>> {
+        self.stores.reports.sales_by_category(window, page).await
+    }
+
+    #[tracing::instrument(name = "reports.supplier_performance", skip(self))]
+    pub async fn supplier_performance(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<SupplierPerformance>> {
+        let sales = self.stores.reports.sales_by_supplier(window, page).await?;
+        let mut ids: Vec<SupplierId> = sales.items.iter().map(|s| s.supplier_id).collect();
+        ids.dedup();
+        let suppliers: HashMap<SupplierId, Supplier> = self
+            .stores
+            .suppliers
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let products: HashMap<SupplierId, u64> = self
+            .stores
+            .catalog
+            .count_by_suppliers(&ids)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(sales.map(|sales| SupplierPerformance {
+            name: suppliers.get(&sales.supplier_id).map(|s| s.name.clone()),
+            products: products.get(&sales.supplier_id).copied().unwrap_or(0),
+            sales,
+        }))
+    }
+
+    /// Low stock, lowest available first (ties by SKU).
+    ///
+    /// With a threshold, the ledger pages the records and the catalog names one page. With
+    /// each product's own threshold, no record above the highest threshold can qualify, so
+    /// the candidates are the records at or below it, read in batches and checked against
+    /// their products' thresholds (one catalog lookup per batch).
+    #[tracing::instrument(name = "reports.low_stock", skip(self))]
+    pub async fn low_stock(&self, rule: LowStockRule, page: PageRequest) -> Result<Page<LowStock>> {
+        match rule {
+            LowStockRule::AtMost(at_most) => {
+                let levels = self.stores.reports.low_stock(at_most, page).await?;
+                let ids: Vec<ProductId> = levels.items.iter().map(|l| l.product_id).collect();
+                let products = self.products(&ids).await?;
+                Ok(levels.map(|level| {
+                    let product = products.get(&level.product_id);
+                    LowStock {
+                        name: product.map(|p| p.0.clone()),
+                        low_stock_threshold: product.map(|p| p.1),
+                        level,
+                    }
+                }))
+            }
+            LowStockRule::OwnThreshold => {
+                let ceiling = self.stores.catalog.max_low_stock_threshold().await?;
+                let mut low = Vec::new();
+                let mut batch = PageRequest {
+                    limit: LOW_STOCK_BATCH,
+                    offset: 0,
+                };
+                loop {
+                    let levels = self.stores.reports.low_stock(ceiling, batch).await?;
+                    let ids: Vec<ProductId> = levels.items.iter().map(|l| l.product_id).collect();
+                    let products = self.products(&ids).await?;
+                    let read = levels.items.len() as u64;
+                    for level in levels.items {
+                        if let Some((name, threshold)) = products.get(&level.product_id) {
+                            if level.available() <= threshold.get() {
+                                low.push(LowStock {
+                                    level,
+                                    name: Some(name.clone()),
+                                    low_stock_threshold: Some(*threshold),
+                                });
+                            }
+                        }
+                    }
+                    batch.offset += read;
+                    if read < u64::from(LOW_STOCK_BATCH) {
+                        return Ok(page.slice(&low));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn product_names(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Name>> {
+        Ok(self
+            .products(ids)
+            .await?
+            .into_iter()
+            .map(|(id, (name, _))| (id, name))
+            .collect())
+    }
+
+    /// Name and threshold of each of `ids` still in the catalog, in one lookup.
+    async fn products(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, (Name, Units)>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .stores
+            .catalog
+            .get_many(ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, (p.name, p.low_stock_threshold)))
+            .collect())
+    }
+}

@@ -524,3 +524,74 @@ struct LowRow {
     level: StockRow,
     total: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn split(from: &str, to: &str) -> Split {
+        Split::of(&SalesWindow::new(Some(at(from)), Some(at(to))).unwrap())
+    }
+
+    #[test]
+    fn a_long_window_reads_months_days_and_partial_days() {
+        let s = split("2026-11-10T10:00:00Z", "2027-02-03T06:00:00Z");
+        assert_eq!(
+            s.head_instant(),
+            at("2026-11-11T00:00:00Z"),
+            "lines of the first part-day"
+        );
+        assert_eq!(s.head, day("2026-11-11"), "then whole days");
+        assert_eq!(
+            s.months,
+            (day("2026-12-01"), day("2027-02-01")),
+            "then months"
+        );
+        assert_eq!(s.tail, day("2027-02-03"), "then whole days again");
+        assert_eq!(
+            s.tail_instant(),
+            at("2027-02-03T00:00:00Z"),
+            "then lines to the end"
+        );
+    }
+
+    #[test]
+    fn a_window_inside_one_day_reads_lines_only() {
+        let s = split("2026-12-04T10:00:00Z", "2026-12-04T12:00:00Z");
+        assert_eq!(s.head_instant(), s.hi, "every instant from the lines");
+        assert!(s.tail_instant() >= s.hi, "nothing after");
+        assert!(s.months.0 >= s.months.1, "no month");
+        assert!(s.head >= s.months.0 && s.months.1 >= s.tail, "no day");
+    }
+
+    #[test]
+    fn a_window_inside_one_month_reads_days_and_lines() {
+        let s = split("2026-11-10T10:00:00Z", "2026-11-20T06:00:00Z");
+        assert_eq!((s.head, s.tail), (day("2026-11-11"), day("2026-11-20")));
+        assert_eq!(s.months.0, s.months.1, "no whole month");
+    }
+
+    #[test]
+    fn aligned_and_open_windows_read_the_rollup_only() {
+        let s = split("2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z");
+        assert_eq!(s.head_instant(), s.lo, "no partial day at the start");
+        assert_eq!(s.tail_instant(), s.hi, "none at the end");
+        assert_eq!(s.months, (day("2026-01-01"), day("2026-03-01")));
+        let open = Split::of(&SalesWindow::default());
+        assert_eq!(open.head_instant(), open.lo);
+        assert_eq!(open.tail_instant(), open.hi);
+        assert_eq!(
+            (open.head, open.tail),
+            open.months,
+            "whole months end to end"
+        );
+    }
+}

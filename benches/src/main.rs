@@ -18,6 +18,7 @@
 //! opposite orders half of the time).
 
 mod placement;
+mod reports;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,6 +41,8 @@ enum Command {
     /// Start a release server on a fresh database and measure HTTP order placement against
     /// the pgbench ceiling of the same PostgreSQL, in one run.
     Placement(placement::PlacementArgs),
+    /// Generate a ledger of N order lines on a fresh database and time the four reports.
+    Reports(reports::ReportsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -117,6 +120,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Orders(args) => orders(args).await,
         Command::Placement(args) => placement::placement(args).await,
+        Command::Reports(args) => reports::reports(args).await,
     }
 }
 

@@ -105,7 +105,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// `url` with its path replaced by `/db`.
-fn with_database(url: &str, db: &str) -> String {
+pub(crate) fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
     let base = match base.rfind('/') {
         Some(i) if i > "postgres://".len() => &base[..i],
@@ -444,7 +444,7 @@ async fn check_ledger(conn: &mut PgConnection, placed: &[uuid::Uuid]) -> Result<
     })
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -86,7 +86,7 @@ async fn run(args: &ReportsArgs, db_url: &str) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
-    let rollup: i64 = sqlx::query_scalar("SELECT count(*) FROM sales_rollup")
+    let rollup: i64 = sqlx::query_scalar("SELECT count(*) FROM product_sales")
         .fetch_one(&mut conn)
         .await?;
     println!("reports rollup_rows={rollup}");

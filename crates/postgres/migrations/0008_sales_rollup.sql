@@ -25,39 +25,52 @@ CREATE INDEX orders_unrolled ON orders (id)
  WHERE rolled_sale <> (status IN ('confirmed', 'shipped', 'delivered'))
     OR rolled_delivered <> (status = 'delivered');
 
--- Units and revenue of sales per bucket (a UTC day or month of the orders' `created_at`)
--- and per everything a report groups by, as the lines had it.
-CREATE TABLE sales_rollup (
-    grain       TEXT          NOT NULL,
-    bucket      DATE          NOT NULL,
-    product_id  UUID          NOT NULL,
-    sku         TEXT          NOT NULL,
-    category    TEXT          NOT NULL,
-    supplier_id UUID,
-    currency    CHAR(3)       NOT NULL,
-    units       BIGINT        NOT NULL,
-    revenue     NUMERIC(16,2) NOT NULL,
-    CONSTRAINT sales_rollup_key UNIQUE NULLS NOT DISTINCT
-        (grain, bucket, product_id, sku, category, supplier_id, currency)
+-- The rollup: units and revenue of sales per bucket, one table per report, each keyed by
+-- what its report groups by, as the lines had it. A bucket is a UTC day or month of the
+-- orders' `created_at` (grains `day` and `month`), or all time (grain `all`, bucket
+-- 1970-01-01), so any window reads whole months, whole days and the lines of its partial
+-- days, and an open window reads one row per group.
+CREATE TABLE product_sales (
+    grain      TEXT          NOT NULL,
+    bucket     DATE          NOT NULL,
+    product_id UUID          NOT NULL,
+    sku        TEXT          NOT NULL,
+    currency   CHAR(3)       NOT NULL,
+    units      BIGINT        NOT NULL,
+    revenue    NUMERIC(16,2) NOT NULL,
+    PRIMARY KEY (grain, bucket, product_id, sku, currency)
 ) PARTITION BY LIST (grain);
--- One partition per grain: a report reads the months of one and the days of the other, and
--- each is stored (and scanned) apart instead of interleaved.
-CREATE TABLE sales_rollup_day PARTITION OF sales_rollup FOR VALUES IN ('day');
-CREATE TABLE sales_rollup_month PARTITION OF sales_rollup FOR VALUES IN ('month');
+-- One partition per grain, so each is stored (and scanned) apart instead of interleaved.
+CREATE TABLE product_sales_day PARTITION OF product_sales FOR VALUES IN ('day');
+CREATE TABLE product_sales_month PARTITION OF product_sales FOR VALUES IN ('month');
+CREATE TABLE product_sales_all PARTITION OF product_sales FOR VALUES IN ('all');
 
--- Orders and deliveries per supplier and bucket: an order counts once for each supplier
--- of its lines, however many lines it has of them.
-CREATE TABLE supplier_rollup (
-    grain            TEXT    NOT NULL,
-    bucket           DATE    NOT NULL,
-    supplier_id      UUID    NOT NULL,
-    orders           BIGINT  NOT NULL,
-    delivered_orders BIGINT  NOT NULL,
-    delivery_seconds NUMERIC NOT NULL,
-    PRIMARY KEY (grain, bucket, supplier_id)
-) PARTITION BY LIST (grain);
-CREATE TABLE supplier_rollup_day PARTITION OF supplier_rollup FOR VALUES IN ('day');
-CREATE TABLE supplier_rollup_month PARTITION OF supplier_rollup FOR VALUES IN ('month');
+CREATE TABLE category_sales (
+    grain    TEXT          NOT NULL,
+    bucket   DATE          NOT NULL,
+    category TEXT          NOT NULL,
+    currency CHAR(3)       NOT NULL,
+    units    BIGINT        NOT NULL,
+    revenue  NUMERIC(16,2) NOT NULL,
+    CONSTRAINT category_sales_grain_known CHECK (grain IN ('day', 'month', 'all')),
+    PRIMARY KEY (grain, bucket, category, currency)
+);
+
+-- Per supplier: the units and revenue of its lines, and its orders (an order counts once
+-- for each supplier of its lines), deliveries and confirmation-to-delivery seconds.
+CREATE TABLE supplier_sales (
+    grain            TEXT          NOT NULL,
+    bucket           DATE          NOT NULL,
+    supplier_id      UUID          NOT NULL,
+    currency         CHAR(3)       NOT NULL,
+    units            BIGINT        NOT NULL,
+    revenue          NUMERIC(16,2) NOT NULL,
+    orders           BIGINT        NOT NULL,
+    delivered_orders BIGINT        NOT NULL,
+    delivery_seconds NUMERIC       NOT NULL,
+    CONSTRAINT supplier_sales_grain_known CHECK (grain IN ('day', 'month', 'all')),
+    PRIMARY KEY (grain, bucket, supplier_id, currency)
+);
 
 -- Low stock, lowest available first.
 CREATE INDEX inventory_available ON inventory ((on_hand - reserved), sku COLLATE "C");

@@ -7,8 +7,10 @@
 //!    configured PostgreSQL, for the `random` and `hot` workloads;
 //! 2. builds and starts the `emporium` server in release mode on a fresh database of the
 //!    same server (catalog in memory, ledger on PostgreSQL, full placement saga);
-//! 3. per workload, creates the products, places orders with N clients for the given time
-//!    (one unit of a random SKU out of `--skus`, or of one hot SKU), and counts from the
+//! 3. per workload, creates the products, warms up with the same load for `--warmup`
+//!    seconds, runs `VACUUM ANALYZE` and `CHECKPOINT` (as the ceiling does), then places
+//!    orders with N clients for the given time (one unit of a random SKU out of `--skus`,
+//!    or of one hot SKU), and counts from the
 //!    database afterwards what the run did: units oversold, 201 answers without a confirmed
 //!    order (lost), payments beyond one per sale (double charges), commits and WAL syncs
 //!    per order;
@@ -38,6 +40,9 @@ pub struct PlacementArgs {
     /// SKUs of the `random` workload.
     #[arg(long, default_value_t = 10_000)]
     skus: usize,
+    /// Seconds of the same load before each measured run, not counted (see `run_workload`).
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
     /// The PostgreSQL server (any database on it; the bench creates and drops its own).
     #[arg(
         long,
@@ -306,8 +311,36 @@ async fn run_workload(
     };
     let products = Arc::new(server.create_products(count, workload).await?);
     let mut conn = PgConnection::connect(db_url).await?;
-    // As the ceiling script does before each workload: start from a clean checkpoint, so no
-    // workload pays for the WAL of the one before it.
+    // Steady state, not a cold start. Run the same load for a while first, so the order
+    // tables hold rows, then VACUUM ANALYZE (as the ceiling's schema.sql ends) so the
+    // planner knows it, and a checkpoint (as the ceiling script takes before each workload)
+    // so no workload pays for the WAL of the one before it.
+    //
+    // Without the warm-up the measurement depends on when autovacuum happens to analyze
+    // the order tables: a prepared statement planned while a table was (nearly) empty keeps
+    // its sequential scan as the table grows, until the next ANALYZE. That made whichever
+    // workload ran second 12-25% slower (perf: PostgreSQL in `heap_getnextslot` and
+    // `ExecEvalScalarArrayOp`, i.e. `= ANY($1)` lookups scanning whole tables).
+    if args.warmup > 0 {
+        eprintln!(
+            "placement: workload {workload}, warming up for {} s ...",
+            args.warmup
+        );
+        let deadline = Instant::now() + Duration::from_secs(args.warmup);
+        let warmers: Vec<_> = (0..args.clients)
+            .map(|worker| {
+                let (client, base, products) =
+                    (server.client.clone(), server.base.clone(), products.clone());
+                tokio::spawn(
+                    async move { place_until(worker, client, base, products, deadline).await },
+                )
+            })
+            .collect();
+        for w in warmers {
+            w.await??;
+        }
+    }
+    sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
     sqlx::query("CHECKPOINT").execute(&mut conn).await?;
     // pg_stat counters are updated when a backend's transaction ends, in batches: give the
     // setup's counts time to land before the first reading.

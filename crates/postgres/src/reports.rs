@@ -29,8 +29,7 @@ use emporium_domain::ports::SalesReports;
 use emporium_domain::Result;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::{QueryAs, QueryScalar};
-use sqlx::{FromRow, PgConnection, Postgres};
+use sqlx::{Arguments, FromRow, PgConnection, Postgres};
 use uuid::Uuid;
 
 /// Orders folded per statement; a fold repeats until a batch comes back short. Written
@@ -225,20 +224,23 @@ const BUCKETS: &str =
      OR (grain = 'month' AND bucket >= $6 AND bucket < $7) \
      OR (grain = 'all' AND $9))";
 
-fn bind_split<'q, O>(
-    query: QueryAs<'q, Postgres, O, PgArguments>,
-    split: &Split,
-) -> QueryAs<'q, Postgres, O, PgArguments> {
-    query
-        .bind(split.lo)
-        .bind(split.head_instant())
-        .bind(split.tail_instant())
-        .bind(split.hi)
-        .bind(split.head)
-        .bind(split.months.0)
-        .bind(split.months.1)
-        .bind(split.tail)
-        .bind(split.whole)
+/// `$1`-`$9` of [`EDGE`] and [`BUCKETS`], then `extra` (a page's limit and offset).
+fn split_arguments(split: &Split, extra: &[i64]) -> PgResult<PgArguments> {
+    let mut args = PgArguments::default();
+    let failed = |e| corrupt("report arguments", e);
+    args.add(split.lo).map_err(failed)?;
+    args.add(split.head_instant()).map_err(failed)?;
+    args.add(split.tail_instant()).map_err(failed)?;
+    args.add(split.hi).map_err(failed)?;
+    args.add(split.head).map_err(failed)?;
+    args.add(split.months.0).map_err(failed)?;
+    args.add(split.months.1).map_err(failed)?;
+    args.add(split.tail).map_err(failed)?;
+    args.add(split.whole).map_err(failed)?;
+    for value in extra {
+        args.add(*value).map_err(failed)?;
+    }
+    Ok(args)
 }
 
 /// `LIMIT` and `OFFSET` of a page.
@@ -273,16 +275,14 @@ where
     let split = Split::of(window);
     let (limit, offset) = bounds(page);
     let sql = format!("{EDGE} {select} LIMIT $10 OFFSET $11");
-    let rows: Vec<R> = bind_split(sqlx::query_as(&sql), &split)
-        .bind(limit)
-        .bind(offset)
+    let rows: Vec<R> = sqlx::query_as_with(&sql, split_arguments(&split, &[limit, offset])?)
         .fetch_all(&mut *conn)
         .await?;
     let total = match rows.first() {
         Some(row) => row.total(),
         None if offset > 0 => {
             let sql = format!("{EDGE} SELECT count(*) FROM ({select}) AS report");
-            let n: i64 = bind_split_scalar(sqlx::query_scalar(&sql), &split)
+            let n: i64 = sqlx::query_scalar_with(&sql, split_arguments(&split, &[])?)
                 .fetch_one(&mut *conn)
                 .await?;
             count(n)
@@ -290,22 +290,6 @@ where
         None => 0,
     };
     Ok((rows, total))
-}
-
-fn bind_split_scalar<'q>(
-    query: QueryScalar<'q, Postgres, i64, PgArguments>,
-    split: &Split,
-) -> QueryScalar<'q, Postgres, i64, PgArguments> {
-    query
-        .bind(split.lo)
-        .bind(split.head_instant())
-        .bind(split.tail_instant())
-        .bind(split.hi)
-        .bind(split.head)
-        .bind(split.months.0)
-        .bind(split.months.1)
-        .bind(split.tail)
-        .bind(split.whole)
 }
 
 /// A report row that carries the report's row count.

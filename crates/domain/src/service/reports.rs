@@ -80,7 +80,9 @@ impl ReportService {
         page: PageRequest,
     ) -> Result<Page<SupplierPerformance>> {
         let sales = self.stores.reports.sales_by_supplier(window, page).await?;
+        // A supplier that sold in two currencies has two rows: ask for it once.
         let mut ids: Vec<SupplierId> = sales.items.iter().map(|s| s.supplier_id).collect();
+        ids.sort_unstable();
         ids.dedup();
         let suppliers: HashMap<SupplierId, Supplier> = self
             .stores

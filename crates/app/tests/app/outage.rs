@@ -321,6 +321,16 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
     }
     let keyed = api.keyed_order("outage-key-1", &product, 2).await;
     keyed.assert_unavailable("order with an Idempotency-Key");
+    // Reports come from the ledger: 503 at once, never a hang or a guess.
+    for report in [
+        "sales-by-product",
+        "supplier-performance",
+        "low-stock?threshold=3",
+    ] {
+        api.get(&format!("/reports/{report}"))
+            .await
+            .assert_unavailable(&format!("report {report}"));
+    }
     let health_took = assert_health_names(&api, "postgres", "mongodb").await;
     let list_again = api.get("/products?category=outage").await;
     assert_eq!(list_again.status, StatusCode::OK);

@@ -260,41 +260,66 @@ fn revenue(amount: Decimal, currency: &str) -> PgResult<Revenue> {
     Revenue::new(amount, currency).map_err(|e| corrupt("report rollup", e))
 }
 
-/// Runs one report query (after the window's `edge` CTE, `$10`/`$11` as limit and offset);
-/// every row carries the number of rows of the whole report as `total`. A page past the end
-/// has no row to carry it, so the total then comes from the same query without the page.
-async fn report<R>(
+/// A row of a paged query with `count(*) OVER () AS total`: the number of rows of the whole
+/// query, carried by every row of the page.
+#[derive(FromRow)]
+struct Counted<Row> {
+    #[sqlx(flatten)]
+    row: Row,
+    total: i64,
+}
+
+/// The page of `rows` (each mapped by `item`) and its total. A page past the end has no row
+/// to carry the total, so it then comes from `recount`, which runs only in that case.
+async fn into_page<R, T>(
+    rows: Vec<Counted<R>>,
+    page: PageRequest,
+    recount: impl std::future::Future<Output = PgResult<i64>>,
+    item: impl Fn(R) -> PgResult<T>,
+) -> PgResult<Page<T>> {
+    let total = match rows.first() {
+        Some(first) => count(first.total),
+        None if page.offset > 0 => count(recount.await?),
+        None => 0,
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| item(r.row))
+        .collect::<PgResult<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// Runs one report query (after the window's `edge` CTE, `$10`/`$11` as limit and offset;
+/// `select` ends in `count(*) OVER () AS total`) and maps its rows with `item`.
+async fn report<R, T>(
     conn: &mut PgConnection,
     select: &str,
     window: &SalesWindow,
     page: PageRequest,
-) -> PgResult<(Vec<R>, u64)>
+    item: impl Fn(R) -> PgResult<T>,
+) -> PgResult<Page<T>>
 where
-    R: for<'r> FromRow<'r, PgRow> + Send + Unpin + Totalled,
+    R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
     let split = Split::of(window);
     let (limit, offset) = bounds(page);
     let sql = format!("{EDGE} {select} LIMIT $10 OFFSET $11");
-    let rows: Vec<R> = sqlx::query_as_with(&sql, split_arguments(&split, &[limit, offset])?)
-        .fetch_all(&mut *conn)
-        .await?;
-    let total = match rows.first() {
-        Some(row) => row.total(),
-        None if offset > 0 => {
-            let sql = format!("{EDGE} SELECT count(*) FROM ({select}) AS report");
-            let n: i64 = sqlx::query_scalar_with(&sql, split_arguments(&split, &[])?)
-                .fetch_one(&mut *conn)
-                .await?;
-            count(n)
-        }
-        None => 0,
+    let rows: Vec<Counted<R>> =
+        sqlx::query_as_with(&sql, split_arguments(&split, &[limit, offset])?)
+            .fetch_all(&mut *conn)
+            .await?;
+    let recount = async {
+        let sql = format!("{EDGE} SELECT count(*) FROM ({select}) AS report");
+        Ok(sqlx::query_scalar_with(&sql, split_arguments(&split, &[])?)
+            .fetch_one(&mut *conn)
+            .await?)
     };
-    Ok((rows, total))
-}
-
-/// A report row that carries the report's row count.
-trait Totalled {
-    fn total(&self) -> u64;
+    into_page(rows, page, recount, item).await
 }
 
 #[derive(FromRow)]
@@ -304,7 +329,6 @@ struct ProductRow {
     currency: String,
     units: i64,
     revenue: Decimal,
-    total: i64,
 }
 
 #[derive(FromRow)]
@@ -313,7 +337,6 @@ struct CategoryRow {
     currency: String,
     units: i64,
     revenue: Decimal,
-    total: i64,
 }
 
 #[derive(FromRow)]
@@ -325,34 +348,6 @@ struct SupplierRow {
     orders: i64,
     delivered_orders: i64,
     delivery_seconds: Decimal,
-    total: i64,
-}
-
-impl Totalled for ProductRow {
-    fn total(&self) -> u64 {
-        count(self.total)
-    }
-}
-
-impl Totalled for CategoryRow {
-    fn total(&self) -> u64 {
-        count(self.total)
-    }
-}
-
-impl Totalled for SupplierRow {
-    fn total(&self) -> u64 {
-        count(self.total)
-    }
-}
-
-fn page_of<T>(items: Vec<T>, total: u64, page: PageRequest) -> Page<T> {
-    Page {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }
 }
 
 impl PgLedger {
@@ -372,7 +367,7 @@ impl SalesReports for PgLedger {
         page: PageRequest,
     ) -> Result<Page<ProductSales>> {
         let mut conn = self.folded().await?;
-        let (rows, total) = report::<ProductRow>(
+        Ok(report(
             &mut conn,
             &format!(
                 "SELECT product_id, sku, currency, SUM(units)::int8 AS units, \
@@ -387,20 +382,16 @@ impl SalesReports for PgLedger {
             ),
             &window,
             page,
-        )
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
+            |r: ProductRow| {
                 Ok(ProductSales {
                     product_id: ProductId::from_uuid(r.product_id),
                     sku: Sku::parse(r.sku).map_err(|e| corrupt("report rollup", e))?,
                     units: count(r.units),
                     revenue: revenue(r.revenue, &r.currency)?,
                 })
-            })
-            .collect::<PgResult<Vec<_>>>()?;
-        Ok(page_of(items, total, page))
+            },
+        )
+        .await?)
     }
 
     async fn sales_by_category(
@@ -409,7 +400,7 @@ impl SalesReports for PgLedger {
         page: PageRequest,
     ) -> Result<Page<CategorySales>> {
         let mut conn = self.folded().await?;
-        let (rows, total) = report::<CategoryRow>(
+        Ok(report(
             &mut conn,
             &format!(
                 "SELECT category, currency, SUM(units)::int8 AS units, \
@@ -424,20 +415,16 @@ impl SalesReports for PgLedger {
             ),
             &window,
             page,
-        )
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
+            |r: CategoryRow| {
                 Ok(CategorySales {
                     category: Category::parse(r.category)
                         .map_err(|e| corrupt("report rollup", e))?,
                     units: count(r.units),
                     revenue: revenue(r.revenue, &r.currency)?,
                 })
-            })
-            .collect::<PgResult<Vec<_>>>()?;
-        Ok(page_of(items, total, page))
+            },
+        )
+        .await?)
     }
 
     async fn sales_by_supplier(
@@ -446,7 +433,7 @@ impl SalesReports for PgLedger {
         page: PageRequest,
     ) -> Result<Page<SupplierSales>> {
         let mut conn = self.folded().await?;
-        let (rows, total) = report::<SupplierRow>(
+        Ok(report(
             &mut conn,
             &format!(
                 "SELECT supplier_id, currency, SUM(units)::int8 AS units, \
@@ -473,11 +460,7 @@ impl SalesReports for PgLedger {
             ),
             &window,
             page,
-        )
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
+            |r: SupplierRow| {
                 Ok(SupplierSales {
                     supplier_id: SupplierId::from_uuid(r.supplier_id),
                     units: count(r.units),
@@ -486,9 +469,9 @@ impl SalesReports for PgLedger {
                     delivered_orders: count(r.delivered_orders),
                     delivery_seconds: r.delivery_seconds.trunc().try_into().unwrap_or_default(),
                 })
-            })
-            .collect::<PgResult<Vec<_>>>()?;
-        Ok(page_of(items, total, page))
+            },
+        )
+        .await?)
     }
 
     async fn catch_up(&self) -> Result<u64> {
@@ -504,39 +487,23 @@ impl SalesReports for PgLedger {
               WHERE on_hand - reserved <= $1 \
               ORDER BY on_hand - reserved, sku COLLATE \"C\" LIMIT $2 OFFSET $3"
         );
-        let rows: Vec<LowRow> = sqlx::query_as(&sql)
+        let rows: Vec<Counted<StockRow>> = sqlx::query_as(&sql)
             .bind(at_most)
             .bind(limit)
             .bind(offset)
             .fetch_all(&self.pool)
             .await
             .map_err(Failure::from)?;
-        let total = match rows.first() {
-            Some(row) => count(row.total),
-            None if offset > 0 => count(
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM inventory WHERE on_hand - reserved <= $1",
-                )
-                .bind(at_most)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(Failure::from)?,
-            ),
-            None => 0,
+        let recount = async {
+            Ok(
+                sqlx::query_scalar("SELECT count(*) FROM inventory WHERE on_hand - reserved <= $1")
+                    .bind(at_most)
+                    .fetch_one(&self.pool)
+                    .await?,
+            )
         };
-        let items = rows
-            .into_iter()
-            .map(|r| r.level.into_level())
-            .collect::<PgResult<Vec<_>>>()?;
-        Ok(page_of(items, total, page))
+        Ok(into_page(rows, page, recount, StockRow::into_level).await?)
     }
-}
-
-#[derive(FromRow)]
-struct LowRow {
-    #[sqlx(flatten)]
-    level: StockRow,
-    total: i64,
 }
 
 #[cfg(test)]

@@ -19,10 +19,12 @@
 
 use crate::config::{GatewayChoice, Settings};
 use anyhow::Context;
-use emporium_domain::ports::{Catalog, Inventory, PaymentGateway, Stores};
+use emporium_domain::ports::{
+    Catalog, CatalogChanges, EventLog, Inventory, PaymentGateway, Stores,
+};
 use emporium_gateway::{HttpGatewayConfig, HttpPaymentGateway};
 use emporium_memory::{
-    BroadcastEvents, MemoryCatalog, MemoryIdempotencyKeys, MemoryLedger, TestPaymentGateway,
+    MemoryCatalog, MemoryEventLog, MemoryIdempotencyKeys, MemoryLedger, TestPaymentGateway,
 };
 use emporium_mongo::MongoCatalog;
 use emporium_postgres::{LockingStrategy, PgLedger, PgOptions};
@@ -42,11 +44,11 @@ pub enum Probe {
     Inventory(&'static str, Arc<dyn Inventory>),
 }
 
-/// The stores the server runs on, with their health probes and the event bus that
-/// subscribers listen to.
+/// The stores the server runs on, with their health probes and the catalog cache the
+/// event feed keeps fresh.
 pub struct Backend {
     pub stores: Stores,
-    pub events: Arc<BroadcastEvents>,
+    pub cache: Option<Arc<CachingCatalog>>,
     pub probes: Vec<Probe>,
 }
 
@@ -58,35 +60,38 @@ impl Backend {
 
     /// Wires the given real adapters, memory for the rest.
     ///
-    /// The MongoDB catalog is wrapped in a [`CachingCatalog`] (invalidated by this
-    /// backend's catalog events) and the PostgreSQL ledger in [`FailFast`]; see the module
+    /// The MongoDB catalog is wrapped in a [`CachingCatalog`] (invalidated by the event
+    /// feed) and the PostgreSQL ledger in [`FailFast`]; see the module
     /// documentation. Memory adapters cannot be down and are used as they are.
     pub fn assemble(
         catalog: Option<MongoCatalog>,
         ledger: Option<PgLedger>,
         gateway: Arc<dyn PaymentGateway>,
     ) -> Backend {
-        let events = Arc::new(BroadcastEvents::default());
         let mut probes = Vec::new();
-        let (catalog, suppliers): (Arc<dyn Catalog>, Arc<dyn emporium_domain::ports::Suppliers>) =
-            match catalog {
-                Some(mongo) => {
-                    let mongo = Arc::new(mongo);
-                    probes.push(Probe::Catalog("mongodb", mongo.clone()));
-                    let cached = CachingCatalog::new(mongo.clone(), CacheOptions::default())
-                        .invalidated_by(events.subscribe());
-                    (Arc::new(cached), mongo)
-                }
-                None => {
-                    let memory = Arc::new(MemoryCatalog::default());
-                    (memory.clone(), memory)
-                }
-            };
+        let mut cache = None;
+        let (catalog, suppliers, catalog_changes): (
+            Arc<dyn Catalog>,
+            Arc<dyn emporium_domain::ports::Suppliers>,
+            Arc<dyn CatalogChanges>,
+        ) = match catalog {
+            Some(mongo) => {
+                let mongo = Arc::new(mongo);
+                probes.push(Probe::Catalog("mongodb", mongo.clone()));
+                let cached = Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
+                cache = Some(cached.clone());
+                (cached, mongo.clone(), mongo)
+            }
+            None => {
+                let memory = Arc::new(MemoryCatalog::default());
+                (memory.clone(), memory.clone(), memory)
+            }
+        };
         let stores = match ledger {
             Some(pg) => {
                 let pg = Arc::new(pg);
                 probes.push(Probe::Inventory("postgres", pg.clone()));
-                let ledger = Arc::new(FailFast::new(pg, "postgres"));
+                let ledger = Arc::new(FailFast::new(pg.clone(), "postgres"));
                 Stores {
                     catalog,
                     suppliers,
@@ -98,11 +103,15 @@ impl Backend {
                     reports: ledger.clone(),
                     idempotency: ledger,
                     gateway,
-                    events: events.clone(),
+                    // The raw ledger: the feed retries on its own and must not be cut off
+                    // by the fail-fast breaker's view of order traffic.
+                    feed: pg as Arc<dyn EventLog>,
+                    catalog_changes,
                 }
             }
             None => {
-                let memory = Arc::new(MemoryLedger::default());
+                let feed = Arc::new(MemoryEventLog::default());
+                let memory = Arc::new(MemoryLedger::with_feed(feed.clone()));
                 Stores {
                     catalog,
                     suppliers,
@@ -114,7 +123,8 @@ impl Backend {
                     reports: memory,
                     idempotency: Arc::new(MemoryIdempotencyKeys::default()),
                     gateway,
-                    events: events.clone(),
+                    feed,
+                    catalog_changes,
                 }
             }
         };
@@ -123,7 +133,7 @@ impl Backend {
         }
         Backend {
             stores,
-            events,
+            cache,
             probes,
         }
     }

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod background;
 pub mod config;
+pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod startup;

@@ -13,6 +13,12 @@ pub struct Metrics {
     sagas_compensated_by_recovery: AtomicU64,
     recovery_failures: AtomicU64,
     reservations_expired: AtomicU64,
+    feed_events: AtomicU64,
+    feed_position: AtomicU64,
+    feed_lag_ms: AtomicU64,
+    feed_clients: AtomicU64,
+    feed_slow_clients_closed: AtomicU64,
+    feed_silent_clients_closed: AtomicU64,
 }
 
 impl Metrics {
@@ -31,6 +37,34 @@ impl Metrics {
 
     pub fn set_stuck(&self, n: usize) {
         self.sagas_stuck.store(n as u64, Relaxed);
+    }
+
+    /// An event handed to this server's feed clients: its position, and how long after
+    /// the change it got here.
+    pub fn feed_delivered(&self, seq: u64, lag_ms: u64) {
+        self.feed_events.fetch_add(1, Relaxed);
+        self.feed_position.store(seq, Relaxed);
+        self.feed_lag_ms.store(lag_ms, Relaxed);
+    }
+
+    pub fn feed_client_connected(&self) {
+        self.feed_clients.fetch_add(1, Relaxed);
+    }
+
+    pub fn feed_client_gone(&self) {
+        self.feed_clients.fetch_sub(1, Relaxed);
+    }
+
+    pub fn feed_slow_client_closed(&self) {
+        self.feed_slow_clients_closed.fetch_add(1, Relaxed);
+    }
+
+    pub fn feed_silent_client_closed(&self) {
+        self.feed_silent_clients_closed.fetch_add(1, Relaxed);
+    }
+
+    pub fn feed_slow_clients(&self) -> u64 {
+        self.feed_slow_clients_closed.load(Relaxed)
     }
 
     /// The Prometheus text exposition of every counter.
@@ -77,6 +111,42 @@ impl Metrics {
             "counter",
             "Reservations of abandoned pending orders released or settled.",
             self.reservations_expired.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_events_total",
+            "counter",
+            "Events this server's feed handed to its WebSocket clients.",
+            self.feed_events.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_position",
+            "gauge",
+            "The seq of the newest event this server's feed delivered.",
+            self.feed_position.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_lag_milliseconds",
+            "gauge",
+            "From the change to its delivery, for the newest event delivered.",
+            self.feed_lag_ms.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_clients",
+            "gauge",
+            "WebSocket feed clients connected to this server.",
+            self.feed_clients.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_slow_clients_closed_total",
+            "counter",
+            "Feed clients closed with 1013 because their queue was full.",
+            self.feed_slow_clients_closed.load(Relaxed),
+        );
+        metric(
+            "emporium_feed_silent_clients_closed_total",
+            "counter",
+            "Feed clients closed because they stopped answering pings.",
+            self.feed_silent_clients_closed.load(Relaxed),
         );
         out
     }

@@ -108,6 +108,16 @@ impl Application {
         supervisor.spawn("report_catch_up", move |shutdown| {
             background::catch_up_reports(reports.clone(), Duration::from_secs(1), shutdown)
         });
+        let hub = state.feed.clone();
+        supervisor.spawn("event_feed", move |shutdown| hub.clone().run(shutdown));
+        let (changes, log) = (stores.catalog_changes.clone(), stores.feed.clone());
+        supervisor.spawn("catalog_changes", move |shutdown| {
+            crate::feed::follow_catalog_forever(changes.clone(), log.clone(), shutdown)
+        });
+        let log = stores.feed.clone();
+        supervisor.spawn("feed_prune", move |shutdown| {
+            crate::feed::prune_forever(log.clone(), Duration::from_secs(60), shutdown)
+        });
         if let Some(recovery) = options.recovery {
             let metrics = state.metrics.clone();
             supervisor.spawn("recovery", move |shutdown| {

@@ -17,11 +17,19 @@ pub struct AppState {
     pub backend: std::sync::Arc<Backend>,
     pub admin_token: Option<String>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The live event feed of `GET /api/ws`.
+    pub feed: std::sync::Arc<crate::feed::FeedHub>,
 }
 
 impl AppState {
     pub fn new(backend: Backend, admin_token: Option<String>) -> Self {
         let stores = backend.stores.clone();
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+        let feed = std::sync::Arc::new(crate::feed::FeedHub::new(
+            stores.feed.clone(),
+            metrics.clone(),
+            backend.cache.clone(),
+        ));
         AppState {
             catalog: CatalogService::new(stores.clone()),
             suppliers: SupplierService::new(stores.clone()),
@@ -30,7 +38,8 @@ impl AppState {
             recovery: RecoveryService::new(stores),
             backend: std::sync::Arc::new(backend),
             admin_token,
-            metrics: Default::default(),
+            metrics,
+            feed,
         }
     }
 }

@@ -20,9 +20,9 @@
 
 use crate::model::{
     CategorySales, DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page,
-    PageRequest, Payment, PaymentStatus, Product, ProductId, ProductQuery, ProductSales, SagaId,
-    SagaRecord, SagaState, SalesWindow, Sku, StockLevel, Supplier, SupplierId, SupplierSales,
-    Units,
+    PageRequest, Payment, PaymentStatus, Product, ProductId, ProductQuery, ProductSales, Replay,
+    ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow, Seq, Sku, StockLevel, Supplier,
+    SupplierId, SupplierSales, Timestamp, Units,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -357,12 +357,48 @@ pub trait SagaLog: Send + Sync + 'static {
     async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>>;
 }
 
-/// Where domain events go (a broadcast channel, an outbox relay, ...).
+/// The event feed: every change to an order, a product or stock, in one order, each with
+/// its [`Seq`]. The stores write events with their changes (PostgreSQL's triggers, the
+/// memory ledger under its lock); [`EventLog::relay`] makes them part of the feed, and
+/// catalog changes arrive through [`CatalogChanges::follow`]. Readers page through it with
+/// [`EventLog::read_after`] and sleep in [`EventLog::wait`] until something new arrives.
 #[async_trait]
-pub trait EventBus: Send + Sync + 'static {
-    /// Publishes after the change is durable. Delivery failures are the bus's to log; they
-    /// never undo the change.
-    async fn publish(&self, event: DomainEvent);
+pub trait EventLog: Send + Sync + 'static {
+    /// Gives the recorded but unpublished events their `seq` (in the order they were
+    /// recorded, which for one order or product is the order of its changes); returns how
+    /// many. Safe to call from several servers at once.
+    async fn relay(&self) -> Result<u64>;
+    /// At most `limit` events with `seq > after`, in feed order; `truncated` when events
+    /// right after `after` have left the replay window.
+    async fn read_after(&self, after: Seq, limit: u32) -> Result<Replay>;
+    /// The newest event's position (`Seq(0)` for an empty feed).
+    async fn head(&self) -> Result<Seq>;
+    /// Returns when new events may have been recorded or published, or after `timeout`.
+    /// Never busy-waits: the wake-up comes from the store.
+    async fn wait(&self, timeout: std::time::Duration);
+    /// Records `event` from the external source `source` and, in the same transaction,
+    /// that the source has been read up to `resume`; but only if the source was still at
+    /// `previous` (another server following the same source may have recorded it first;
+    /// then nothing is written and `false` comes back).
+    async fn record_external(
+        &self,
+        source: &str,
+        event: &DomainEvent,
+        previous: Option<&ResumeToken>,
+        resume: &ResumeToken,
+    ) -> Result<bool>;
+    /// Where `source` was last read up to.
+    async fn resume_token(&self, source: &str) -> Result<Option<ResumeToken>>;
+    /// Drops events recorded before `cutoff`; they leave the replay window. Returns how many.
+    async fn prune(&self, cutoff: Timestamp) -> Result<u64>;
+}
+
+/// The catalog's own change history (MongoDB's change stream), as feed events.
+#[async_trait]
+pub trait CatalogChanges: Send + Sync + 'static {
+    /// Follows the catalog's changes from where `log` says this source stopped (or from
+    /// now), recording each in `log` with its resume token. Returns only on an error.
+    async fn follow(&self, log: &dyn EventLog) -> Result<()>;
 }
 
 /// What the idempotency store says about a request carrying a key it was given.
@@ -419,7 +455,10 @@ pub struct Stores {
     /// The ledger's consistency scans (reconciliation only).
     pub audit: Arc<dyn LedgerAudit>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
-    pub events: Arc<dyn EventBus>,
+    /// The event feed (written by the stores themselves; read by the app's feed).
+    pub feed: Arc<dyn EventLog>,
+    /// The catalog's change history, for the feed.
+    pub catalog_changes: Arc<dyn CatalogChanges>,
     /// The ledger's report figures.
     pub reports: Arc<dyn SalesReports>,
 }

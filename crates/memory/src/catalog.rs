@@ -2,25 +2,51 @@
 
 use crate::lock;
 use async_trait::async_trait;
+use emporium_domain::model::{DomainEvent, EventKind, ResumeToken};
 use emporium_domain::model::{
     Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
     Units,
 };
-use emporium_domain::ports::{Catalog, Suppliers};
+use emporium_domain::ports::{Catalog, CatalogChanges, EventLog, Suppliers};
 use emporium_domain::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How many product changes the catalog's change history keeps for a follower that is
+/// behind (MongoDB's oplog is likewise a capped collection).
+const HISTORY_CAPACITY: usize = 10_000;
+
+/// The source name of the memory catalog's changes in the event log.
+const SOURCE: &str = "memory-catalog";
 
 #[derive(Default)]
 struct State {
     products: HashMap<ProductId, Product>,
     suppliers: HashMap<SupplierId, Supplier>,
+    /// Product changes, oldest first; the first has number `history_start`.
+    history: VecDeque<DomainEvent>,
+    history_start: u64,
 }
 
-/// Products and suppliers behind one mutex; implements [`Catalog`] and [`Suppliers`].
+impl State {
+    fn changed(&mut self, event: DomainEvent) {
+        self.history.push_back(event);
+        if self.history.len() > HISTORY_CAPACITY {
+            self.history.pop_front();
+            self.history_start += 1;
+        }
+    }
+}
+
+/// Products and suppliers behind one mutex; implements [`Catalog`] and [`Suppliers`], and
+/// [`CatalogChanges`] from a change history kept under the same lock (the in-process
+/// counterpart of MongoDB's change stream).
 #[derive(Default)]
 pub struct MemoryCatalog {
     state: Mutex<State>,
+    changed: Notify,
 }
 
 fn sort(products: &mut [Product], order: ProductSort) {
@@ -58,6 +84,9 @@ impl Catalog for MemoryCatalog {
             )));
         }
         state.products.insert(product.id, product.clone());
+        state.changed(DomainEvent::product(EventKind::ProductCreated, product));
+        drop(state);
+        self.changed.notify_waiters();
         Ok(())
     }
 
@@ -88,6 +117,9 @@ impl Catalog for MemoryCatalog {
         match state.products.get_mut(&product.id) {
             Some(slot) => {
                 *slot = product.clone();
+                state.changed(DomainEvent::product(EventKind::ProductUpdated, product));
+                drop(state);
+                self.changed.notify_waiters();
                 Ok(())
             }
             None => Err(Error::NotFound("product")),
@@ -95,7 +127,14 @@ impl Catalog for MemoryCatalog {
     }
 
     async fn delete(&self, id: ProductId) -> Result<Option<Product>> {
-        Ok(lock(&self.state).products.remove(&id))
+        let mut state = lock(&self.state);
+        let removed = state.products.remove(&id);
+        if removed.is_some() {
+            state.changed(DomainEvent::product_deleted(id));
+            drop(state);
+            self.changed.notify_waiters();
+        }
+        Ok(removed)
     }
 
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>> {
@@ -208,5 +247,50 @@ impl Suppliers for MemoryCatalog {
 
     async fn delete(&self, id: SupplierId) -> Result<bool> {
         Ok(lock(&self.state).suppliers.remove(&id).is_some())
+    }
+}
+
+/// A position in the change history, as a resume token.
+fn token(position: u64) -> ResumeToken {
+    ResumeToken(position.to_be_bytes().to_vec())
+}
+
+fn position(token: &ResumeToken) -> Option<u64> {
+    Some(u64::from_be_bytes(token.0.as_slice().try_into().ok()?))
+}
+
+#[async_trait]
+impl CatalogChanges for MemoryCatalog {
+    async fn follow(&self, log: &dyn EventLog) -> Result<()> {
+        let mut previous = log.resume_token(SOURCE).await?;
+        let mut next = previous.as_ref().and_then(position).unwrap_or(0);
+        loop {
+            // Registered before reading, so a change made in between still wakes us.
+            let changed = self.changed.notified();
+            let batch: Vec<(u64, DomainEvent)> = {
+                let state = lock(&self.state);
+                next = next.max(state.history_start);
+                let skip = usize::try_from(next - state.history_start).unwrap_or(usize::MAX);
+                state
+                    .history
+                    .iter()
+                    .skip(skip)
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, e)| (next + i as u64, e))
+                    .collect()
+            };
+            if batch.is_empty() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
+                continue;
+            }
+            for (at, event) in batch {
+                let resume = token(at + 1);
+                log.record_external(SOURCE, &event, previous.as_ref(), &resume)
+                    .await?;
+                previous = Some(resume);
+                next = at + 1;
+            }
+        }
     }
 }

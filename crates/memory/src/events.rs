@@ -1,38 +1,141 @@
-//! Domain events over a tokio broadcast channel.
+//! The event feed in memory: what the outbox, its relay and the replay window are in
+//! PostgreSQL, under one mutex.
 
+use crate::lock;
 use async_trait::async_trait;
-use emporium_domain::model::DomainEvent;
-use emporium_domain::ports::EventBus;
-use tokio::sync::broadcast;
+use emporium_domain::model::{DomainEvent, FeedEvent, Replay, ResumeToken, Seq, Timestamp};
+use emporium_domain::ports::EventLog;
+use emporium_domain::Result;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
 
-/// Fans every published event out to all current subscribers. A subscriber that falls more
-/// than the channel's capacity behind misses events (and is told so by `RecvError::Lagged`).
-pub struct BroadcastEvents {
-    sender: broadcast::Sender<DomainEvent>,
+/// How many published events the memory feed keeps for replay. PostgreSQL keeps a time
+/// window instead; in memory a count bounds what a busy server holds.
+pub const MEMORY_FEED_CAPACITY: usize = 100_000;
+
+#[derive(Default)]
+struct State {
+    /// Recorded, not yet given a `seq` (the outbox rows the relay has not claimed).
+    recorded: Vec<DomainEvent>,
+    /// Published, oldest first, with consecutive `seq`s.
+    published: VecDeque<FeedEvent>,
+    last: u64,
+    pruned_through: u64,
+    cursors: HashMap<String, ResumeToken>,
 }
 
-impl BroadcastEvents {
-    pub fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<DomainEvent> {
-        self.sender.subscribe()
-    }
+/// Implements [`EventLog`]. The memory ledger and catalog record into it under their own
+/// locks, so an event exists exactly when its change does.
+pub struct MemoryEventLog {
+    state: Mutex<State>,
+    wake: Notify,
+    capacity: usize,
 }
 
-impl Default for BroadcastEvents {
+impl Default for MemoryEventLog {
     fn default() -> Self {
-        Self::new(4096)
+        MemoryEventLog::with_capacity(MEMORY_FEED_CAPACITY)
+    }
+}
+
+impl MemoryEventLog {
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryEventLog {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records events for the relay to publish (the memory outbox).
+    pub fn record(&self, events: impl IntoIterator<Item = DomainEvent>) {
+        let mut state = lock(&self.state);
+        let before = state.recorded.len();
+        state.recorded.extend(events);
+        if state.recorded.len() > before {
+            drop(state);
+            self.wake.notify_one();
+        }
     }
 }
 
 #[async_trait]
-impl EventBus for BroadcastEvents {
-    async fn publish(&self, event: DomainEvent) {
-        tracing::trace!(kind = ?event.kind, id = %event.id, "event");
-        // No subscriber is not an error: nobody is listening right now.
-        let _ = self.sender.send(event);
+impl EventLog for MemoryEventLog {
+    async fn relay(&self) -> Result<u64> {
+        let mut state = lock(&self.state);
+        let recorded = std::mem::take(&mut state.recorded);
+        let count = recorded.len() as u64;
+        for event in recorded {
+            state.last += 1;
+            let seq = Seq(state.last);
+            state.published.push_back(FeedEvent { event, seq });
+        }
+        while state.published.len() > self.capacity {
+            if let Some(dropped) = state.published.pop_front() {
+                state.pruned_through = dropped.seq.0;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn read_after(&self, after: Seq, limit: u32) -> Result<Replay> {
+        let state = lock(&self.state);
+        let first = state.pruned_through + 1;
+        let start = after.0.saturating_add(1).max(first) - first;
+        let events = state
+            .published
+            .iter()
+            .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        Ok(Replay {
+            events,
+            truncated: after.0 < state.pruned_through,
+        })
+    }
+
+    async fn head(&self) -> Result<Seq> {
+        Ok(Seq(lock(&self.state).last))
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+    }
+
+    async fn record_external(
+        &self,
+        source: &str,
+        event: &DomainEvent,
+        previous: Option<&ResumeToken>,
+        resume: &ResumeToken,
+    ) -> Result<bool> {
+        let mut state = lock(&self.state);
+        if state.cursors.get(source) != previous {
+            return Ok(false);
+        }
+        state.cursors.insert(source.to_owned(), resume.clone());
+        state.recorded.push(event.clone());
+        drop(state);
+        self.wake.notify_one();
+        Ok(true)
+    }
+
+    async fn resume_token(&self, source: &str) -> Result<Option<ResumeToken>> {
+        Ok(lock(&self.state).cursors.get(source).cloned())
+    }
+
+    async fn prune(&self, cutoff: Timestamp) -> Result<u64> {
+        let mut state = lock(&self.state);
+        let mut pruned = 0;
+        while state.published.front().is_some_and(|e| e.event.at < cutoff) {
+            if let Some(dropped) = state.published.pop_front() {
+                state.pruned_through = dropped.seq.0;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -1,20 +1,22 @@
 //! Inventory, orders and payments in memory, under one lock: the in-process equivalent of
 //! a PostgreSQL transaction over the three tables.
 
+use crate::events::MemoryEventLog;
 use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
     now, NewOrder, Order, OrderId, OrderItem, OrderQuery, OrderStatus, Page, Payment, ProductId,
     SagaId, SagaRecord, SagaState, Sku, StockLevel, Timestamp, Units,
 };
+use emporium_domain::model::{DomainEvent, EventKind};
 use emporium_domain::ports::{
     payment_agrees, Cancellation, Holding, Inventory, LedgerAudit, Orders, Payments, Release,
     SagaLog, Settlement,
 };
 use emporium_domain::{Error, Result, Shortfall};
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
-use std::sync::Mutex;
+use std::ops::{Bound, Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 mod reports;
 
@@ -26,6 +28,9 @@ struct State {
     sagas: HashMap<SagaId, SagaRecord>,
     /// When each order was confirmed and delivered (the supplier report's delivery times).
     milestones: HashMap<OrderId, Milestones>,
+    /// Events of the operation under way, handed to the feed when the lock is released
+    /// (what PostgreSQL's triggers write into the outbox).
+    outbox: Vec<DomainEvent>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +51,18 @@ impl State {
         for item in items {
             if let Some(level) = self.stock.get_mut(&item.sku) {
                 f(level, item.quantity.get());
+                let event = stock_event(level);
+                self.outbox.push(event);
+            }
+        }
+    }
+
+    /// Records a `stock.changed` for `sku` when it differs from `before`.
+    fn stock_moved(&mut self, before: Option<&StockLevel>, sku: &Sku) {
+        if let Some(level) = self.stock.get(sku) {
+            if before.is_none_or(|b| (b.on_hand, b.reserved) != (level.on_hand, level.reserved)) {
+                let event = stock_event(level);
+                self.outbox.push(event);
             }
         }
     }
@@ -56,6 +73,8 @@ impl State {
         order.status = order.status.transition(to)?;
         order.updated_at = now();
         let order = order.clone();
+        self.outbox
+            .push(DomainEvent::order(EventKind::OrderUpdated, &order));
         let milestones = self.milestones.entry(id).or_default();
         match to {
             OrderStatus::Confirmed => milestones.confirmed_at = Some(order.updated_at),
@@ -87,6 +106,8 @@ impl State {
         self.each_line(&new.items, |level, q| level.reserved += q);
         let order = Order::pending(new);
         self.orders.insert(order.id, order.clone());
+        self.outbox
+            .push(DomainEvent::order(EventKind::OrderCreated, &order));
         Ok(order)
     }
 
@@ -170,11 +191,62 @@ impl State {
     }
 }
 
+fn stock_event(level: &StockLevel) -> DomainEvent {
+    DomainEvent::stock_changed(level.product_id, level.available(), level.reserved)
+}
+
 /// Implements [`Inventory`], [`Orders`], [`Payments`] and [`SagaLog`] over one mutex, so a
 /// ledger step and its saga record change together, as in one PostgreSQL transaction.
+/// Every order and stock change is recorded in the [`MemoryEventLog`] before the lock is
+/// released, as PostgreSQL's triggers record it in the outbox.
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
+    feed: Arc<MemoryEventLog>,
+}
+
+/// The ledger's lock; on release, the operation's events go to the feed.
+struct Tx<'a> {
+    state: MutexGuard<'a, State>,
+    feed: &'a MemoryEventLog,
+}
+
+impl Deref for Tx<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.state.outbox.is_empty() {
+            self.feed.record(self.state.outbox.drain(..));
+        }
+    }
+}
+
+impl MemoryLedger {
+    /// A ledger recording its events in `feed`.
+    pub fn with_feed(feed: Arc<MemoryEventLog>) -> MemoryLedger {
+        MemoryLedger {
+            state: Mutex::default(),
+            feed,
+        }
+    }
+
+    fn lock(&self) -> Tx<'_> {
+        Tx {
+            state: lock(&self.state),
+            feed: &self.feed,
+        }
+    }
 }
 
 #[async_trait]
@@ -185,7 +257,7 @@ impl Inventory for MemoryLedger {
         product: ProductId,
         on_hand: Units,
     ) -> Result<StockLevel> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         if state.stock.contains_key(sku) {
             return Err(Error::Conflict(format!("sku {sku} already has stock")));
         }
@@ -196,22 +268,26 @@ impl Inventory for MemoryLedger {
             reserved: 0,
         };
         state.stock.insert(sku.clone(), level.clone());
+        state.stock_moved(None, sku);
         Ok(level)
     }
 
     async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         let level = state.stock.get_mut(sku).ok_or(Error::NotFound("stock"))?;
+        let before = level.clone();
         level.on_hand = level.reserved + available.get();
-        Ok(level.clone())
+        let level = level.clone();
+        state.stock_moved(Some(&before), sku);
+        Ok(level)
     }
 
     async fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
-        Ok(lock(&self.state).stock.get(sku).cloned())
+        Ok(self.lock().stock.get(sku).cloned())
     }
 
     async fn stock_many(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         Ok(skus
             .iter()
             .filter_map(|s| state.stock.get(s).cloned())
@@ -219,11 +295,11 @@ impl Inventory for MemoryLedger {
     }
 
     async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
-        Ok(lock(&self.state).stock.remove(sku))
+        Ok(self.lock().stock.remove(sku))
     }
 
     async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         Ok(state
             .stock
@@ -234,7 +310,7 @@ impl Inventory for MemoryLedger {
     }
 
     async fn repair_reserved(&self, sku: &Sku, reserved: Units) -> Result<StockLevel> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         let level = state.stock.get_mut(sku).ok_or(Error::NotFound("stock"))?;
         if reserved.get() > level.on_hand {
             return Err(Error::Conflict(format!(
@@ -242,12 +318,15 @@ impl Inventory for MemoryLedger {
                 level.on_hand
             )));
         }
+        let before = level.clone();
         level.reserved = reserved.get();
-        Ok(level.clone())
+        let level = level.clone();
+        state.stock_moved(Some(&before), sku);
+        Ok(level)
     }
 
     async fn remove_unreserved(&self, sku: &Sku) -> Result<Option<StockLevel>> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         match state.stock.get(sku) {
             None => Ok(None),
             Some(level) if level.reserved > 0 => Err(Error::Conflict(format!(
@@ -266,11 +345,11 @@ impl Inventory for MemoryLedger {
 #[async_trait]
 impl Orders for MemoryLedger {
     async fn create_pending(&self, new: &NewOrder) -> Result<Order> {
-        lock(&self.state).create_pending(new)
+        self.lock().create_pending(new)
     }
 
     async fn reserve(&self, new: &NewOrder, saga: &SagaRecord) -> Result<Order> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         let order = state.create_pending(new)?;
         state.save_saga(saga);
         Ok(order)
@@ -282,7 +361,7 @@ impl Orders for MemoryLedger {
         settlement: &Settlement,
         saga: &SagaRecord,
     ) -> Result<Order> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         state.order(id)?;
         let order = match settlement {
             Settlement::Confirm(payment) => {
@@ -305,15 +384,15 @@ impl Orders for MemoryLedger {
     }
 
     async fn confirm(&self, id: OrderId) -> Result<Order> {
-        lock(&self.state).confirm(id)
+        self.lock().confirm(id)
     }
 
     async fn fail(&self, id: OrderId) -> Result<Order> {
-        lock(&self.state).fail(id)
+        self.lock().fail(id)
     }
 
     async fn cancel(&self, id: OrderId) -> Result<Cancellation> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         let order = state.order(id)?.clone();
         let previous = order.status;
         match previous {
@@ -343,16 +422,16 @@ impl Orders for MemoryLedger {
                 .status;
             return Err(Error::InvalidTransition { from, to });
         }
-        lock(&self.state).set_status(id, to)
+        self.lock().set_status(id, to)
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         Ok(state.orders.get(&id).map(|o| state.with_payment(o)))
     }
 
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let mut matches: Vec<Order> = state
             .orders
             .values()
@@ -367,7 +446,7 @@ impl Orders for MemoryLedger {
 #[async_trait]
 impl LedgerAudit for MemoryLedger {
     async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         Ok(state
             .held_by_pending()
             .into_iter()
@@ -376,11 +455,11 @@ impl LedgerAudit for MemoryLedger {
     }
 
     async fn holding(&self, sku: &Sku) -> Result<Option<Holding>> {
-        Ok(lock(&self.state).holding(sku))
+        Ok(self.lock().holding(sku))
     }
 
     async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
-        let mut state = lock(&self.state);
+        let mut state = self.lock();
         let Some(found) = state.holding(sku) else {
             return Ok(None);
         };
@@ -392,11 +471,12 @@ impl LedgerAudit for MemoryLedger {
             level.reserved = found.held as u32;
         }
         let level = level.clone();
+        state.stock_moved(Some(&found.level), sku);
         Ok(Some(Release { found, level }))
     }
 
     async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let mut page: Vec<Order> = state
             .orders
             .values()
@@ -413,27 +493,28 @@ impl LedgerAudit for MemoryLedger {
 #[async_trait]
 impl Payments for MemoryLedger {
     async fn record(&self, payment: &Payment) -> Result<Payment> {
-        Ok(lock(&self.state).record_payment(payment))
+        Ok(self.lock().record_payment(payment))
     }
 
     async fn for_order(&self, order: OrderId) -> Result<Option<Payment>> {
-        Ok(lock(&self.state).payments.get(&order).cloned())
+        Ok(self.lock().payments.get(&order).cloned())
     }
 }
 
 #[async_trait]
 impl SagaLog for MemoryLedger {
     async fn save(&self, saga: &SagaRecord) -> Result<()> {
-        lock(&self.state).save_saga(saga);
+        self.lock().save_saga(saga);
         Ok(())
     }
 
     async fn get(&self, id: SagaId) -> Result<Option<SagaRecord>> {
-        Ok(lock(&self.state).sagas.get(&id).cloned())
+        Ok(self.lock().sagas.get(&id).cloned())
     }
 
     async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>> {
-        let mut found: Vec<SagaRecord> = lock(&self.state)
+        let mut found: Vec<SagaRecord> = self
+            .lock()
             .sagas
             .values()
             .filter(|s| s.state == state)

@@ -15,7 +15,7 @@ mod idempotency;
 mod ledger;
 
 pub use catalog::MemoryCatalog;
-pub use events::BroadcastEvents;
+pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
@@ -25,11 +25,14 @@ use std::sync::Arc;
 
 /// Every port on memory adapters, with the test payment gateway.
 pub fn memory_stores() -> Stores {
+    let feed = Arc::new(MemoryEventLog::default());
     let catalog = Arc::new(MemoryCatalog::default());
-    let ledger = Arc::new(MemoryLedger::default());
+    let ledger = Arc::new(MemoryLedger::with_feed(feed.clone()));
     Stores {
         catalog: catalog.clone(),
-        suppliers: catalog,
+        suppliers: catalog.clone(),
+        catalog_changes: catalog,
+        feed,
         inventory: ledger.clone(),
         orders: ledger.clone(),
         payments: ledger.clone(),
@@ -37,7 +40,6 @@ pub fn memory_stores() -> Stores {
         saga_log: ledger.clone(),
         audit: ledger.clone(),
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
-        events: Arc::new(BroadcastEvents::default()),
         reports: ledger,
     }
 }

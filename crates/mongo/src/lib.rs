@@ -23,12 +23,14 @@
 //! [`Suppliers`]: emporium_domain::ports::Suppliers
 
 mod catalog;
+mod changes;
 pub mod codec;
 pub mod error;
 pub mod query;
 pub mod schema;
 mod suppliers;
 
+pub use changes::PRODUCT_CHANGES;
 pub use query::SearchMode;
 
 use emporium_domain::{Error, Result};

@@ -1,14 +1,12 @@
 //! [`Inventory`]: stock records per SKU.
 
 use crate::error::PgResult;
-use crate::outbox;
 use crate::rows::{sql_units, StockRow, STOCK_COLUMNS};
 use crate::PgLedger;
 use async_trait::async_trait;
 use emporium_domain::model::{now, ProductId, Sku, StockLevel, Units};
 use emporium_domain::ports::Inventory;
 use emporium_domain::{Error, Result};
-use std::slice;
 
 #[async_trait]
 impl Inventory for PgLedger {
@@ -93,7 +91,6 @@ impl PgLedger {
         let level = row
             .ok_or_else(|| Error::Conflict(format!("SKU {sku} already has a stock record")))?
             .into_level()?;
-        outbox::record(&mut tx, outbox::stock_events(slice::from_ref(&level))).await?;
         tx.commit().await?;
         Ok(level)
     }
@@ -115,7 +112,6 @@ impl PgLedger {
             .fetch_optional(&mut *tx)
             .await?;
         let level = row.ok_or(Error::NotFound("stock"))?.into_level()?;
-        outbox::record(&mut tx, outbox::stock_events(slice::from_ref(&level))).await?;
         tx.commit().await?;
         Ok(level)
     }

@@ -105,6 +105,7 @@ const TRUSTED_IDLE: Duration = Duration::from_millis(500);
 pub struct PgLedger {
     pub(crate) pool: PgPool,
     pub(crate) locking: LockingStrategy,
+    pub(crate) wakeups: crate::outbox::Wakeups,
 }
 
 impl PgLedger {
@@ -149,6 +150,7 @@ impl PgLedger {
         PgLedger {
             pool,
             locking: LockingStrategy::default(),
+            wakeups: Default::default(),
         }
     }
 

@@ -17,8 +17,9 @@
 //!   `OrderStatus::transition` under the order's row lock.
 //! * **Bounded waits.** Pool acquire, connect, `statement_timeout` and `lock_timeout` are
 //!   all set ([`PgOptions`]); running out of any becomes `Error::Unavailable("postgres")`.
-//! * **Events are never lost.** Every change of an order or a stock record writes its
-//!   events to the `outbox` table in the same transaction.
+//! * **Events are never lost.** Triggers write every change of an order or a stock record
+//!   to the `outbox` table in the same transaction, whoever makes it; a relay gives each
+//!   its place in the feed (`outbox.rs`, ADR 0013).
 //! * **Repairs never race orders.** Reconciliation's repair of a leaked reservation locks
 //!   the stock row before it counts what pending orders hold (see `reconcile.rs`).
 //!

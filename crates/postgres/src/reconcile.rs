@@ -19,14 +19,12 @@
 //!   the order transactions (order row, then stock rows in SKU order).
 
 use crate::error::PgResult;
-use crate::outbox;
 use crate::rows::{sql_units, StockRow, STOCK_COLUMNS};
 use crate::PgLedger;
 use emporium_domain::model::{now, Order, OrderId, Sku, StockLevel, Units};
 use emporium_domain::ports::{Holding, Orders, Release};
 use emporium_domain::Error;
 use sqlx::PgConnection;
-use std::slice;
 use uuid::Uuid;
 
 /// Units on the lines of `pending` orders for one SKU (`$1`).
@@ -92,7 +90,6 @@ impl PgLedger {
             .into());
         };
         let level = row.into_level()?;
-        outbox::record(&mut tx, outbox::stock_events(slice::from_ref(&level))).await?;
         tx.commit().await?;
         Ok(level)
     }
@@ -198,7 +195,6 @@ impl PgLedger {
             .fetch_one(&mut *tx)
             .await?;
         let level = row.into_level()?;
-        outbox::record(&mut tx, outbox::stock_events(slice::from_ref(&level))).await?;
         tx.commit().await?;
         Ok(Some(Release { found, level }))
     }

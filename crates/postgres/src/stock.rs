@@ -70,7 +70,7 @@ pub(crate) fn shortfalls(items: &[OrderItem], rows: &[StockRow]) -> Vec<Shortfal
 #[derive(Debug)]
 pub(crate) enum Reservation {
     /// Every line is reserved; the stock records as they now are.
-    Reserved(Vec<StockLevel>),
+    Reserved,
     /// Nothing was reserved; these lines fall short.
     Short(Vec<Shortfall>),
     /// (Optimistic only) a row changed after it was read: roll back and try again.
@@ -89,8 +89,8 @@ pub(crate) async fn reserve_locked(
 ) -> PgResult<Reservation> {
     let demand = demand_of(items);
     if let [only] = demand.as_slice() {
-        if let Some(level) = reserve_if_available(conn, only, at).await? {
-            return Ok(Reservation::Reserved(vec![level]));
+        if reserve_if_available(conn, only, at).await?.is_some() {
+            return Ok(Reservation::Reserved);
         }
         // Short (or no record): the locking read below says by how much.
     }
@@ -103,7 +103,8 @@ pub(crate) async fn reserve_locked(
         .iter()
         .map(|d| Delta::reserve(&d.sku, d.units))
         .collect();
-    Ok(Reservation::Reserved(apply(conn, &deltas, at).await?))
+    apply(conn, &deltas, at).await?;
+    Ok(Reservation::Reserved)
 }
 
 /// `reserved += units` on one SKU's record when it has that many available, in one
@@ -141,7 +142,6 @@ pub(crate) async fn reserve_versioned(
     if !short.is_empty() {
         return Ok(Reservation::Short(short));
     }
-    let mut levels = Vec::with_capacity(rows.len());
     // Rows come back in SKU order, so the row locks the updates take follow the rule too.
     for row in &rows {
         let units = demand
@@ -149,11 +149,11 @@ pub(crate) async fn reserve_versioned(
             .find(|d| d.sku == row.sku)
             .map_or(0, |d| d.units);
         match reserve_if_unchanged(conn, row, units, at).await? {
-            Some(level) => levels.push(level.into_level()?),
+            Some(_) => {}
             None => return Ok(Reservation::Contended),
         }
     }
-    Ok(Reservation::Reserved(levels))
+    Ok(Reservation::Reserved)
 }
 
 /// `reserved += units` on `row` when its version is still `row.version`; `None` otherwise.

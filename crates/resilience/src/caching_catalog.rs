@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::{self, error::TryRecvError};
 
 /// How a [`CachingCatalog`] behaves; [`Default`] suits a catalog on MongoDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +64,9 @@ impl Default for CacheOptions {
 ///   (whatever the outcome: a failed write may still have been applied). A read that was
 ///   already running when a write or an event invalidated something does not store what it
 ///   read, because the store may have answered it before the change.
-/// * **Events invalidate.** With [`CachingCatalog::invalidated_by`], every `product.updated`
-///   and `product.deleted` on the event bus drops that product's copy; a subscriber that
-///   fell behind (and so missed events) drops every copy.
+/// * **Events invalidate.** The server's event feed hands every event to
+///   [`CachingCatalog::apply`]: `product.updated` and `product.deleted` drop that product's
+///   copy; when the feed missed events, it calls [`CachingCatalog::clear`].
 /// * **Everything else is the store's answer.** Lists, counts and products not cached get
 ///   the store's `Unavailable` (HTTP 503); other errors pass through unchanged.
 ///
@@ -80,9 +79,6 @@ pub struct CachingCatalog {
     inner: Arc<dyn Catalog>,
     options: CacheOptions,
     state: Mutex<State>,
-    /// Catalog events not applied yet; drained before every operation, so no copy is served
-    /// after an event that invalidated it was published. No background task is needed.
-    events: Option<Mutex<broadcast::Receiver<DomainEvent>>>,
     clock: Clock,
 }
 
@@ -156,17 +152,20 @@ impl CachingCatalog {
             inner,
             options,
             state: Mutex::new(State::default()),
-            events: None,
             clock: Clock::System,
         }
     }
 
-    /// Drops copies as `product.updated` and `product.deleted` events arrive on `events`
-    /// (a subscription to the backend's event bus), for changes that do not go through
-    /// this cache.
-    pub fn invalidated_by(mut self, events: broadcast::Receiver<DomainEvent>) -> CachingCatalog {
-        self.events = Some(Mutex::new(events));
-        self
+    /// Applies a feed event for a change that may not have gone through this cache (another
+    /// server's write, an edit in the MongoDB shell): `product.updated` and
+    /// `product.deleted` drop that product's copy.
+    pub fn apply(&self, event: &DomainEvent) {
+        if matches!(
+            event.kind,
+            EventKind::ProductUpdated | EventKind::ProductDeleted
+        ) {
+            lock(&self.state).invalidate(&ProductId::from_uuid(event.id));
+        }
     }
 
     /// How many products are cached (expired ones may still count until they are swept).
@@ -183,33 +182,9 @@ impl CachingCatalog {
         lock(&self.state).clear();
     }
 
-    /// Applies the events published since the last call.
-    fn apply_events(&self) {
-        let Some(events) = &self.events else {
-            return;
-        };
-        let mut receiver = lock(events);
-        loop {
-            match receiver.try_recv() {
-                Ok(event) => match event.kind {
-                    EventKind::ProductUpdated | EventKind::ProductDeleted => {
-                        lock(&self.state).invalidate(&ProductId::from_uuid(event.id));
-                    }
-                    _ => {}
-                },
-                Err(TryRecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "catalog cache missed events; dropping every copy");
-                    lock(&self.state).clear();
-                }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
-        }
-    }
-
     /// Starts a read: applies pending events, and says which invalidation generation the
     /// read belongs to and whether the copies should be tried before the store.
     fn begin_read(&self) -> (u64, bool) {
-        self.apply_events();
         let now = self.clock.now();
         let mut state = lock(&self.state);
         let cache_first = match state.down_until {
@@ -297,7 +272,6 @@ impl CachingCatalog {
     /// A write: the copy is invalid from the start of the write and after it, however it
     /// ended.
     async fn write<T>(&self, id: ProductId, call: impl Future<Output = Result<T>>) -> Result<T> {
-        self.apply_events();
         self.invalidate(id);
         let result = self.ask(call).await;
         self.invalidate(id);
@@ -427,8 +401,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use emporium_domain::ports::EventBus;
-    use emporium_memory::{BroadcastEvents, MemoryCatalog};
+    use emporium_memory::MemoryCatalog;
     use emporium_testkit::contract::product;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -695,32 +668,19 @@ mod tests {
 
     #[tokio::test]
     async fn product_events_drop_the_copy_and_other_events_do_not() {
-        let events = BroadcastEvents::new(8);
-        let mut f = Fixture::new(options());
-        f.cache =
-            CachingCatalog::new(f.store.clone(), options()).invalidated_by(events.subscribe());
-        f.cache.clock = Clock::Manual(f.now.clone());
+        let f = Fixture::new(options());
         let updated = f.seen("updated").await;
         let deleted = f.seen("deleted").await;
         let untouched = f.seen("untouched").await;
 
-        events
-            .publish(DomainEvent::new(
-                EventKind::ProductUpdated,
-                updated.id.as_uuid(),
-                json!({}),
-            ))
-            .await;
-        events
-            .publish(DomainEvent::new(
-                EventKind::ProductDeleted,
-                deleted.id.as_uuid(),
-                json!({}),
-            ))
-            .await;
-        events
-            .publish(DomainEvent::stock_changed(untouched.id, 1, 0))
-            .await;
+        f.cache.apply(&DomainEvent::new(
+            EventKind::ProductUpdated,
+            updated.id.as_uuid(),
+            json!({}),
+        ));
+        f.cache.apply(&DomainEvent::product_deleted(deleted.id));
+        f.cache
+            .apply(&DomainEvent::stock_changed(untouched.id, 1, 0));
         f.down(true);
         assert!(unavailable(f.cache.get(updated.id).await));
         assert!(unavailable(f.cache.get(deleted.id).await));
@@ -728,23 +688,6 @@ mod tests {
             f.cache.get(untouched.id).await.expect("untouched"),
             Some(untouched)
         );
-    }
-
-    #[tokio::test]
-    async fn missing_events_drops_every_copy() {
-        let events = BroadcastEvents::new(2);
-        let mut f = Fixture::new(options());
-        f.cache =
-            CachingCatalog::new(f.store.clone(), options()).invalidated_by(events.subscribe());
-        let a = f.seen("a").await;
-        for _ in 0..5 {
-            events
-                .publish(DomainEvent::stock_changed(ProductId::new(), 1, 0))
-                .await;
-        }
-        f.down(true);
-        assert!(unavailable(f.cache.get(a.id).await));
-        assert!(f.cache.is_empty());
     }
 
     #[tokio::test]

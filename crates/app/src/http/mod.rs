@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod dto;
 pub mod error;
+pub mod feed;
 pub mod health;
 pub mod idempotency;
 pub mod openapi;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(suppliers::routes)
             .configure(orders::routes)
             .configure(reports::routes)
+            .configure(feed::routes)
             .configure(health::routes)
             .configure(openapi::routes)
             .configure(admin::routes),

@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`, generated from the handlers and bodies above.
 
 use super::dto::*;
-use super::{admin, health, orders, products, reports, suppliers};
+use super::{admin, feed, health, orders, products, reports, suppliers};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         orders::cancel_order,
         reports::sales_by_product, reports::sales_by_category, reports::low_stock,
         reports::supplier_performance,
+        feed::feed,
         health::health, admin::list_sagas,
     ),
     components(schemas(
@@ -28,7 +29,9 @@ use utoipa::{Modify, OpenApi};
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"), (name = "operations")),
+    tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"),
+        (name = "feed", description = "Every change to orders, products and stock, live over WebSocket"),
+        (name = "operations")),
 )]
 pub struct ApiDoc;
 

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use emporium_domain::model::{
     AttrFilter, OrderQuery, OrderStatus, PageRequest, ProductId, ProductQuery, ProductSort,
-    SalesWindow, SupplierId, Units,
+    SalesWindow, Seq, SupplierId, Topic, Units,
 };
 use emporium_domain::service::LowStockRule;
 use rust_decimal::Decimal;
@@ -138,4 +138,21 @@ pub fn low_stock(pairs: &Pairs) -> Result<LowStockRule, ApiError> {
             .map_err(|e| bad("threshold", e)),
         None => Ok(LowStockRule::OwnThreshold),
     }
+}
+
+/// `GET /api/ws`: `topics` (comma-separated, default all) and `since` (a `seq`).
+pub fn feed(pairs: &Pairs) -> Result<(Vec<Topic>, Option<Seq>), ApiError> {
+    let topics = match last(pairs, "topics") {
+        None => Topic::ALL.to_vec(),
+        Some(list) => {
+            let mut topics = list
+                .split(',')
+                .map(|t| t.trim().parse::<Topic>().map_err(|e| bad("topics", e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            topics.sort();
+            topics.dedup();
+            topics
+        }
+    };
+    Ok((topics, parsed::<Seq>(pairs, "since")?))
 }

@@ -14,7 +14,7 @@ mod saga;
 mod supplier;
 mod text;
 
-pub use event::{DomainEvent, EventKind};
+pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};

@@ -5,12 +5,11 @@ use super::sagas::create_product::{self, CreateProduct};
 use super::sagas::delete_product::{self, DeleteProduct};
 use crate::error::{Error, Result};
 use crate::model::{
-    DomainEvent, EventKind, NewProduct, Page, Product, ProductId, ProductInput, ProductPatch,
-    ProductQuery, StockLevel, SupplierId,
+    NewProduct, Page, Product, ProductId, ProductInput, ProductPatch, ProductQuery, StockLevel,
+    SupplierId,
 };
 use crate::ports::Stores;
 use crate::saga;
-use serde_json::json;
 
 /// A product together with what the ledger said about its stock.
 #[derive(Debug, Clone)]
@@ -119,9 +118,7 @@ impl CatalogService {
         )
         .await?;
         let stock = creation.stock.take();
-        let view = ProductView::new(product, stock);
-        self.publish_product(EventKind::ProductCreated, &view).await;
-        Ok(view)
+        Ok(ProductView::new(product, stock))
     }
 
     /// One product with its live stock.
@@ -202,17 +199,7 @@ impl CatalogService {
                     .set_available(&current.sku, available)
                     .await
                 {
-                    Ok(stock) => {
-                        self.stores
-                            .events
-                            .publish(DomainEvent::stock_changed(
-                                id,
-                                stock.available(),
-                                stock.reserved,
-                            ))
-                            .await;
-                        Some(stock)
-                    }
+                    Ok(stock) => Some(stock),
                     Err(e) => {
                         if patch.touches_catalog() {
                             if let Err(re) = self.stores.catalog.replace(&current).await {
@@ -226,11 +213,7 @@ impl CatalogService {
             }
             None => self.stores.inventory.stock(&current.sku).await?,
         };
-        let view = ProductView::new(updated, stock);
-        if patch.touches_catalog() {
-            self.publish_product(EventKind::ProductUpdated, &view).await;
-        }
-        Ok(view)
+        Ok(ProductView::new(updated, stock))
     }
 
     /// Saga: remove the catalog entry (so no new order can take it), then its stock record;
@@ -253,33 +236,6 @@ impl CatalogService {
             payload,
         )
         .await?;
-        self.stores
-            .events
-            .publish(DomainEvent::new(
-                EventKind::ProductDeleted,
-                id.as_uuid(),
-                json!({"sku": product.sku.as_str()}),
-            ))
-            .await;
         Ok(())
-    }
-
-    async fn publish_product(&self, kind: EventKind, view: &ProductView) {
-        let p = &view.product;
-        self.stores
-            .events
-            .publish(DomainEvent::new(
-                kind,
-                p.id.as_uuid(),
-                json!({
-                    "sku": p.sku.as_str(),
-                    "name": p.name.as_str(),
-                    "category": p.category.as_str(),
-                    "price": p.price.to_string(),
-                    "currency": p.price.currency().as_str(),
-                    "stock": view.available(),
-                }),
-            ))
-            .await;
     }
 }

@@ -15,13 +15,11 @@
 use super::sagas::{cancel_order::CancelOrder, place_order::PlaceOrder};
 use crate::error::{Error, Result};
 use crate::model::{
-    now, DomainEvent, EventKind, IdempotencyKey, KeyedOutcome, NewOrder, Order, OrderId,
-    OrderQuery, OrderRequest, OrderStatus, Page, Payment, PaymentStatus, RequestFingerprint,
-    Timestamp,
+    now, IdempotencyKey, KeyedOutcome, NewOrder, Order, OrderId, OrderQuery, OrderRequest,
+    OrderStatus, Page, Payment, PaymentStatus, RequestFingerprint, Timestamp,
 };
 use crate::ports::{IdempotencyClaim, Stores};
 use crate::saga;
-use serde_json::json;
 use std::time::Duration;
 
 pub use super::sagas::place_order::GATEWAY_TIMEOUT;
@@ -194,12 +192,8 @@ impl OrderService {
             payload,
         )
         .await;
-        if let Some(order) = &placement.placed {
-            // Stock events are not re-read and published here: the ledger records them in
-            // its outbox in the same transaction as the stock move (no extra read on the
-            // order path, and no event for a change that did not commit).
-            self.publish_order(EventKind::OrderCreated, order).await;
-        }
+        // No event is published here: the ledger records `order.created` and
+        // `stock.changed` with the change itself (ADR 0013).
         outcome?;
         placement
             .placed
@@ -226,9 +220,7 @@ impl OrderService {
         match to {
             OrderStatus::Cancelled => self.cancel(id).await,
             OrderStatus::Shipped | OrderStatus::Delivered => {
-                let order = self.stores.orders.advance(id, to).await?;
-                self.publish_order(EventKind::OrderUpdated, &order).await;
-                Ok(order)
+                self.stores.orders.advance(id, to).await
             }
             _ => {
                 let current = self.get(id).await?;
@@ -259,30 +251,8 @@ impl OrderService {
             Default::default(),
         )
         .await;
-        if let Some(done) = &cancellation.cancellation {
-            if done.previous != OrderStatus::Cancelled {
-                self.publish_order(EventKind::OrderUpdated, &done.order)
-                    .await;
-            }
-        }
         outcome?;
         self.get(id).await
-    }
-
-    async fn publish_order(&self, kind: EventKind, order: &Order) {
-        self.stores
-            .events
-            .publish(DomainEvent::new(
-                kind,
-                order.id.as_uuid(),
-                json!({
-                    "status": order.status.as_str(),
-                    "customer_id": order.customer_id.as_str(),
-                    "total": order.total.to_string(),
-                    "currency": order.total.currency().as_str(),
-                }),
-            ))
-            .await;
     }
 }
 

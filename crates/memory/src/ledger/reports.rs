@@ -2,7 +2,7 @@
 //! the ledger's lock. The reference the rollup of the PostgreSQL adapter is held to.
 
 use super::{MemoryLedger, State};
-use crate::lock;
+
 use async_trait::async_trait;
 use emporium_domain::model::{
     is_sale, Category, CategorySales, Currency, Order, Page, PageRequest, ProductId, ProductSales,
@@ -68,7 +68,7 @@ impl SalesReports for MemoryLedger {
         window: SalesWindow,
         page: PageRequest,
     ) -> Result<Page<ProductSales>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let tallies = state.tally(window, |order, item| {
             Some((item.product_id, item.sku.clone(), order.total.currency()))
         });
@@ -93,7 +93,7 @@ impl SalesReports for MemoryLedger {
         window: SalesWindow,
         page: PageRequest,
     ) -> Result<Page<CategorySales>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let tallies = state.tally(window, |order, item| {
             Some((item.category.clone(), order.total.currency()))
         });
@@ -115,7 +115,7 @@ impl SalesReports for MemoryLedger {
         window: SalesWindow,
         page: PageRequest,
     ) -> Result<Page<SupplierSales>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         let tallies = state.tally(window, |order, item| {
             item.supplier_id.map(|s| (s, order.total.currency()))
         });
@@ -165,7 +165,7 @@ impl SalesReports for MemoryLedger {
     }
 
     async fn low_stock(&self, at_most: Units, page: PageRequest) -> Result<Page<StockLevel>> {
-        let state = lock(&self.state);
+        let state = self.lock();
         // The records are kept by SKU, so a stable sort by units leaves ties in SKU order.
         let mut low: Vec<StockLevel> = state
             .stock

@@ -15,6 +15,7 @@ emporium_testkit::contract_suite!(async {
     let catalog = Arc::new(catalog);
     let mut stores = emporium_memory::memory_stores();
     stores.catalog = catalog.clone();
-    stores.suppliers = catalog;
+    stores.suppliers = catalog.clone();
+    stores.catalog_changes = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

@@ -9,12 +9,11 @@
 use super::read::load;
 use crate::error::PgResult;
 use crate::ledger::LockingStrategy;
-use crate::outbox;
 use crate::rows::sql_quantity;
 use crate::saga_log;
 use crate::stock::{self, Reservation};
 use crate::PgLedger;
-use emporium_domain::model::{now, EventKind, NewOrder, Order, SagaRecord};
+use emporium_domain::model::{now, NewOrder, Order, SagaRecord};
 use emporium_domain::{Error, Shortfall};
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -85,7 +84,7 @@ impl PgLedger {
 ///
 /// The stock rows are locked last: a hot SKU's row is what concurrent orders queue on, so
 /// everything that does not need it (the order, its lines, the saga record) is written
-/// before, and the row is held only for the update, the outbox rows and the commit.
+/// before, and the row is held only for the update (and the outbox rows its trigger writes) and the commit.
 async fn try_place(
     conn: &mut PgConnection,
     new: &NewOrder,
@@ -107,16 +106,12 @@ async fn try_place(
         LockingStrategy::Pessimistic => stock::reserve_locked(conn, &new.items, at).await?,
         LockingStrategy::Optimistic => stock::reserve_versioned(conn, &new.items, at).await?,
     };
-    let levels = match reservation {
-        Reservation::Reserved(levels) => levels,
-        Reservation::Short(short) => return Ok(Placement::Short(short)),
-        Reservation::Contended => return Ok(Placement::Contended),
-    };
-    let order = Order::pending(new);
-    let events = std::iter::once(outbox::order_event(EventKind::OrderCreated, &order))
-        .chain(outbox::stock_events(&levels));
-    outbox::record(conn, events).await?;
-    Ok(Placement::Created(order))
+    // The outbox rows (`order.created`, `stock.changed`) are written by triggers.
+    match reservation {
+        Reservation::Reserved => Ok(Placement::Created(Order::pending(new))),
+        Reservation::Short(short) => Ok(Placement::Short(short)),
+        Reservation::Contended => Ok(Placement::Contended),
+    }
 }
 
 /// Inserts the order row as `pending` and its lines, numbered from 1 in the order given,

@@ -10,14 +10,13 @@
 
 use super::read::{load, whole};
 use crate::error::{corrupt, PgResult};
-use crate::outbox;
 use crate::payments;
 use crate::rows::{OrderRow, ORDER_COLUMNS};
 use crate::saga_log;
 use crate::stock::{self, StockMove};
 use crate::PgLedger;
 use chrono::{DateTime, Utc};
-use emporium_domain::model::{now, EventKind, Order, OrderId, OrderStatus, SagaRecord};
+use emporium_domain::model::{now, Order, OrderId, OrderStatus, SagaRecord};
 use emporium_domain::ports::Settlement;
 use emporium_domain::{Error, Result};
 use sqlx::PgConnection;
@@ -175,14 +174,11 @@ async fn move_order(
         .fetch_one(&mut *conn)
         .await?;
     let order = whole(conn, header).await?;
-    let levels = match StockMove::of(from, to) {
+    if let Some(mv) = StockMove::of(from, to) {
         // The lines just read say what to move: no second read of them.
-        Some(mv) => stock::apply_move(conn, mv, &stock::demand_of(&order.items), at).await?,
-        None => Vec::new(),
-    };
-    let events = std::iter::once(outbox::order_event(EventKind::OrderUpdated, &order))
-        .chain(outbox::stock_events(&levels));
-    outbox::record(conn, events).await?;
+        stock::apply_move(conn, mv, &stock::demand_of(&order.items), at).await?;
+    }
+    // The outbox rows (`order.updated`, `stock.changed`) are written by triggers.
     Ok(order)
 }
 

@@ -1,6 +1,6 @@
 //! PgLedger passes the shared contract suite: the ledger ports (inventory, orders, payments,
 //! saga log, idempotency keys) come from PostgreSQL, one fresh database per case; the catalog, suppliers,
-//! payment gateway and event bus are the in-memory reference adapters.
+//! payment gateway and catalog change history are the in-memory reference adapters.
 //!
 //! The suite runs once per locking strategy: both must keep every promise of the ports.
 
@@ -27,6 +27,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         idempotency: ledger.clone(),
         audit: ledger.clone(),
         reports: ledger.clone(),
+        feed: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod crash;
+mod feed;
 mod idempotency;
 mod inventory;
 mod orders;
@@ -29,6 +30,7 @@ mod support;
 
 pub use catalog::*;
 pub use crash::*;
+pub use feed::*;
 pub use idempotency::*;
 pub use inventory::*;
 pub use orders::*;
@@ -100,7 +102,11 @@ macro_rules! contract_suite {
             reconcile_defers_what_sagas_and_recovery_own,
             reconcile_repairs_never_erase_live_reservations,
             reports_count_sales_as_placed_and_follow_later_changes,
-            reports_list_low_stock_lowest_first
+            reports_list_low_stock_lowest_first,
+            feed_publishes_ledger_changes_with_increasing_positions,
+            feed_records_catalog_changes_once_each,
+            feed_external_records_move_the_cursor_only_from_where_it_was,
+            feed_prunes_old_events_and_says_a_reader_missed_them
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

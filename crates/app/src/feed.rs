@@ -131,6 +131,8 @@ impl FeedHub {
         self.delivered.store(last.0, Ordering::SeqCst);
         tracing::info!(head = %last, "event feed started");
         loop {
+            // Crash tests stop the process here: changes committed, none published.
+            emporium_domain::failpoint::hit("feed.before_relay").await;
             if let Err(e) = self.log.relay().await {
                 tracing::warn!(error = %e, "event relay failed; will retry");
             }

@@ -60,9 +60,12 @@ pub async fn feed(
         ))
     })?;
     let hub = state.feed.clone();
+    // Subscribed before the upgrade is answered: every change made after the client saw
+    // its 101 reaches it.
+    let live = hub.subscribe();
     actix_web::rt::spawn(async move {
         hub.metrics().feed_client_connected();
-        serve_client(&hub, session, messages, topics, since).await;
+        serve_client(&hub, live, session, messages, topics, since).await;
         hub.metrics().feed_client_gone();
     });
     Ok(response)
@@ -108,12 +111,12 @@ impl Client {
 
 async fn serve_client(
     hub: &Arc<FeedHub>,
+    (mut live, head): (tokio::sync::broadcast::Receiver<Arc<Delivery>>, Seq),
     session: Session,
     mut messages: MessageStream,
     topics: Vec<Topic>,
     since: Option<Seq>,
 ) {
-    let (mut live, head) = hub.subscribe();
     let mut client = Client {
         session,
         topics,

@@ -402,6 +402,78 @@ async fn data_survives_a_restart() {
     second.stop();
 }
 
+/// SIGKILL between commit and publish: the order and the product are committed (and a
+/// stock change is typed in psql while no server runs), nothing of it is published by the
+/// killed process; the next one publishes it, and a client replaying with `since` gets
+/// every change exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_commit_and_publish_loses_no_event() {
+    use futures::StreamExt;
+    let world = World::new().await;
+    let first = Server::start(&world, Some("feed.before_relay"), false).await;
+    first.wait_for_failpoint("feed.before_relay");
+    let product = first.product(5).await;
+    let (status, order) = first
+        .post(
+            "/orders",
+            &json!({"customer_id": customer("feed-kill"), "items": [{"product_id": product, "quantity": 2}],
+                    "payment": {"method": "card", "token": "tok_visa"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    first.kill();
+
+    let pool = sqlx::PgPool::connect(&world.pg.url).await.expect("psql");
+    sqlx::query("UPDATE inventory SET on_hand = on_hand + 10 WHERE product_id = $1")
+        .bind(uuid::Uuid::parse_str(&product).unwrap())
+        .execute(&pool)
+        .await
+        .expect("direct update while no server runs");
+    pool.close().await;
+
+    let second = Server::start(&world, None, false).await;
+    let url = format!("{}/ws?since=0", second.base.replacen("http://", "ws://", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    let mut events: Vec<Value> = Vec::new();
+    let wanted = |events: &[Value]| {
+        let has = |kind: &str, id: &str, extra: &dyn Fn(&Value) -> bool| {
+            events
+                .iter()
+                .any(|e| e["type"] == kind && e["id"] == id && extra(e))
+        };
+        has("order.created", &order_id, &|_| true)
+            && has("order.updated", &order_id, &|e| {
+                e["data"]["status"] == "confirmed"
+            })
+            && has("product.created", &product, &|_| true)
+            && has("stock.changed", &product, &|e| e["data"]["stock"] == 13)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !wanted(&events) {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                events.push(serde_json::from_str(&text).expect("JSON"));
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("replay incomplete ({other:?}); got {events:#?}"),
+        }
+    }
+    // Exactly once each: nothing was published twice by the two processes.
+    let mut seqs: Vec<&str> = events.iter().map(|e| e["seq"].as_str().unwrap()).collect();
+    let total = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), total, "no event twice: {events:#?}");
+    let created = events
+        .iter()
+        .filter(|e| e["type"] == "order.created" && e["id"] == order_id.as_str())
+        .count();
+    assert_eq!(created, 1);
+    second.stop();
+}
+
 /// A customer name no other test uses.
 fn customer(prefix: &str) -> String {
     format!(

@@ -56,6 +56,27 @@ async fn reply(response: reqwest::Response) -> Reply {
 }
 
 impl TestApp {
+    /// The PostgreSQL database of an app on the real stores.
+    pub fn postgres_url(&self) -> Option<String> {
+        self._guards.iter().find_map(|g| {
+            g.downcast_ref::<emporium_testkit::harness::postgres::TestPostgres>()
+                .map(|pg| pg.url.clone())
+        })
+    }
+
+    /// The MongoDB database of an app on the real stores.
+    pub fn mongo_database(&self) -> Option<(String, String)> {
+        self._guards.iter().find_map(|g| {
+            g.downcast_ref::<emporium_testkit::harness::mongo::TestMongo>()
+                .map(|m| (m.uri.clone(), m.db.clone()))
+        })
+    }
+
+    /// `ws://.../api/ws?<query>`.
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("{}/ws?{query}", self.base.replacen("http://", "ws://", 1))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

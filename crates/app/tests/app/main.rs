@@ -13,6 +13,7 @@
 
 mod contract;
 mod crash;
+mod feed;
 mod gateway;
 mod helpers;
 mod operations;
@@ -63,6 +64,9 @@ macro_rules! all_cases {
             reports::sales_reports_count_sales_as_they_were_placed,
             reports::low_stock_report_uses_the_threshold_or_each_products_own,
             reports::bad_report_parameters_are_400_naming_them,
+            feed::feed_pushes_every_kind_of_change,
+            feed::feed_topics_filter_and_since_replays,
+            feed::feed_bad_requests_are_400_before_the_upgrade,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,
@@ -73,3 +77,6 @@ macro_rules! all_cases {
 
 all_cases!(memory => crate::helpers::spawn_memory);
 all_cases!(real => crate::helpers::spawn_real);
+cases!(real_only => crate::helpers::spawn_real;
+    feed::direct_database_changes_reach_clients,
+);

@@ -84,6 +84,19 @@ ensure_postgres() {
 # Installs secantusdb (the MongoDB wire-protocol test server) into .venv-mongo unless it is
 # there. The lock is the one the Rust test harness (crates/testkit/src/harness/mongo.rs)
 # takes, so the two never install at once.
+# Headless Chromium and its WebDriver for the dashboard's browser test (Debian's packages;
+# installed with apt-get when missing and root, otherwise the exact command is named).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "the browser test needs Chromium: as root run: apt-get install -y chromium chromium-driver"
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install Chromium and its chromedriver yourself"
+  log "installing Chromium for the browser test (apt-get install -y chromium chromium-driver)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 ensure_secantusdb() {
   if [ -x "$VENV/bin/secantusd-py" ]; then
     return 0

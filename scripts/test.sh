@@ -3,7 +3,8 @@
 #   * PostgreSQL: the server at EMPORIUM_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 #     started, or installed with apt-get, when it is missing;
 #   * MongoDB: the server at EMPORIUM_TEST_MONGODB_URI when set, otherwise one MongoDB
-#     wire-protocol server (PyPI secantusdb) started here for the whole run.
+#     wire-protocol server (PyPI secantusdb) started here for the whole run;
+#   * Chromium + chromedriver (Debian packages) for the dashboard's browser test.
 # Each test creates its own databases with random names and drops them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -48,6 +49,8 @@ if [ -z "${EMPORIUM_TEST_MONGODB_URI:-}" ]; then
   wait_for_port "$port" 120 || { cat "$MONGO_DIR/server.log" >&2; die "the MongoDB test server did not start"; }
   export EMPORIUM_TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
 fi
+
+ensure_chromium
 
 log "tests"
 cargo test --workspace --locked "$@"

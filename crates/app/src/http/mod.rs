@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, request and response bodies, error mapping.
 
 pub mod admin;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod feed;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ApiError::NoRoute(format!("no resource at {}", req.path())).into()
         }),
     )
+    .configure(dashboard::routes)
     .service(
         web::scope("/api")
             .configure(products::routes)

@@ -13,6 +13,7 @@
 
 mod contract;
 mod crash;
+mod dashboard;
 mod feed;
 mod gateway;
 mod helpers;

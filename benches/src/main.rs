@@ -17,6 +17,7 @@
 //! (every order takes 1 unit of the same SKU), `crossed` (2-item baskets over two SKUs, in
 //! opposite orders half of the time).
 
+mod feed;
 mod placement;
 mod reports;
 
@@ -43,6 +44,9 @@ enum Command {
     Placement(placement::PlacementArgs),
     /// Generate a ledger of N order lines on a fresh database and time the four reports.
     Reports(reports::ReportsArgs),
+    /// Start a release server, connect N WebSocket clients to the event feed and time
+    /// database commit to client receipt under a steady rate of stock changes.
+    Feed(feed::FeedArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -121,7 +125,13 @@ async fn main() -> Result<()> {
         Command::Orders(args) => orders(args).await,
         Command::Placement(args) => placement::placement(args).await,
         Command::Reports(args) => reports::reports(args).await,
+        Command::Feed(args) => feed::feed(args).await,
     }
+}
+
+/// Locks a mutex, keeping the data of a poisoned one (a panicked client task).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn orders(args: OrdersArgs) -> Result<()> {

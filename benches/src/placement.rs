@@ -102,7 +102,7 @@ pub async fn placement(args: PlacementArgs) -> Result<()> {
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -157,9 +157,9 @@ fn run_ceiling(root: &Path, args: &PlacementArgs) -> Result<BTreeMap<String, f64
 }
 
 /// The release server, killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
-    base: String,
+    pub(crate) base: String,
     client: reqwest::Client,
 }
 
@@ -170,7 +170,11 @@ impl Drop for Server {
 }
 
 impl Server {
-    async fn start(root: &Path, db_url: &str) -> Result<Server> {
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub(crate) async fn start(root: &Path, db_url: &str) -> Result<Server> {
         eprintln!("building the server (release) ...");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = std::process::Command::new(cargo);
@@ -243,7 +247,7 @@ impl Server {
         Ok(server)
     }
 
-    async fn create_products(&self, count: usize, tag: &str) -> Result<Vec<String>> {
+    pub(crate) async fn create_products(&self, count: usize, tag: &str) -> Result<Vec<String>> {
         eprintln!("creating {count} products ...");
         let mut ids = Vec::with_capacity(count);
         let indices: Vec<usize> = (0..count).collect();

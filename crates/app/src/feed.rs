@@ -26,6 +26,9 @@ const PAGE: u32 = 1000;
 /// The longest the hub sleeps without a wake-up from the store (a missed notification,
 /// a reconnecting listener).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// After a wake-up, how long the hub lets further commits gather before it relays: one
+/// relay transaction per burst instead of one per committing transaction.
+const COALESCE: Duration = Duration::from_millis(5);
 /// How long published events are kept for replay (`?since=`): at least an hour (API.md).
 pub const REPLAY_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
@@ -160,6 +163,7 @@ impl FeedHub {
             if !shutdown.wait(self.log.wait(IDLE_CHECK)).await {
                 return;
             }
+            tokio::time::sleep(COALESCE).await;
         }
     }
 }

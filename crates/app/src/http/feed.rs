@@ -40,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// when it is older than that, the first message is `{"type": "replay.truncated"}`.
 #[utoipa::path(get, path = "/api/ws", tag = "feed",
     params(
-        ("topics" = Option<String>, Query, description = "comma-separated subset of `orders`, `products`, `stock` (default: all)"),
+        ("topics" = Option<String>, Query, pattern = "^(orders|products|stock)(,(orders|products|stock))*$",
+            description = "comma-separated subset of `orders`, `products`, `stock` (default: all)"),
         ("since" = Option<String>, Query, pattern = "^[0-9]+$", description = "replay the events after this `seq` first")),
     responses(
         (status = 101, description = "switched to the WebSocket protocol; events follow as text messages"),

@@ -19,10 +19,11 @@
 //! [`Error::Internal`]: crate::Error::Internal
 
 use crate::model::{
-    CategorySales, DomainEvent, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page,
-    PageRequest, Payment, PaymentStatus, Product, ProductId, ProductQuery, ProductSales, Replay,
-    ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow, Seq, Sku, StockLevel, Supplier,
-    SupplierId, SupplierSales, Timestamp, Units,
+    CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order, OrderId,
+    OrderQuery, OrderStatus, Page, PageRequest, Payment, PaymentStatus, Product, ProductId,
+    ProductQuery, ProductSales, Replay, ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow,
+    SearchHit, SearchQuery, Seq, Sku, StockLevel, Supplier, SupplierId, SupplierSales, Timestamp,
+    Units,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -399,6 +400,26 @@ pub trait CatalogChanges: Send + Sync + 'static {
     /// Follows the catalog's changes from where `log` says this source stopped (or from
     /// now), recording each in `log` with its resume token. Returns only on an error.
     async fn follow(&self, log: &dyn EventLog) -> Result<()>;
+}
+
+/// A search index over the catalog and its stock: ranked text search, filters and facets
+/// (an embedded engine in production). It holds copies: [`crate::service::SearchService`]
+/// keeps it current from the event feed, so it trails the stores by the feed's lag.
+#[async_trait]
+pub trait ProductIndex: Send + Sync + 'static {
+    /// The entries matching every filter of `query` (its text, when present, must match
+    /// every word: exactly, as a prefix, or for words of 5 or more letters with one typo),
+    /// sorted by `query.sort` with ties by id (descending for newest first, ascending
+    /// otherwise), paged. Each hit has a score exactly when there is text.
+    async fn search(&self, query: &SearchQuery) -> Result<Page<SearchHit>>;
+    /// How many entries match `query` (its page and sort are ignored), and the counts of
+    /// each of `wanted` among them.
+    async fn facets(&self, query: &SearchQuery, wanted: &[FacetField]) -> Result<Facets>;
+    /// Adds or replaces `entries` and removes the entries of `removed`, as one step:
+    /// a search sees all of it or none of it.
+    async fn apply(&self, entries: Vec<IndexEntry>, removed: &[ProductId]) -> Result<()>;
+    /// The id of every entry (for a rebuild to find what left the catalog).
+    async fn ids(&self) -> Result<Vec<ProductId>>;
 }
 
 /// What the idempotency store says about a request carrying a key it was given.

@@ -11,6 +11,7 @@ mod payment;
 mod product;
 mod report;
 mod saga;
+mod search;
 mod supplier;
 mod text;
 
@@ -33,6 +34,11 @@ pub use report::{
     is_sale, CategorySales, LowStock, ProductSales, Revenue, SalesWindow, SupplierSales,
 };
 pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, StepOutcome};
+pub use search::{
+    attribute_values, cents_to_decimal, price_bucket_bounds, price_cents, FacetCounts, FacetField,
+    Facets, IndexEntry, PriceBucket, SearchHit, SearchQuery, SearchSort, ValueCount,
+    MAX_FACET_VALUES,
+};
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
 

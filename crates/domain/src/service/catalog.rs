@@ -151,23 +151,18 @@ impl CatalogService {
     #[tracing::instrument(name = "products.list", skip_all)]
     pub async fn list(&self, query: &ProductQuery) -> Result<Page<ProductView>> {
         let page = self.stores.catalog.list(query).await?;
-        let skus: Vec<_> = page.items.iter().map(|p| p.sku.clone()).collect();
-        let stocks = if skus.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.stores.inventory.stock_many(&skus).await
-        };
-        match stocks {
-            Ok(stocks) => Ok(page.map(|product| {
-                let stock = stocks.iter().find(|s| s.sku == product.sku).cloned();
-                ProductView::new(product, stock)
-            })),
-            Err(e @ Error::Unavailable(_)) => {
-                tracing::warn!(error = %e, "serving the product list without stock");
-                Ok(page.map(ProductView::without_stock))
-            }
-            Err(e) => Err(e),
-        }
+        let Page {
+            items,
+            total,
+            limit,
+            offset,
+        } = page;
+        Ok(Page {
+            items: with_stock(&self.stores, items).await?,
+            total,
+            limit,
+            offset,
+        })
     }
 
     /// Partial update. Catalog fields are written first, then the stock; when the stock
@@ -237,5 +232,40 @@ impl CatalogService {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// `products` with their live stock, read in one round trip, in the same order; without
+/// stock figures (rather than failing) while the ledger is unavailable.
+pub(crate) async fn with_stock(
+    stores: &Stores,
+    products: Vec<Product>,
+) -> Result<Vec<ProductView>> {
+    let skus: Vec<_> = products.iter().map(|p| p.sku.clone()).collect();
+    let stocks = if skus.is_empty() {
+        Ok(Vec::new())
+    } else {
+        stores.inventory.stock_many(&skus).await
+    };
+    match stocks {
+        Ok(stocks) => {
+            let mut by_sku: std::collections::HashMap<_, _> =
+                stocks.into_iter().map(|s| (s.sku.clone(), s)).collect();
+            Ok(products
+                .into_iter()
+                .map(|product| {
+                    let stock = by_sku.remove(&product.sku);
+                    ProductView::new(product, stock)
+                })
+                .collect())
+        }
+        Err(e @ Error::Unavailable(_)) => {
+            tracing::warn!(error = %e, "serving products without stock");
+            Ok(products
+                .into_iter()
+                .map(ProductView::without_stock)
+                .collect())
+        }
+        Err(e) => Err(e),
     }
 }

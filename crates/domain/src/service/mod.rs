@@ -6,6 +6,7 @@ mod reconcile;
 mod recovery;
 mod reports;
 pub mod sagas;
+mod search;
 mod suppliers;
 
 pub use catalog::{CatalogService, ProductView};
@@ -18,4 +19,5 @@ pub use reconcile::{
 };
 pub use recovery::{RecoveryReport, RecoveryService};
 pub use reports::{LowStockRule, ProductSalesLine, ReportService, SupplierPerformance};
+pub use search::{PendingUpdates, RankedProduct, SearchService};
 pub use suppliers::{SupplierService, SupplierView};

@@ -1,0 +1,267 @@
+//! Ranked search and facets, answered by the search index ([`ProductIndex`]), and the
+//! upkeep that keeps the index in step with the catalog and the ledger.
+//!
+//! The index holds copies; the stores stay the truth. Upkeep never copies an event's
+//! payload into the index: an event only says *which* product changed, and the product
+//! is read again from the stores. So events may arrive late, twice, or after a rebuild
+//! that already saw their change, and the index still converges on what the stores hold.
+
+use super::catalog::{with_stock, ProductView};
+use crate::error::{Error, Result};
+use crate::model::{
+    DomainEvent, EventKind, FacetField, Facets, IndexEntry, Page, ProductId, SearchQuery,
+};
+use crate::ports::{ProductIndex, Stores};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Products read from the stores per round trip while (re)building the index.
+const BUILD_PAGE: u32 = 500;
+
+/// A product in a listing, with its relevance when the listing ranked text.
+#[derive(Debug, Clone)]
+pub struct RankedProduct {
+    pub view: ProductView,
+    pub score: Option<f32>,
+}
+
+/// What the index must look at again, gathered from feed events.
+#[derive(Debug, Default)]
+pub struct PendingUpdates {
+    /// Products whose catalog entry changed (or may have).
+    products: HashSet<ProductId>,
+    /// The newest stock reading per product: whether units are available.
+    stock: HashMap<ProductId, bool>,
+}
+
+impl PendingUpdates {
+    /// Takes note of one event; order, payment and other events are not the index's.
+    pub fn note(&mut self, event: &DomainEvent) {
+        let id = ProductId::from_uuid(event.id);
+        match event.kind {
+            EventKind::ProductCreated | EventKind::ProductUpdated | EventKind::ProductDeleted => {
+                self.products.insert(id);
+            }
+            EventKind::StockChanged => {
+                // An event without a reading (it never happens) re-reads the product.
+                match event.data.get("stock").and_then(|s| s.as_u64()) {
+                    Some(available) => {
+                        self.stock.insert(id, available > 0);
+                    }
+                    None => {
+                        self.products.insert(id);
+                    }
+                }
+            }
+            EventKind::OrderCreated | EventKind::OrderUpdated => {}
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.stock.is_empty()
+    }
+}
+
+/// Search over the index, and its upkeep.
+#[derive(Clone)]
+pub struct SearchService {
+    stores: Stores,
+    index: Arc<dyn ProductIndex>,
+    state: Arc<IndexState>,
+}
+
+#[derive(Default)]
+struct IndexState {
+    /// False until the first build finished: until then searches answer `Unavailable`
+    /// rather than results from a half-built index.
+    built: AtomicBool,
+    /// Whether each indexed product was in stock when it was indexed, so a stock event
+    /// that does not change it costs no store read.
+    in_stock: Mutex<HashMap<ProductId, bool>>,
+}
+
+impl SearchService {
+    pub fn new(stores: Stores, index: Arc<dyn ProductIndex>) -> Self {
+        SearchService {
+            stores,
+            index,
+            state: Arc::default(),
+        }
+    }
+
+    /// True once the index has been built.
+    pub fn is_built(&self) -> bool {
+        self.state.built.load(Ordering::SeqCst)
+    }
+
+    fn require_built(&self) -> Result<()> {
+        if self.is_built() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(
+                "the search index is being built; try again shortly".into(),
+            ))
+        }
+    }
+
+    /// A page of products. A plain listing (no text, no stock filter) is the catalog's
+    /// own, always current; anything else is ranked and filtered by the index, then read
+    /// from the stores, so every product shown is as the stores hold it now.
+    #[tracing::instrument(name = "products.search", skip_all)]
+    pub async fn list(&self, query: &SearchQuery) -> Result<Page<RankedProduct>> {
+        if query.is_plain_listing() {
+            let page = self.stores.catalog.list(&query.catalog_query()).await?;
+            let Page {
+                items,
+                total,
+                limit,
+                offset,
+            } = page;
+            let items = with_stock(&self.stores, items)
+                .await?
+                .into_iter()
+                .map(|view| RankedProduct { view, score: None })
+                .collect();
+            return Ok(Page {
+                items,
+                total,
+                limit,
+                offset,
+            });
+        }
+        self.require_built()?;
+        let hits = self.index.search(query).await?;
+        let ids: Vec<ProductId> = hits.items.iter().map(|h| h.id).collect();
+        let mut products: HashMap<ProductId, _> = self
+            .stores
+            .catalog
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        // In the index order; a product deleted since the index last saw it is left out.
+        let (found, scores): (Vec<_>, Vec<_>) = hits
+            .items
+            .iter()
+            .filter_map(|hit| products.remove(&hit.id).map(|p| (p, hit.score)))
+            .unzip();
+        let views = with_stock(&self.stores, found).await?;
+        Ok(Page {
+            items: views
+                .into_iter()
+                .zip(scores)
+                .map(|(view, score)| RankedProduct { view, score })
+                .collect(),
+            total: hits.total,
+            limit: hits.limit,
+            offset: hits.offset,
+        })
+    }
+
+    /// Counts per facet among the products matching `query`.
+    #[tracing::instrument(name = "products.facets", skip_all)]
+    pub async fn facets(&self, query: &SearchQuery, wanted: &[FacetField]) -> Result<Facets> {
+        self.require_built()?;
+        self.index.facets(query, wanted).await
+    }
+
+    /// Reads every product and its stock from the stores into the index, then removes
+    /// entries of products that left the catalog. Searches go on meanwhile (against the
+    /// old entries until each page lands). Returns the number of products indexed.
+    #[tracing::instrument(name = "search.rebuild", skip_all)]
+    pub async fn rebuild(&self) -> Result<u64> {
+        let mut seen = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = self.stores.catalog.skus(after.as_ref(), BUILD_PAGE).await?;
+            let Some((_, last)) = page.last() else { break };
+            after = Some(last.clone());
+            let ids: Vec<ProductId> = page.iter().map(|(id, _)| *id).collect();
+            let (entries, _) = self.entries(&ids).await?;
+            seen.extend(entries.iter().map(|e| e.product.id));
+            self.index_entries(entries, &[]).await?;
+        }
+        let gone: Vec<ProductId> = self
+            .index
+            .ids()
+            .await?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .collect();
+        self.index_entries(Vec::new(), &gone).await?;
+        self.state.built.store(true, Ordering::SeqCst);
+        Ok(seen.len() as u64)
+    }
+
+    /// Brings the index up to date with `pending`: every product it names is read again
+    /// from the stores, except those whose only news is a stock reading that leaves them
+    /// as in (or out of) stock as indexed.
+    #[tracing::instrument(name = "search.apply", skip_all)]
+    pub async fn apply(&self, pending: &PendingUpdates) -> Result<()> {
+        let mut ids: HashSet<ProductId> = pending.products.clone();
+        {
+            let indexed = self.state.in_stock.lock().expect("in_stock lock");
+            ids.extend(
+                pending
+                    .stock
+                    .iter()
+                    .filter(|(id, in_stock)| indexed.get(id) != Some(in_stock))
+                    .map(|(id, _)| *id),
+            );
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ProductId> = ids.into_iter().collect();
+        let (entries, gone) = self.entries(&ids).await?;
+        self.index_entries(entries, &gone).await
+    }
+
+    /// The entries of `ids` as the stores hold them now, and the ids not in the catalog.
+    async fn entries(&self, ids: &[ProductId]) -> Result<(Vec<IndexEntry>, Vec<ProductId>)> {
+        let products = self.stores.catalog.get_many(ids).await?;
+        let skus: Vec<_> = products.iter().map(|p| p.sku.clone()).collect();
+        let stock: HashMap<_, _> = if skus.is_empty() {
+            HashMap::new()
+        } else {
+            self.stores
+                .inventory
+                .stock_many(&skus)
+                .await?
+                .into_iter()
+                .map(|s| (s.sku.clone(), s.available() > 0))
+                .collect()
+        };
+        let found: HashSet<ProductId> = products.iter().map(|p| p.id).collect();
+        let gone = ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .copied()
+            .collect();
+        let entries = products
+            .into_iter()
+            .map(|product| IndexEntry {
+                in_stock: stock.get(&product.sku).copied().unwrap_or(false),
+                product,
+            })
+            .collect();
+        Ok((entries, gone))
+    }
+
+    async fn index_entries(&self, entries: Vec<IndexEntry>, gone: &[ProductId]) -> Result<()> {
+        if entries.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        let flags: Vec<(ProductId, bool)> =
+            entries.iter().map(|e| (e.product.id, e.in_stock)).collect();
+        self.index.apply(entries, gone).await?;
+        let mut indexed = self.state.in_stock.lock().expect("in_stock lock");
+        indexed.extend(flags);
+        for id in gone {
+            indexed.remove(id);
+        }
+        Ok(())
+    }
+}

@@ -10,6 +10,7 @@ pub mod config;
 pub mod feed;
 pub mod http;
 pub mod metrics;
+pub mod search;
 pub mod startup;
 pub mod state;
 pub mod supervisor;

@@ -19,6 +19,10 @@ pub struct Metrics {
     feed_clients: AtomicU64,
     feed_slow_clients_closed: AtomicU64,
     feed_silent_clients_closed: AtomicU64,
+    search_position: AtomicU64,
+    search_lag_ms: AtomicU64,
+    search_products: AtomicU64,
+    search_rebuilds: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +65,27 @@ impl Metrics {
 
     pub fn feed_silent_client_closed(&self) {
         self.feed_silent_clients_closed.fetch_add(1, Relaxed);
+    }
+
+    /// The search index is current up to the feed event `seq`, which happened `lag_ms`
+    /// before it was applied.
+    pub fn search_applied(&self, seq: u64, lag_ms: u64) {
+        self.search_position.store(seq, Relaxed);
+        self.search_lag_ms.store(lag_ms, Relaxed);
+    }
+
+    /// The search index was (re)built with `products`, current up to the feed event `seq`.
+    pub fn search_rebuilt(&self, products: u64, seq: u64) {
+        self.search_rebuilds.fetch_add(1, Relaxed);
+        self.search_products.store(products, Relaxed);
+        self.search_position.fetch_max(seq, Relaxed);
+    }
+
+    /// Feed events this server delivered that the search index has not applied yet.
+    pub fn search_lag_events(&self) -> u64 {
+        self.feed_position
+            .load(Relaxed)
+            .saturating_sub(self.search_position.load(Relaxed))
     }
 
     pub fn feed_slow_clients(&self) -> u64 {
@@ -147,6 +172,30 @@ impl Metrics {
             "counter",
             "Feed clients closed because they stopped answering pings.",
             self.feed_silent_clients_closed.load(Relaxed),
+        );
+        metric(
+            "emporium_search_lag_events",
+            "gauge",
+            "Feed events this server delivered that its search index has not applied yet.",
+            self.search_lag_events(),
+        );
+        metric(
+            "emporium_search_lag_milliseconds",
+            "gauge",
+            "From the change to its arrival in the search index, for the newest change applied.",
+            self.search_lag_ms.load(Relaxed),
+        );
+        metric(
+            "emporium_search_products",
+            "gauge",
+            "Products in the search index at its last (re)build.",
+            self.search_products.load(Relaxed),
+        );
+        metric(
+            "emporium_search_rebuilds_total",
+            "counter",
+            "Times the search index was rebuilt from the stores (at start, and after missing feed events).",
+            self.search_rebuilds.load(Relaxed),
         );
         out
     }

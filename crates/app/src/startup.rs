@@ -93,7 +93,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
         let stores = backend.stores.clone();
-        let state = web::Data::new(AppState::new(backend, options.admin_token));
+        let state = web::Data::new(AppState::new(backend, options.admin_token)?);
         let drain = if options.drain.is_zero() {
             DEFAULT_DRAIN
         } else {
@@ -113,6 +113,19 @@ impl Application {
         let (changes, log) = (stores.catalog_changes.clone(), stores.feed.clone());
         supervisor.spawn("catalog_changes", move |shutdown| {
             crate::feed::follow_catalog_forever(changes.clone(), log.clone(), shutdown)
+        });
+        let (search, hub, metrics) = (
+            state.search.clone(),
+            state.feed.clone(),
+            state.metrics.clone(),
+        );
+        supervisor.spawn("search_index", move |shutdown| {
+            crate::search::keep_index_current(
+                search.clone(),
+                hub.clone(),
+                metrics.clone(),
+                shutdown,
+            )
         });
         let log = stores.feed.clone();
         supervisor.spawn("feed_prune", move |shutdown| {

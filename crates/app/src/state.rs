@@ -2,7 +2,7 @@
 
 use crate::backend::Backend;
 use emporium_domain::service::{
-    CatalogService, OrderService, RecoveryService, ReportService, SupplierService,
+    CatalogService, OrderService, RecoveryService, ReportService, SearchService, SupplierService,
 };
 
 /// Shared, cheaply clonable application state. Handlers reach the stores only through the
@@ -10,6 +10,8 @@ use emporium_domain::service::{
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: CatalogService,
+    /// Listings with text or a stock filter, and facets.
+    pub search: SearchService,
     pub suppliers: SupplierService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
@@ -22,7 +24,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(backend: Backend, admin_token: Option<String>) -> Self {
+    pub fn new(backend: Backend, admin_token: Option<String>) -> anyhow::Result<Self> {
         let stores = backend.stores.clone();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let feed = std::sync::Arc::new(crate::feed::FeedHub::new(
@@ -30,8 +32,10 @@ impl AppState {
             metrics.clone(),
             backend.cache.clone(),
         ));
-        AppState {
+        let index = emporium_search::TantivyIndex::new()?;
+        Ok(AppState {
             catalog: CatalogService::new(stores.clone()),
+            search: SearchService::new(stores.clone(), std::sync::Arc::new(index)),
             suppliers: SupplierService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
             reports: ReportService::new(stores.clone()),
@@ -40,6 +44,6 @@ impl AppState {
             admin_token,
             metrics,
             feed,
-        }
+        })
     }
 }

@@ -322,14 +322,13 @@ impl Inner {
     ) -> tantivy::Result<Vec<ProductId>> {
         let mut columns = std::collections::HashMap::new();
         docs.map(|doc| {
-            if !columns.contains_key(&doc.segment_ord) {
-                let fast = searcher.segment_reader(doc.segment_ord).fast_fields();
-                columns.insert(
-                    doc.segment_ord,
-                    (fast.u64(schema::ID_HIGH)?, fast.u64(schema::ID_LOW)?),
-                );
-            }
-            let (high, low) = &columns[&doc.segment_ord];
+            let (high, low) = match columns.entry(doc.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let fast = searcher.segment_reader(doc.segment_ord).fast_fields();
+                    slot.insert((fast.u64(schema::ID_HIGH)?, fast.u64(schema::ID_LOW)?))
+                }
+            };
             let high = high.first(doc.doc_id).unwrap_or_default();
             let low = low.first(doc.doc_id).unwrap_or_default();
             Ok(ProductId::from_uuid(uuid::Uuid::from_u64_pair(high, low)))

@@ -6,10 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use emporium_domain::model::{
-    CategorySales, LowStock, Name, Order, OrderInput, OrderItem, Payment, Product, ProductInput,
-    Supplier, SupplierInput, Units, VariantInput,
+    CategorySales, FacetCounts, Facets, LowStock, Name, Order, OrderInput, OrderItem, Payment,
+    Product, ProductInput, Supplier, SupplierInput, Units, VariantInput,
 };
-use emporium_domain::service::{ProductSalesLine, ProductView, SupplierPerformance, SupplierView};
+use emporium_domain::service::{
+    ProductSalesLine, ProductView, RankedProduct, SupplierPerformance, SupplierView,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -186,6 +188,19 @@ pub struct ProductResponse {
     pub variants: Vec<VariantBody>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How well the product matched `q` (BM25; higher is better). Present exactly when the
+    /// listing had `q`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+impl From<RankedProduct> for ProductResponse {
+    fn from(ranked: RankedProduct) -> Self {
+        ProductResponse {
+            score: ranked.score,
+            ..ProductResponse::from(ranked.view)
+        }
+    }
 }
 
 impl From<ProductView> for ProductResponse {
@@ -216,6 +231,7 @@ impl From<ProductView> for ProductResponse {
                 .collect(),
             created_at: p.created_at,
             updated_at: p.updated_at,
+            score: None,
         }
     }
 }
@@ -680,6 +696,78 @@ impl From<SupplierPerformance> for SupplierPerformanceResponse {
             delivered_orders: p.sales.delivered_orders,
             delivered_share: p.sales.delivered_share(),
             mean_hours_to_delivery: p.sales.mean_hours_to_delivery(),
+        }
+    }
+}
+
+/// Facet counts for a filter (`GET /api/products/facets`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetsResponse {
+    /// Products matching the filter.
+    pub total: u64,
+    /// Per facet asked for (`category`, `supplier_id`, `price`, `attr.<path>`): value counts
+    /// largest first, or for `price` buckets in ascending price.
+    pub facets: std::collections::BTreeMap<String, FacetBody>,
+}
+
+/// The counts of one facet.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FacetBody {
+    Values(Vec<FacetValueBody>),
+    Prices(Vec<PriceBucketBody>),
+}
+
+/// How many matching products have this value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetValueBody {
+    pub value: String,
+    pub count: u64,
+}
+
+/// How many matching products cost at least `min` and less than `max`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceBucketBody {
+    #[schema(example = "10.00")]
+    pub min: String,
+    #[schema(example = "25.00")]
+    pub max: String,
+    pub count: u64,
+}
+
+impl From<Facets> for FacetsResponse {
+    fn from(facets: Facets) -> Self {
+        let money = |d: rust_decimal::Decimal| format!("{:.2}", d);
+        FacetsResponse {
+            total: facets.total,
+            facets: facets
+                .counts
+                .into_iter()
+                .map(|(field, counts)| {
+                    let body = match counts {
+                        FacetCounts::Values(values) => FacetBody::Values(
+                            values
+                                .into_iter()
+                                .map(|v| FacetValueBody {
+                                    value: v.value,
+                                    count: v.count,
+                                })
+                                .collect(),
+                        ),
+                        FacetCounts::Prices(buckets) => FacetBody::Prices(
+                            buckets
+                                .into_iter()
+                                .map(|b| PriceBucketBody {
+                                    min: money(b.min),
+                                    max: money(b.max),
+                                    count: b.count,
+                                })
+                                .collect(),
+                        ),
+                    };
+                    (field.name(), body)
+                })
+                .collect(),
         }
     }
 }

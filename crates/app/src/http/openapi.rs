@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Emporium", description = "Hybrid SQL + NoSQL e-commerce backend: catalog in MongoDB, money in PostgreSQL."),
     paths(
-        products::create_product, products::list_products, products::get_product,
+        products::create_product, products::list_products, products::product_facets, products::get_product,
         products::update_product, products::delete_product,
         suppliers::create_supplier, suppliers::list_suppliers, suppliers::get_supplier,
         suppliers::update_supplier, suppliers::delete_supplier,
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
         OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail, ProductSalesResponse,
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
+        FacetsResponse, FacetBody, FacetValueBody, PriceBucketBody,
     )),
     modifiers(&AdminToken),
     tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"),

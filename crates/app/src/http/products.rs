@@ -1,6 +1,8 @@
 //! `/api/products`.
 
-use super::dto::{ErrorBody, NewProductBody, PageBody, ProductBody, ProductResponse};
+use super::dto::{
+    ErrorBody, FacetsResponse, NewProductBody, PageBody, ProductBody, ProductResponse,
+};
 use super::error::ApiResult;
 use super::{not_allowed, query};
 use crate::state::AppState;
@@ -13,6 +15,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_products))
             .route(web::post().to(create_product))
             .default_service(not_allowed("GET, POST")),
+    )
+    // Before `/products/{id}`, which would otherwise take `facets` for an id.
+    .service(
+        web::resource("/products/facets")
+            .route(web::get().to(product_facets))
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/products/{id}")
@@ -36,29 +44,62 @@ pub async fn create_product(
     Ok(HttpResponse::Created().json(ProductResponse::from(view)))
 }
 
-/// List products: filters `category`, `min_price`, `max_price`, `supplier_id`, `q`,
-/// `attr.<path>`, `sort` (`price`, `-price`, `name`, `-created_at`), `limit`, `offset`.
+/// List products: filters `category`, `min_price`, `max_price`, `supplier_id`, `in_stock`,
+/// `attr.<path>`, text `q`, `sort`, `limit`, `offset`.
 ///
-/// While the inventory store is down the list is still served, from the catalog, with
-/// `stock` and `reserved` null; while the catalog store is down it is 503.
+/// With `q`, results are ranked by relevance (BM25 over name, tags, attribute values and
+/// description; prefixes match, and words of 5 or more letters match with one typo), each
+/// with a `score`. Listings with `q` or `in_stock` are answered by the search index, which
+/// follows the event feed (typically well under a second behind); others come straight
+/// from the catalog. While the index is first being built after a start, those listings
+/// are 503 with `Retry-After`.
+///
+/// While the inventory store is down the list is still served, with `stock` and
+/// `reserved` null; while the catalog store is down it is 503.
 #[utoipa::path(get, path = "/api/products", tag = "products",
     params(("category" = Option<String>, Query, min_length = 1),
         ("min_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$", description = "a decimal amount, e.g. 10 or 9.99"),
         ("max_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),
         ("supplier_id" = Option<uuid::Uuid>, Query),
-        ("q" = Option<String>, Query, max_length = 200, description = "text in name, description or tags"),
-        ("sort" = Option<String>, Query, pattern = r"^(price|-price|name|created_at|-created_at)$"),
+        ("in_stock" = Option<bool>, Query, description = "only products with (true) or without (false) units available"),
+        ("q" = Option<String>, Query, max_length = 200, description = "words to find in name, description, tags and attribute values"),
+        ("sort" = Option<String>, Query, pattern = r"^(relevance|price|-price|name|created_at|-created_at)$",
+            description = "default: `relevance` with `q`, else `created_at` (oldest first)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
         ("offset" = Option<u64>, Query, minimum = 0)),
     responses((status = 200, body = PageBody<ProductResponse>), (status = 400, body = ErrorBody),
-        (status = 503, description = "the catalog store is down", body = ErrorBody)))]
+        (status = 503, description = "the catalog store is down, or the search index is being built", body = ErrorBody)))]
 pub async fn list_products(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
     let query = query::products(&pairs)?;
-    let page = state.catalog.list(&query).await?;
+    let page = state.search.list(&query).await?;
     Ok(HttpResponse::Ok().json(PageBody::from_page(page, ProductResponse::from)))
+}
+
+/// Counts per category, supplier, price bucket and requested attribute among the products
+/// matching the same filters as `GET /api/products`, in one round trip.
+#[utoipa::path(get, path = "/api/products/facets", tag = "products",
+    params(("facets" = Option<String>, Query,
+            pattern = r"^(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*)(,(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*))*$",
+            description = "comma-separated `category`, `supplier_id`, `price`, `attr.<path>` (default `category,supplier_id,price`)"),
+        ("category" = Option<String>, Query, min_length = 1),
+        ("min_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),
+        ("max_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),
+        ("supplier_id" = Option<uuid::Uuid>, Query),
+        ("in_stock" = Option<bool>, Query),
+        ("q" = Option<String>, Query, max_length = 200)),
+    responses((status = 200, body = FacetsResponse), (status = 400, body = ErrorBody),
+        (status = 503, description = "the search index is being built", body = ErrorBody)))]
+pub async fn product_facets(
+    state: web::Data<AppState>,
+    pairs: web::Query<query::Pairs>,
+) -> ApiResult<HttpResponse> {
+    let query = query::products(&pairs)?;
+    let wanted = query::facets(&pairs)?;
+    let facets = state.search.facets(&query, &wanted).await?;
+    Ok(HttpResponse::Ok().json(FacetsResponse::from(facets)))
 }
 
 /// One product with its stock; like the list, served with `stock` and `reserved` null

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use emporium_domain::model::{
-    AttrFilter, OrderQuery, OrderStatus, PageRequest, ProductId, ProductQuery, ProductSort,
-    SalesWindow, Seq, SupplierId, Topic, Units,
+    AttrFilter, FacetField, OrderQuery, OrderStatus, PageRequest, ProductId, ProductQuery,
+    ProductSort, SalesWindow, SearchQuery, SearchSort, Seq, SupplierId, Topic, Units,
 };
 use emporium_domain::service::LowStockRule;
 use rust_decimal::Decimal;
@@ -49,7 +49,21 @@ pub fn page(pairs: &Pairs) -> Result<PageRequest, ApiError> {
     PageRequest::new(limit, offset).map_err(|(name, msg)| bad(name, msg))
 }
 
+/// A plain decimal amount (`10`, `9.99`): no sign, exponent or spaces.
 fn price(pairs: &Pairs, name: &str) -> Result<Option<Decimal>, ApiError> {
+    if let Some(text) = last(pairs, name) {
+        let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let well_formed = match text.split_once('.') {
+            Some((whole, fraction)) => plain(whole) && plain(fraction),
+            None => plain(text),
+        };
+        if !well_formed {
+            return Err(bad(
+                name,
+                format!("`{text}` is not a decimal amount like 10 or 9.99"),
+            ));
+        }
+    }
     let value = parsed::<Decimal>(pairs, name)?;
     if value.is_some_and(|d| d.is_sign_negative() && !d.is_zero()) {
         return Err(bad(name, "must not be negative"));
@@ -57,8 +71,9 @@ fn price(pairs: &Pairs, name: &str) -> Result<Option<Decimal>, ApiError> {
     Ok(value)
 }
 
-/// `GET /api/products` filters.
-pub fn products(pairs: &Pairs) -> Result<ProductQuery, ApiError> {
+/// `GET /api/products` (and `/api/products/facets`) filters: the catalog's, plus `q`,
+/// `in_stock` and `sort=relevance`. With `q` and no `sort`, results are ranked.
+pub fn products(pairs: &Pairs) -> Result<SearchQuery, ApiError> {
     let attributes = pairs
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("attr.").map(|path| (k, path, v)))
@@ -67,10 +82,6 @@ pub fn products(pairs: &Pairs) -> Result<ProductQuery, ApiError> {
     let min_price = price(pairs, "min_price")?;
     let max_price = price(pairs, "max_price")?;
     let supplier_id = parsed::<SupplierId>(pairs, "supplier_id")?;
-    let sort = last(pairs, "sort")
-        .map(|s| ProductSort::parse(s).map_err(|e| bad("sort", e)))
-        .transpose()?
-        .unwrap_or_default();
     let text = last(pairs, "q")
         .map(str::trim)
         .filter(|q| !q.is_empty())
@@ -78,16 +89,47 @@ pub fn products(pairs: &Pairs) -> Result<ProductQuery, ApiError> {
     if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(bad("q", "must be at most 200 characters"));
     }
-    Ok(ProductQuery {
-        category: non_empty(pairs, "category")?,
-        min_price,
-        max_price,
-        supplier_id,
-        text,
-        attributes,
+    let sort = match last(pairs, "sort") {
+        Some(s) => SearchSort::parse(s).map_err(|e| bad("sort", e))?,
+        None if text.is_some() => SearchSort::Relevance,
+        None => SearchSort::By(ProductSort::default()),
+    };
+    Ok(SearchQuery {
+        filter: ProductQuery {
+            category: non_empty(pairs, "category")?,
+            min_price,
+            max_price,
+            supplier_id,
+            text,
+            attributes,
+            sort: ProductSort::default(),
+            page: page(pairs)?,
+        },
+        in_stock: parsed::<bool>(pairs, "in_stock")?,
         sort,
-        page: page(pairs)?,
     })
+}
+
+/// The most facets one request may ask for.
+pub const MAX_FACETS: usize = 20;
+
+/// `facets` of `GET /api/products/facets`: comma-separated `category`, `supplier_id`,
+/// `price`, `attr.<path>` (default the first three).
+pub fn facets(pairs: &Pairs) -> Result<Vec<FacetField>, ApiError> {
+    let Some(list) = last(pairs, "facets") else {
+        return Ok(FacetField::DEFAULT.to_vec());
+    };
+    let mut fields: Vec<FacetField> = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let field = FacetField::parse(name).map_err(|e| bad("facets", e))?;
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    if fields.len() > MAX_FACETS {
+        return Err(bad("facets", format!("at most {MAX_FACETS} facets")));
+    }
+    Ok(fields)
 }
 
 /// An RFC 3339 timestamp, or a plain date meaning its midnight UTC.

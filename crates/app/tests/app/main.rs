@@ -23,6 +23,7 @@ mod outage;
 mod products;
 mod reconcile_cli;
 mod reports;
+mod search;
 mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
@@ -65,6 +66,9 @@ macro_rules! all_cases {
             reports::sales_reports_count_sales_as_they_were_placed,
             reports::low_stock_report_uses_the_threshold_or_each_products_own,
             reports::bad_report_parameters_are_400_naming_them,
+            search::search_ranks_filters_and_sorts,
+            search::facets_count_the_filtered_products,
+            search::bad_search_parameters_are_400,
             feed::feed_pushes_every_kind_of_change,
             feed::feed_topics_filter_and_since_replays,
             feed::feed_bad_requests_are_400_before_the_upgrade,
@@ -80,4 +84,10 @@ all_cases!(memory => crate::helpers::spawn_memory);
 all_cases!(real => crate::helpers::spawn_real);
 cases!(real_only => crate::helpers::spawn_real;
     feed::direct_database_changes_reach_clients,
+    search::direct_catalog_edits_reach_search,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_index_is_built_at_start() {
+    search::the_index_is_built_at_start().await;
+}

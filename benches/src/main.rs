@@ -20,6 +20,7 @@
 mod feed;
 mod placement;
 mod reports;
+mod search;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +48,9 @@ enum Command {
     /// Start a release server, connect N WebSocket clients to the event feed and time
     /// database commit to client receipt under a steady rate of stock changes.
     Feed(feed::FeedArgs),
+    /// Start a release server, create N products and time ranked search with two filters,
+    /// and facets, once the index has them all.
+    Search(search::SearchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -126,6 +130,7 @@ async fn main() -> Result<()> {
         Command::Placement(args) => placement::placement(args).await,
         Command::Reports(args) => reports::reports(args).await,
         Command::Feed(args) => feed::feed(args).await,
+        Command::Search(args) => search::search(args).await,
     }
 }
 

@@ -227,83 +227,84 @@ impl Inner {
 
     fn search(&self, query: &SearchQuery) -> tantivy::Result<Page<SearchHit>> {
         let searcher = self.reader.searcher();
-        let tantivy_query = self.query(query);
+        let q = self.query(query);
         let page = query.filter.page;
-        let total = searcher.search(&tantivy_query, &Count)? as u64;
-        let mut page_out = Page {
+        let empty = |total: u64| Page {
             items: Vec::new(),
             total,
             limit: page.limit,
             offset: page.offset,
         };
-        if page.offset >= total {
-            return Ok(page_out);
+        // Past every document: count only (a top-k of `offset + limit` would allocate it).
+        if page.offset >= searcher.num_docs() {
+            return Ok(empty(searcher.search(&q, &Count)? as u64));
         }
         let ranked = query.filter.text.is_some();
-        let limit = page.limit as usize;
-        let offset = page.offset as usize;
-        let hi = || SortByStaticFastValue::<u64>::for_field(schema::ID_HIGH);
-        let lo = || SortByStaticFastValue::<u64>::for_field(schema::ID_LOW);
-        let by = |field: &str| SortByStaticFastValue::<u64>::for_field(field);
-        let top = TopDocs::with_limit(limit).and_offset(offset);
-        let docs: Vec<(Option<f32>, DocAddress)> = match query.sort {
-            SearchSort::Relevance if ranked => searcher
-                .search(
-                    &tantivy_query,
-                    &top.order_by((
-                        SortBySimilarityScore,
-                        (hi(), Order::Asc),
-                        (lo(), Order::Asc),
-                    )),
-                )?
-                .into_iter()
-                .map(|((score, _, _), doc)| (Some(score), doc))
-                .collect(),
+        let hi = || {
+            (
+                SortByStaticFastValue::<u64>::for_field(schema::ID_HIGH),
+                Order::Asc,
+            )
+        };
+        let lo = || {
+            (
+                SortByStaticFastValue::<u64>::for_field(schema::ID_LOW),
+                Order::Asc,
+            )
+        };
+        let by = |field: &str, order| (SortByStaticFastValue::<u64>::for_field(field), order);
+        let top = TopDocs::with_limit(page.limit as usize).and_offset(page.offset as usize);
+        // One pass counts and ranks.
+        let (total, docs): (usize, Vec<(Option<f32>, DocAddress)>) = match query.sort {
+            SearchSort::Relevance if ranked => {
+                let (n, docs) = searcher.search(
+                    &q,
+                    &(Count, top.order_by((SortBySimilarityScore, hi(), lo()))),
+                )?;
+                let scored = docs
+                    .into_iter()
+                    .map(|((score, _, _), doc)| (Some(score), doc));
+                (n, scored.collect())
+            }
             SearchSort::Relevance | SearchSort::By(ProductSort::CreatedAt) => {
                 unscored(searcher.search(
-                    &tantivy_query,
-                    &top.order_by((
-                        (by(schema::CREATED), Order::Asc),
-                        (hi(), Order::Asc),
-                        (lo(), Order::Asc),
-                    )),
+                    &q,
+                    &(
+                        Count,
+                        top.order_by((by(schema::CREATED, Order::Asc), hi(), lo())),
+                    ),
                 )?)
             }
-            SearchSort::By(ProductSort::NewestFirst) => unscored(searcher.search(
-                &tantivy_query,
-                &top.order_by((
-                    (by(schema::CREATED), Order::Desc),
-                    (hi(), Order::Desc),
-                    (lo(), Order::Desc),
-                )),
-            )?),
+            SearchSort::By(ProductSort::NewestFirst) => {
+                let newest = (
+                    by(schema::CREATED, Order::Desc),
+                    by(schema::ID_HIGH, Order::Desc),
+                    by(schema::ID_LOW, Order::Desc),
+                );
+                unscored(searcher.search(&q, &(Count, top.order_by(newest)))?)
+            }
             SearchSort::By(ProductSort::PriceAsc) => unscored(searcher.search(
-                &tantivy_query,
-                &top.order_by((
-                    (by(schema::PRICE), Order::Asc),
-                    (hi(), Order::Asc),
-                    (lo(), Order::Asc),
-                )),
+                &q,
+                &(
+                    Count,
+                    top.order_by((by(schema::PRICE, Order::Asc), hi(), lo())),
+                ),
             )?),
             SearchSort::By(ProductSort::PriceDesc) => unscored(searcher.search(
-                &tantivy_query,
-                &top.order_by((
-                    (by(schema::PRICE), Order::Desc),
-                    (hi(), Order::Asc),
-                    (lo(), Order::Asc),
-                )),
+                &q,
+                &(
+                    Count,
+                    top.order_by((by(schema::PRICE, Order::Desc), hi(), lo())),
+                ),
             )?),
-            SearchSort::By(ProductSort::NameAsc) => unscored(searcher.search(
-                &tantivy_query,
-                &top.order_by((
-                    (SortByString::for_field(schema::NAME_SORT), Order::Asc),
-                    (hi(), Order::Asc),
-                    (lo(), Order::Asc),
-                )),
-            )?),
+            SearchSort::By(ProductSort::NameAsc) => {
+                let name = (SortByString::for_field(schema::NAME_SORT), Order::Asc);
+                unscored(searcher.search(&q, &(Count, top.order_by((name, hi(), lo()))))?)
+            }
         };
         let ids = self.ids_of(&searcher, docs.iter().map(|(_, doc)| *doc))?;
-        page_out.items = docs
+        let mut out = empty(total as u64);
+        out.items = docs
             .into_iter()
             .zip(ids)
             .map(|((score, _), id)| SearchHit {
@@ -311,7 +312,7 @@ impl Inner {
                 score: if ranked { score } else { None },
             })
             .collect();
-        Ok(page_out)
+        Ok(out)
     }
 
     /// The product ids of `docs`, in the same order.
@@ -360,8 +361,13 @@ impl Inner {
     }
 }
 
-fn unscored<K>(docs: Vec<(K, DocAddress)>) -> Vec<(Option<f32>, DocAddress)> {
-    docs.into_iter().map(|(_, doc)| (None, doc)).collect()
+fn unscored<K>(
+    (total, docs): (usize, Vec<(K, DocAddress)>),
+) -> (usize, Vec<(Option<f32>, DocAddress)>) {
+    (
+        total,
+        docs.into_iter().map(|(_, doc)| (None, doc)).collect(),
+    )
 }
 
 #[async_trait]

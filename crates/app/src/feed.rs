@@ -71,7 +71,18 @@ impl FeedHub {
         metrics: Arc<Metrics>,
         cache: Option<Arc<CachingCatalog>>,
     ) -> FeedHub {
-        let (sender, _) = broadcast::channel(CLIENT_QUEUE);
+        FeedHub::with_queue(log, metrics, cache, CLIENT_QUEUE)
+    }
+
+    /// A hub whose subscribers each queue at most `queue` events (tests make it small to
+    /// make a subscriber fall behind).
+    pub fn with_queue(
+        log: Arc<dyn EventLog>,
+        metrics: Arc<Metrics>,
+        cache: Option<Arc<CachingCatalog>>,
+        queue: usize,
+    ) -> FeedHub {
+        let (sender, _) = broadcast::channel(queue);
         FeedHub {
             log,
             sender,

@@ -23,6 +23,7 @@ pub struct Metrics {
     search_lag_ms: AtomicU64,
     search_products: AtomicU64,
     search_rebuilds: AtomicU64,
+    search_catch_ups: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +80,19 @@ impl Metrics {
         self.search_rebuilds.fetch_add(1, Relaxed);
         self.search_products.store(products, Relaxed);
         self.search_position.fetch_max(seq, Relaxed);
+    }
+
+    /// The search index's live queue overflowed and what it missed was read from the log.
+    pub fn search_caught_up(&self) {
+        self.search_catch_ups.fetch_add(1, Relaxed);
+    }
+
+    pub fn search_rebuilds(&self) -> u64 {
+        self.search_rebuilds.load(Relaxed)
+    }
+
+    pub fn search_catch_ups(&self) -> u64 {
+        self.search_catch_ups.load(Relaxed)
     }
 
     /// Feed events this server delivered that the search index has not applied yet.
@@ -196,6 +210,12 @@ impl Metrics {
             "counter",
             "Times the search index was rebuilt from the stores (at start, and after missing feed events).",
             self.search_rebuilds.load(Relaxed),
+        );
+        metric(
+            "emporium_search_catch_ups_total",
+            "counter",
+            "Times the search index fell behind the live feed and read what it missed from the event log.",
+            self.search_catch_ups.load(Relaxed),
         );
         out
     }

@@ -101,6 +101,7 @@ async fn follow(
             }
         }
         if let Some(mut after) = gap_after {
+            metrics.search_caught_up();
             // The live queue dropped events: read them from the log, from the last one
             // noted before the gap. (Events noted after the gap are read again; noting
             // twice is harmless.)
@@ -154,5 +155,83 @@ fn note(
     if event.seq > *position {
         *position = event.seq;
         *newest = Some((event.seq, event.event.at));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::Supervisor;
+    use emporium_domain::model::{ProductQuery, SearchQuery, Units};
+    use emporium_testkit::contract::product;
+
+    /// A burst of changes larger than the indexer's live queue: what the queue dropped is
+    /// read from the event log, and the index ends up with every product, without a rebuild.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_beyond_the_live_queue_is_read_from_the_log_without_a_rebuild() {
+        let stores = emporium_memory::memory_stores();
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(FeedHub::with_queue(
+            stores.feed.clone(),
+            metrics.clone(),
+            None,
+            4,
+        ));
+        let index = Arc::new(emporium_search::TantivyIndex::new().unwrap());
+        let search = SearchService::new(stores.clone(), index);
+        let mut supervisor = Supervisor::new();
+        let run = hub.clone();
+        supervisor.spawn("event_feed", move |shutdown| run.clone().run(shutdown));
+        let (changes, log) = (stores.catalog_changes.clone(), stores.feed.clone());
+        supervisor.spawn("catalog_changes", move |shutdown| {
+            crate::feed::follow_catalog_forever(changes.clone(), log.clone(), shutdown)
+        });
+        let (s, h, m) = (search.clone(), hub.clone(), metrics.clone());
+        supervisor.spawn("search_index", move |shutdown| {
+            keep_index_current(s.clone(), h.clone(), m.clone(), shutdown)
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !search.is_built() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the index was never built"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        for i in 0..300 {
+            let p = product(&format!("Burst item {i}"), "burst", "1.00");
+            stores.catalog.insert(&p).await.unwrap();
+            stores
+                .inventory
+                .create_stock(&p.sku, p.id, Units::new(1).unwrap())
+                .await
+                .unwrap();
+        }
+        let query = SearchQuery {
+            filter: ProductQuery {
+                text: Some("burst".into()),
+                ..Default::default()
+            },
+            in_stock: Some(true),
+            ..Default::default()
+        };
+        loop {
+            let total = search.list(&query).await.unwrap().total;
+            if total == 300 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the index has {total} of 300 products"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            metrics.search_catch_ups() >= 1,
+            "the live queue never overflowed"
+        );
+        assert_eq!(metrics.search_rebuilds(), 1, "only the first build");
+        supervisor.shutdown(Duration::from_secs(1)).await;
     }
 }

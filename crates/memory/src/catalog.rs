@@ -9,7 +9,7 @@ use emporium_domain::model::{
 };
 use emporium_domain::ports::{Catalog, CatalogChanges, EventLog, Suppliers};
 use emporium_domain::{Error, Result};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -24,6 +24,8 @@ const SOURCE: &str = "memory-catalog";
 #[derive(Default)]
 struct State {
     products: HashMap<ProductId, Product>,
+    /// Every product's SKU, in SKU order: the unique index a database would keep.
+    skus: BTreeMap<Sku, ProductId>,
     suppliers: HashMap<SupplierId, Supplier>,
     /// Product changes, oldest first; the first has number `history_start`.
     history: VecDeque<DomainEvent>,
@@ -71,7 +73,7 @@ fn sort(products: &mut [Product], order: ProductSort) {
 impl Catalog for MemoryCatalog {
     async fn insert(&self, product: &Product) -> Result<()> {
         let mut state = lock(&self.state);
-        if state.products.values().any(|p| p.sku == product.sku) {
+        if state.skus.contains_key(&product.sku) {
             return Err(Error::Conflict(format!(
                 "sku {} already exists",
                 product.sku
@@ -83,6 +85,7 @@ impl Catalog for MemoryCatalog {
                 product.id
             )));
         }
+        state.skus.insert(product.sku.clone(), product.id);
         state.products.insert(product.id, product.clone());
         state.changed(DomainEvent::product(EventKind::ProductCreated, product));
         drop(state);
@@ -105,17 +108,20 @@ impl Catalog for MemoryCatalog {
     async fn replace(&self, product: &Product) -> Result<()> {
         let mut state = lock(&self.state);
         if state
-            .products
-            .values()
-            .any(|p| p.sku == product.sku && p.id != product.id)
+            .skus
+            .get(&product.sku)
+            .is_some_and(|owner| *owner != product.id)
         {
             return Err(Error::Conflict(format!(
                 "sku {} already exists",
                 product.sku
             )));
         }
-        match state.products.get_mut(&product.id) {
+        let State { products, skus, .. } = &mut *state;
+        match products.get_mut(&product.id) {
             Some(slot) => {
+                skus.remove(&slot.sku);
+                skus.insert(product.sku.clone(), product.id);
                 *slot = product.clone();
                 state.changed(DomainEvent::product(EventKind::ProductUpdated, product));
                 drop(state);
@@ -129,7 +135,8 @@ impl Catalog for MemoryCatalog {
     async fn delete(&self, id: ProductId) -> Result<Option<Product>> {
         let mut state = lock(&self.state);
         let removed = state.products.remove(&id);
-        if removed.is_some() {
+        if let Some(product) = &removed {
+            state.skus.remove(&product.sku);
             state.changed(DomainEvent::product_deleted(id));
             drop(state);
             self.changed.notify_waiters();
@@ -175,19 +182,17 @@ impl Catalog for MemoryCatalog {
             .unwrap_or(Units::ZERO))
     }
 
-    /// Sorts the SKUs past `after` on every call: O(n log n) a page, which suits the
-    /// in-memory catalog's size (a database answers from its SKU index instead).
+    /// Reads the SKU index from `after` on.
     async fn skus(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<(ProductId, Sku)>> {
+        use std::ops::Bound;
         let state = lock(&self.state);
-        let mut page: Vec<(ProductId, Sku)> = state
-            .products
-            .values()
-            .filter(|p| after.is_none_or(|after| p.sku > *after))
-            .map(|p| (p.id, p.sku.clone()))
-            .collect();
-        page.sort_by(|a, b| a.1.cmp(&b.1));
-        page.truncate(limit as usize);
-        Ok(page)
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(state
+            .skus
+            .range::<Sku, _>((from, Bound::Unbounded))
+            .take(limit as usize)
+            .map(|(sku, id)| (*id, sku.clone()))
+            .collect())
     }
 
     async fn skus_of(&self, ids: &[ProductId]) -> Result<Vec<(ProductId, Sku)>> {
@@ -269,6 +274,16 @@ impl CatalogChanges for MemoryCatalog {
             let changed = self.changed.notified();
             let batch: Vec<(u64, DomainEvent)> = {
                 let state = lock(&self.state);
+                if next < state.history_start {
+                    // Like MongoDB's ChangeStreamHistoryLost: the follower fell further
+                    // behind than the history keeps. Those changes never reach the feed
+                    // (nor the search index, until the product changes again or the index
+                    // is rebuilt): said loudly, as MongoDB would fail the stream.
+                    tracing::error!(
+                        lost = state.history_start - next,
+                        "catalog changes dropped from the capped history before the feed recorded them"
+                    );
+                }
                 next = next.max(state.history_start);
                 let skip = usize::try_from(next - state.history_start).unwrap_or(usize::MAX);
                 state

@@ -62,12 +62,12 @@ ensure_schemathesis
 api_port="$(free_port)"
 log "fuzzing the API against its OpenAPI document (schemathesis) on 127.0.0.1:$api_port"
 cargo build --locked -p emporium-app --bin emporium
-EMPORIUM_LISTEN="127.0.0.1:$api_port" EMPORIUM_ADMIN_TOKEN=schemathesis RUST_LOG=warn \
+EMPORIUM_LISTEN="127.0.0.1:$api_port" EMPORIUM_ADMIN_TOKEN=schemathesis-admin-token RUST_LOG=warn \
   EMPORIUM_POSTGRES_URL= EMPORIUM_MONGODB_URI= "${CARGO_TARGET_DIR:-$ROOT/target}/debug/emporium" serve &
 API_PID=$!
 trap 'kill "$API_PID" 2>/dev/null || true; cleanup' EXIT
 wait_for_port "$api_port" 60 || die "the server for the API fuzz did not start"
 "$SCHEMATHESIS_VENV/bin/schemathesis" run "http://127.0.0.1:$api_port/api/openapi.json" \
-  --checks all --seed 20261204 --max-examples 40 -H "Authorization: Bearer schemathesis" \
+  --checks all --seed 20261204 --max-examples 40 -H "Authorization: Bearer schemathesis-admin-token" \
   --no-color
 kill "$API_PID" 2>/dev/null || true

@@ -105,6 +105,9 @@ impl Backend {
                     gateway,
                     // The raw ledger: the feed retries on its own and must not be cut off
                     // by the fail-fast breaker's view of order traffic.
+                    // Raw too: an audit write is not order traffic, and its failure is
+                    // logged by the admin guard rather than cut short.
+                    admin_audit: pg.clone(),
                     feed: pg as Arc<dyn EventLog>,
                     catalog_changes,
                 }
@@ -122,6 +125,7 @@ impl Backend {
                     audit: memory.clone(),
                     reports: memory,
                     idempotency: Arc::new(MemoryIdempotencyKeys::default()),
+                    admin_audit: Arc::new(emporium_memory::MemoryAdminAudit::default()),
                     gateway,
                     feed,
                     catalog_changes,

@@ -14,7 +14,10 @@ pub struct Settings {
     pub mongodb_uri: Option<String>,
     /// MongoDB database name (`EMPORIUM_MONGODB_DB`, default `emporium`).
     pub mongodb_db: String,
-    /// Bearer token for `/api/admin/*` (`EMPORIUM_ADMIN_TOKEN`); admin routes are closed without it.
+    /// Admin tokens for `/api/admin/*` (`EMPORIUM_ADMIN_TOKENS`): comma-separated
+    /// `name:scope:token` entries, scope `read` or `write`. Admin routes are off without any.
+    pub admin_tokens: Option<String>,
+    /// One more admin token, `write`, named `admin` (`EMPORIUM_ADMIN_TOKEN`; the older way).
     pub admin_token: Option<String>,
     /// Run database migrations at start-up (`EMPORIUM_MIGRATE_ON_START`, default true).
     pub migrate_on_start: bool,
@@ -180,6 +183,7 @@ impl Settings {
             &mut self.postgres_url,
             &mut self.mongodb_uri,
             &mut self.admin_token,
+            &mut self.admin_tokens,
             &mut self.gateway_url,
             &mut self.gateway_api_key,
             &mut self.test_gateway_journal,

@@ -4,6 +4,7 @@
 //! wiring of store adapters. The `emporium` binary is in `main.rs`; integration tests build
 //! the same [`startup::Application`] on a random port.
 
+pub mod admin_auth;
 pub mod backend;
 pub mod background;
 pub mod config;

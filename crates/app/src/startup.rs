@@ -23,8 +23,8 @@ pub struct Application {
 /// What the server needs besides its stores.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
-    /// Bearer token for `/api/admin/*`; closed without one.
-    pub admin_token: Option<String>,
+    /// Tokens for `/api/admin/*`; the routes are off without any.
+    pub admin_tokens: crate::admin_auth::AdminTokens,
     /// Background saga recovery and reservation expiry; off when `None`.
     pub recovery: Option<RecoveryConfig>,
     /// On SIGTERM, how long requests and background passes under way may take to finish
@@ -36,16 +36,21 @@ pub struct AppOptions {
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
 impl AppOptions {
-    pub fn from_settings(settings: &Settings) -> AppOptions {
-        AppOptions {
-            admin_token: settings.admin_token.clone(),
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<AppOptions> {
+        let admin_tokens = crate::admin_auth::AdminTokens::from_config(
+            settings.admin_tokens.as_deref(),
+            settings.admin_token.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(AppOptions {
+            admin_tokens,
             recovery: Some(RecoveryConfig {
                 interval: Duration::from_secs(settings.recovery_interval_secs.max(1)),
                 stale_after: Duration::from_secs(settings.recovery_stale_after_secs),
                 reservation_ttl: Duration::from_secs(settings.reservation_ttl_secs),
             }),
             drain: Duration::from_secs(settings.shutdown_drain_secs),
-        }
+        })
     }
 }
 
@@ -61,7 +66,7 @@ impl Application {
         let mut app = Application::with_backend(
             &settings.listen,
             backend,
-            AppOptions::from_settings(settings),
+            AppOptions::from_settings(settings)?,
         )?;
         // Spawned here rather than from an `AppOptions` field, so that code building
         // `AppOptions` literally keeps compiling; embedders and tests that want the check
@@ -93,7 +98,14 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
         let stores = backend.stores.clone();
-        let state = web::Data::new(AppState::new(backend, options.admin_token)?);
+        if options.admin_tokens.is_empty() {
+            tracing::info!(
+                "admin routes are off: no admin token is configured (EMPORIUM_ADMIN_TOKENS)"
+            );
+        } else {
+            tracing::info!(tokens = %options.admin_tokens.describe(), "admin routes are on");
+        }
+        let state = web::Data::new(AppState::new(backend, options.admin_tokens)?);
         let drain = if options.drain.is_zero() {
             DEFAULT_DRAIN
         } else {

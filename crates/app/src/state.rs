@@ -17,14 +17,18 @@ pub struct AppState {
     pub recovery: RecoveryService,
     pub reports: ReportService,
     pub backend: std::sync::Arc<Backend>,
-    pub admin_token: Option<String>,
+    /// Who may call `/api/admin/*` (empty: the routes are off).
+    pub admin_tokens: crate::admin_auth::AdminTokens,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The live event feed of `GET /api/ws`.
     pub feed: std::sync::Arc<crate::feed::FeedHub>,
 }
 
 impl AppState {
-    pub fn new(backend: Backend, admin_token: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        backend: Backend,
+        admin_tokens: crate::admin_auth::AdminTokens,
+    ) -> anyhow::Result<Self> {
         let stores = backend.stores.clone();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let feed = std::sync::Arc::new(crate::feed::FeedHub::new(
@@ -41,7 +45,7 @@ impl AppState {
             reports: ReportService::new(stores.clone()),
             recovery: RecoveryService::new(stores),
             backend: std::sync::Arc::new(backend),
-            admin_token,
+            admin_tokens,
             metrics,
             feed,
         })

@@ -19,11 +19,11 @@
 //! [`Error::Internal`]: crate::Error::Internal
 
 use crate::model::{
-    CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order, OrderId,
-    OrderQuery, OrderStatus, Page, PageRequest, Payment, PaymentStatus, Product, ProductId,
-    ProductQuery, ProductSales, Replay, ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow,
-    SearchHit, SearchQuery, Seq, Sku, StockLevel, Supplier, SupplierId, SupplierSales, Timestamp,
-    Units,
+    AuditEntry, CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order,
+    OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment, PaymentStatus, Product,
+    ProductId, ProductQuery, ProductSales, Replay, ResumeToken, SagaId, SagaRecord, SagaState,
+    SalesWindow, SearchHit, SearchQuery, Seq, Sku, StockLevel, Supplier, SupplierId, SupplierSales,
+    Timestamp, Units,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -422,6 +422,15 @@ pub trait ProductIndex: Send + Sync + 'static {
     async fn ids(&self) -> Result<Vec<ProductId>>;
 }
 
+/// The audit log of calls to admin routes (PostgreSQL in production).
+#[async_trait]
+pub trait AdminAudit: Send + Sync + 'static {
+    /// Keeps `entry`; recording the same entry (same id) twice keeps one.
+    async fn record(&self, entry: &AuditEntry) -> Result<()>;
+    /// A page of entries, newest first (ties by id, descending).
+    async fn entries(&self, page: PageRequest) -> Result<Page<AuditEntry>>;
+}
+
 /// What the idempotency store says about a request carrying a key it was given.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyClaim {
@@ -482,4 +491,6 @@ pub struct Stores {
     pub catalog_changes: Arc<dyn CatalogChanges>,
     /// The ledger's report figures.
     pub reports: Arc<dyn SalesReports>,
+    /// Who called which admin route, and what came of it.
+    pub admin_audit: Arc<dyn AdminAudit>,
 }

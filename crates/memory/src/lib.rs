@@ -8,12 +8,14 @@
 //! order, confirm, cancel, ...) runs under one lock over inventory, orders and payments, so
 //! no two orders can both see the last unit.
 
+mod audit;
 mod catalog;
 mod events;
 mod gateway;
 mod idempotency;
 mod ledger;
 
+pub use audit::MemoryAdminAudit;
 pub use catalog::MemoryCatalog;
 pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;
@@ -41,6 +43,7 @@ pub fn memory_stores() -> Stores {
         audit: ledger.clone(),
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         reports: ledger,
+        admin_audit: Arc::new(MemoryAdminAudit::default()),
     }
 }
 

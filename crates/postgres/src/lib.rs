@@ -31,6 +31,7 @@
 //! [`Payments`]: emporium_domain::ports::Payments
 //! [`SagaLog`]: emporium_domain::ports::SagaLog
 
+mod admin_audit;
 mod error;
 mod idempotency;
 mod inventory;

@@ -29,6 +29,8 @@ pub enum ApiError {
     /// Missing or wrong admin token (401 `unauthorized`).
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// No such route or resource (404).
     #[error("{0}")]
     NoRoute(String),
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::BadBody(_) => "validation_failed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NoRoute(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -102,6 +105,7 @@ impl ResponseError for ApiError {
             ApiError::BadBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }

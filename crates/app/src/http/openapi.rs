@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         reports::sales_by_product, reports::sales_by_category, reports::low_stock,
         reports::supplier_performance,
         feed::feed,
-        health::health, admin::list_sagas,
+        health::health, admin::list_sagas, admin::audit_log,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,

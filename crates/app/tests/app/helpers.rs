@@ -5,7 +5,17 @@ use emporium_app::startup::AppOptions;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// A `write` admin token (named `ops`) and a `read` one (named `viewer`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-write";
+pub const READ_TOKEN: &str = "test-admin-token-read";
+
+pub fn admin_tokens() -> emporium_app::admin_auth::AdminTokens {
+    emporium_app::admin_auth::AdminTokens::from_config(
+        Some(&format!("ops:write:{ADMIN_TOKEN},viewer:read:{READ_TOKEN}")),
+        None,
+    )
+    .expect("test tokens")
+}
 
 /// A running app on a random port, with the guards that keep its databases alive.
 pub struct TestApp {
@@ -17,7 +27,7 @@ pub struct TestApp {
 /// Starts the app on `backend` (port 0: the OS picks a free one).
 pub async fn spawn(backend: Backend, guards: crate::support::Guards) -> TestApp {
     let options = AppOptions {
-        admin_token: Some(ADMIN_TOKEN.into()),
+        admin_tokens: admin_tokens(),
         recovery: None,
         ..AppOptions::default()
     };

@@ -88,6 +88,11 @@ cases!(real_only => crate::helpers::spawn_real;
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_are_off_without_tokens() {
+    operations::admin_routes_are_off_without_tokens().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_index_is_built_at_start() {
     search::the_index_is_built_at_start().await;
 }

@@ -126,25 +126,113 @@ pub async fn errors_are_json(app: &TestApp) {
 }
 
 pub async fn admin_routes_need_the_token(app: &TestApp) {
-    let (status, body) = app.get("/admin/sagas").await;
+    use crate::helpers::READ_TOKEN;
+    let call = |method: reqwest::Method, path: &str, token: Option<&str>| {
+        let mut request = app.client.request(method, app.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, challenge, body)
+        }
+    };
+    use reqwest::Method;
+    let (status, challenge, body) = call(Method::GET, "/admin/sagas", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
-    let response = app
-        .client
-        .get(app.url("/admin/sagas?state=stuck"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let response = app
-        .client
-        .get(app.url("/admin/sagas?state=completed"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+    let (status, ..) = call(
+        Method::GET,
+        "/admin/sagas?state=stuck",
+        Some("wrong-token-wrong-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Reading: either token. Writing: only the write token.
+    let (status, _, body) = call(
+        Method::GET,
+        "/admin/sagas?state=completed",
+        Some(READ_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["items"].is_array());
+    let (status, _, body) = call(Method::GET, "/admin/sagas", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(Method::POST, "/admin/sagas", Some(READ_TOKEN)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, ..) = call(Method::POST, "/admin/sagas", Some(ADMIN_TOKEN)).await;
+    assert_eq!(
+        status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "past the guard, the route's own answer"
+    );
+    let (status, ..) = call(Method::GET, "/admin/nothing-here", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every call above is in the audit log, newest first, with the token's name and never
+    // the token.
+    let (status, _, audit) = call(Method::GET, "/admin/audit?limit=500", Some(READ_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let text = audit.to_string();
+    for token in [ADMIN_TOKEN, READ_TOKEN, "wrong-token-wrong-token"] {
+        assert!(!text.contains(token), "a token in the audit log: {text}");
+    }
+    let seen: Vec<(serde_json::Value, String, String, u64)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].clone(),
+                e["method"].as_str().unwrap().to_owned(),
+                e["path"].as_str().unwrap().to_owned(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        (json!("ops"), "GET", "/api/admin/nothing-here", 404),
+        (json!("ops"), "POST", "/api/admin/sagas", 405),
+        (json!("viewer"), "POST", "/api/admin/sagas", 403),
+        (json!("ops"), "GET", "/api/admin/sagas", 200),
+        (json!("viewer"), "GET", "/api/admin/sagas", 200),
+        (json!(null), "GET", "/api/admin/sagas", 401),
+        (json!(null), "GET", "/api/admin/sagas", 401),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(a, m, p, s)| (a.clone(), m.to_string(), p.to_string(), *s))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(audit["total"], 7);
+}
+
+/// Without any admin token configured, admin routes do not exist.
+pub async fn admin_routes_are_off_without_tokens() {
+    let base = crate::support::spawn_app(
+        emporium_app::backend::Backend::memory(),
+        emporium_app::startup::AppOptions::default(),
+    );
+    let client = reqwest::Client::new();
+    for path in ["/admin/sagas", "/admin/audit"] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+    }
 }

@@ -85,7 +85,11 @@ impl Api {
         // Recovery runs as in production (faster): a step that failed in doubt while its
         // store was down is compensated by recovery once the store is back.
         let options = AppOptions {
-            admin_token: Some(ADMIN_TOKEN.into()),
+            admin_tokens: emporium_app::admin_auth::AdminTokens::from_config(
+                None,
+                Some(ADMIN_TOKEN),
+            )
+            .expect("token"),
             recovery: Some(RecoveryConfig {
                 interval: Duration::from_millis(250),
                 stale_after: Duration::from_secs(3),

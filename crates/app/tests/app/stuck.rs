@@ -70,7 +70,8 @@ impl Orders for BrokenCompensation {
 /// The app with recovery every 300 ms, treating every saga as abandoned at once.
 fn spawn_recovering(backend: Backend, admin_token: Option<&str>) -> String {
     let options = AppOptions {
-        admin_token: admin_token.map(str::to_owned),
+        admin_tokens: emporium_app::admin_auth::AdminTokens::from_config(None, admin_token)
+            .expect("token"),
         recovery: Some(RecoveryConfig {
             interval: Duration::from_millis(300),
             stale_after: Duration::ZERO,
@@ -124,7 +125,7 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
         broken: AtomicBool::new(true),
     });
     backend.stores.orders = orders.clone();
-    let base = spawn_recovering(backend, Some("t"));
+    let base = spawn_recovering(backend, Some("stuck-admin-token"));
     let client = reqwest::Client::new();
     let pid = product(&client, &base, "STUCK-1", 5).await;
     let declined = place(&client, &base, "stuck", (&pid, 2), "tok_chargeDeclined").await;
@@ -134,7 +135,7 @@ async fn failing_compensation_is_surfaced_retried_and_finished() {
     let stuck = || async {
         let body: Value = client
             .get(format!("{base}/admin/sagas?state=stuck"))
-            .bearer_auth("t")
+            .bearer_auth("stuck-admin-token")
             .send()
             .await
             .unwrap()

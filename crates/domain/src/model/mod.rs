@@ -1,5 +1,6 @@
 //! Domain entities and value types.
 
+mod admin;
 mod event;
 mod idempotency;
 mod ids;
@@ -15,6 +16,7 @@ mod search;
 mod supplier;
 mod text;
 
+pub use admin::{AdminScope, AuditEntry};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};

@@ -28,6 +28,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         audit: ledger.clone(),
         reports: ledger.clone(),
         feed: ledger.clone(),
+        admin_audit: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

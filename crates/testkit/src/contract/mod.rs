@@ -13,6 +13,7 @@
 //! `contract::<name>` names each one; [`contract_suite!`](crate::contract_suite) calls the
 //! cases by these paths.
 
+mod admin_audit;
 mod catalog;
 mod crash;
 mod feed;
@@ -29,6 +30,7 @@ mod services;
 mod suppliers;
 mod support;
 
+pub use admin_audit::*;
 pub use catalog::*;
 pub use crash::*;
 pub use feed::*;
@@ -65,6 +67,7 @@ macro_rules! contract_suite {
     ($fixture:expr) => {
         $crate::contract_suite!(@cases $fixture;
             catalog_round_trips_every_field,
+            admin_audit_keeps_entries_newest_first,
             catalog_refuses_duplicate_sku_and_changes_nothing,
             catalog_replaces_and_deletes,
             catalog_filters_like_the_reference,

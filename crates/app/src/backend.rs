@@ -49,6 +49,9 @@ pub enum Probe {
 pub struct Backend {
     pub stores: Stores,
     pub cache: Option<Arc<CachingCatalog>>,
+    /// The catalog itself, without the cache: for readers that must not fill the cache
+    /// with everything they read (the search index's upkeep).
+    pub uncached_catalog: Arc<dyn Catalog>,
     pub probes: Vec<Probe>,
 }
 
@@ -70,7 +73,8 @@ impl Backend {
     ) -> Backend {
         let mut probes = Vec::new();
         let mut cache = None;
-        let (catalog, suppliers, catalog_changes): (
+        let (catalog, uncached_catalog, suppliers, catalog_changes): (
+            Arc<dyn Catalog>,
             Arc<dyn Catalog>,
             Arc<dyn emporium_domain::ports::Suppliers>,
             Arc<dyn CatalogChanges>,
@@ -80,11 +84,11 @@ impl Backend {
                 probes.push(Probe::Catalog("mongodb", mongo.clone()));
                 let cached = Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
                 cache = Some(cached.clone());
-                (cached, mongo.clone(), mongo)
+                (cached, mongo.clone(), mongo.clone(), mongo)
             }
             None => {
                 let memory = Arc::new(MemoryCatalog::default());
-                (memory.clone(), memory.clone(), memory)
+                (memory.clone(), memory.clone(), memory.clone(), memory)
             }
         };
         let stores = match ledger {
@@ -138,6 +142,7 @@ impl Backend {
         Backend {
             stores,
             cache,
+            uncached_catalog,
             probes,
         }
     }

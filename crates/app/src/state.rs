@@ -39,7 +39,15 @@ impl AppState {
         let index = emporium_search::TantivyIndex::new()?;
         Ok(AppState {
             catalog: CatalogService::new(stores.clone()),
-            search: SearchService::new(stores.clone(), std::sync::Arc::new(index)),
+            // The index's upkeep reads every product it indexes: from the catalog itself,
+            // so the cache stays what clients recently read (ADR 0007).
+            search: SearchService::new(
+                emporium_domain::ports::Stores {
+                    catalog: backend.uncached_catalog.clone(),
+                    ..stores.clone()
+                },
+                std::sync::Arc::new(index),
+            ),
             suppliers: SupplierService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
             reports: ReportService::new(stores.clone()),

@@ -55,6 +55,15 @@ pub struct Backend {
     pub probes: Vec<Probe>,
 }
 
+/// The catalog as clients read it (cached when it is MongoDB), the catalog itself,
+/// suppliers, and the catalog's change history.
+type CatalogPorts = (
+    Arc<dyn Catalog>,
+    Arc<dyn Catalog>,
+    Arc<dyn emporium_domain::ports::Suppliers>,
+    Arc<dyn CatalogChanges>,
+);
+
 impl Backend {
     /// Every port on memory adapters.
     pub fn memory() -> Backend {
@@ -73,12 +82,7 @@ impl Backend {
     ) -> Backend {
         let mut probes = Vec::new();
         let mut cache = None;
-        let (catalog, uncached_catalog, suppliers, catalog_changes): (
-            Arc<dyn Catalog>,
-            Arc<dyn Catalog>,
-            Arc<dyn emporium_domain::ports::Suppliers>,
-            Arc<dyn CatalogChanges>,
-        ) = match catalog {
+        let (catalog, uncached_catalog, suppliers, catalog_changes): CatalogPorts = match catalog {
             Some(mongo) => {
                 let mongo = Arc::new(mongo);
                 probes.push(Probe::Catalog("mongodb", mongo.clone()));

@@ -706,12 +706,31 @@ pub struct FacetsResponse {
     /// Products matching the filter.
     pub total: u64,
     /// Per facet asked for (`category`, `supplier_id`, `price`, `attr.<path>`): value counts
-    /// largest first, or for `price` buckets in ascending price.
+    /// (`value`, `count`) largest first, or for `price` buckets (`min`, `max`, `count`) in
+    /// ascending price.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<FacetEntrySchema>>)]
     pub facets: std::collections::BTreeMap<String, FacetBody>,
 }
 
+/// One entry of a facet, as the OpenAPI document describes it: a value count has `value`,
+/// a price bucket `min` and `max` (one schema for both, so an empty facet is not ambiguous
+/// between two).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct FacetEntrySchema {
+    /// A value's text (value facets).
+    value: Option<String>,
+    /// The bucket's lowest price, included (price facet).
+    #[schema(example = "10.00")]
+    min: Option<String>,
+    /// The bucket's highest price, excluded (price facet).
+    #[schema(example = "25.00")]
+    max: Option<String>,
+    count: u64,
+}
+
 /// The counts of one facet.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum FacetBody {
     Values(Vec<FacetValueBody>),
@@ -719,18 +738,16 @@ pub enum FacetBody {
 }
 
 /// How many matching products have this value.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct FacetValueBody {
     pub value: String,
     pub count: u64,
 }
 
 /// How many matching products cost at least `min` and less than `max`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct PriceBucketBody {
-    #[schema(example = "10.00")]
     pub min: String,
-    #[schema(example = "25.00")]
     pub max: String,
     pub count: u64,
 }

@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
         OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail, ProductSalesResponse,
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
-        FacetsResponse, FacetBody, FacetValueBody, PriceBucketBody,
+        FacetsResponse, FacetEntrySchema,
     )),
     modifiers(&AdminToken),
     tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"),

@@ -82,8 +82,8 @@ pub async fn list_products(
 /// matching the same filters as `GET /api/products`, in one round trip.
 #[utoipa::path(get, path = "/api/products/facets", tag = "products",
     params(("facets" = Option<String>, Query,
-            pattern = r"^(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*)(,(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*))*$",
-            description = "comma-separated `category`, `supplier_id`, `price`, `attr.<path>` (default `category,supplier_id,price`)"),
+            pattern = r"^(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,7})(,(category|supplier_id|price|attr\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,7})){0,19}$",
+            description = "comma-separated `category`, `supplier_id`, `price`, `attr.<path>` (a path of at most 8 segments; default `category,supplier_id,price`; at most 20 facets)"),
         ("category" = Option<String>, Query, min_length = 1),
         ("min_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),
         ("max_price" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9]+)?$"),

@@ -71,6 +71,12 @@ pub async fn search_ranks_filters_and_sorts(app: &TestApp) {
     )
     .await;
 
+    // All three indexed (the index follows the feed: eventually).
+    eventually(app, &format!("/products?q={word}"), |b| b["total"] == 3).await;
+    eventually(app, &format!("/products?q={word}&in_stock=true"), |b| {
+        b["total"] == 2
+    })
+    .await;
     // Ranked: the name match first, the description match after it, each with a score.
     let path = format!("/products?q=laptop+{word}");
     let body = eventually(app, &path, |b| b["total"] == 2).await;

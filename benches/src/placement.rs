@@ -247,6 +247,41 @@ impl Server {
         Ok(server)
     }
 
+    /// Waits until the event feed has been still, and the search index level with it, for
+    /// `still` in a row; returns the feed position and the seconds it took.
+    pub(crate) async fn wait_for_feed_to_settle(&self, still: Duration) -> Result<(u64, f64)> {
+        let metric = |text: &str, name: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        };
+        let started = Instant::now();
+        let (mut still_since, mut last) = (Instant::now(), None);
+        loop {
+            let text = self
+                .client
+                .get(format!("{}/metrics", self.base.trim_end_matches("/api")))
+                .send()
+                .await?
+                .text()
+                .await?;
+            let position = metric(&text, "emporium_feed_position ");
+            let lag = metric(&text, "emporium_search_lag_events ");
+            if position != last || lag != Some(0) {
+                still_since = Instant::now();
+                last = position;
+            }
+            if still_since.elapsed() >= still {
+                return Ok((position.unwrap_or(0), started.elapsed().as_secs_f64()));
+            }
+            if started.elapsed() > Duration::from_secs(900) {
+                bail!("the feed did not settle: position {position:?}, search lag {lag:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     pub(crate) async fn create_products(&self, count: usize, tag: &str) -> Result<Vec<String>> {
         eprintln!("creating {count} products ...");
         let mut ids = Vec::with_capacity(count);
@@ -314,6 +349,11 @@ async fn run_workload(
         other => bail!("unknown workload `{other}` (random or hot)"),
     };
     let products = Arc::new(server.create_products(count, workload).await?);
+    // Creating the products leaves work behind (their catalog events written into the log
+    // and relayed, the search index reading them): let it finish before warming up.
+    server
+        .wait_for_feed_to_settle(Duration::from_secs(3))
+        .await?;
     let mut conn = PgConnection::connect(db_url).await?;
     // Steady state, not a cold start. Run the same load for a while first, so the order
     // tables hold rows, then VACUUM ANALYZE (as the ceiling's schema.sql ends) so the

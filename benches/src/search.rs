@@ -279,38 +279,10 @@ async fn run(root: &std::path::Path, db_url: &str, args: &SearchArgs) -> Result<
     // The bulk creation leaves work behind (catalog changes still being written into the
     // log, relayed, applied to the index): measure only once the feed has been still and
     // the index level with it for `--settle` seconds in a row.
-    let metric = |text: &str, name: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-    };
-    let (mut still_since, mut last_position) = (Instant::now(), None);
-    let drain_started = Instant::now();
-    let lag_line = loop {
-        let text = client
-            .get(format!("{}/metrics", server.base.trim_end_matches("/api")))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let position = metric(&text, "emporium_feed_position ");
-        let lag = metric(&text, "emporium_search_lag_events ");
-        if position != last_position || lag != Some(0) {
-            still_since = Instant::now();
-            last_position = position;
-        }
-        if still_since.elapsed() >= Duration::from_secs(args.settle) {
-            break format!(
-                "feed at {position:?}, search lag {lag:?}, still after {:.0} s",
-                drain_started.elapsed().as_secs_f64()
-            );
-        }
-        if drain_started.elapsed() > Duration::from_secs(900) {
-            bail!("the feed did not settle: position {position:?}, lag {lag:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let (position, took) = server
+        .wait_for_feed_to_settle(Duration::from_secs(args.settle))
+        .await?;
+    let lag_line = format!("feed at {position}, still after {took:.0} s");
     // As a database that has been running would be: statistics current (autovacuum's
     // analyze may not have run yet after the bulk load; stale statistics make the planner
     // scan `inventory` for `sku = ANY(...)`).

@@ -27,7 +27,7 @@ use emporium_memory::{
     MemoryCatalog, MemoryEventLog, MemoryIdempotencyKeys, MemoryLedger, TestPaymentGateway,
 };
 use emporium_mongo::MongoCatalog;
-use emporium_postgres::{LockingStrategy, PgLedger, PgOptions};
+use emporium_postgres::{FeedWakeup, LockingStrategy, PgLedger, PgOptions};
 use emporium_resilience::{CacheOptions, CachingCatalog};
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +152,11 @@ impl Backend {
     }
 
     /// Connects the stores the settings name (running migrations when asked) and wires them.
-    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Backend> {
+    /// `feed_wakeup` as for [`connect_postgres`].
+    pub async fn from_settings(
+        settings: &Settings,
+        feed_wakeup: FeedWakeup,
+    ) -> anyhow::Result<Backend> {
         let catalog = match &settings.mongodb_uri {
             Some(uri) => {
                 Some(connect_mongo(uri, &settings.mongodb_db, settings.migrate_on_start).await?)
@@ -160,7 +164,9 @@ impl Backend {
             None => None,
         };
         let ledger = match &settings.postgres_url {
-            Some(url) => Some(connect_postgres(url, settings, settings.migrate_on_start).await?),
+            Some(url) => {
+                Some(connect_postgres(url, settings, settings.migrate_on_start, feed_wakeup).await?)
+            }
             None => None,
         };
         match (catalog.is_some(), ledger.is_some()) {
@@ -221,10 +227,13 @@ pub async fn connect_mongo(uri: &str, db: &str, init: bool) -> anyhow::Result<Mo
 }
 
 /// Connects the ledger; with `migrate`, applies the schema migrations.
+/// `feed_wakeup`: [`FeedWakeup::InProcess`] for a server (it runs the event feed's relay),
+/// [`FeedWakeup::Notify`] for a tool.
 pub async fn connect_postgres(
     url: &str,
     settings: &Settings,
     migrate: bool,
+    feed_wakeup: FeedWakeup,
 ) -> anyhow::Result<PgLedger> {
     let locking = match settings.locking.as_str() {
         "pessimistic" => LockingStrategy::Pessimistic,
@@ -234,6 +243,7 @@ pub async fn connect_postgres(
     let options = PgOptions {
         locking,
         max_connections: settings.postgres_pool_size(),
+        feed_wakeup,
         ..PgOptions::default()
     };
     let ledger = PgLedger::connect(url, options)

@@ -47,7 +47,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let mut done = false;
             if let Some(url) = &settings.postgres_url {
-                emporium_app::backend::connect_postgres(url, &settings, true).await?;
+                emporium_app::backend::connect_postgres(
+                    url,
+                    &settings,
+                    true,
+                    emporium_postgres::FeedWakeup::Notify,
+                )
+                .await?;
                 println!("PostgreSQL: migrations applied");
                 done = true;
             }
@@ -123,7 +129,11 @@ async fn run_reconciliation(
         migrate_on_start: false,
         ..settings.clone()
     };
-    let backend = emporium_app::backend::Backend::from_settings(&settings).await?;
+    let backend = emporium_app::backend::Backend::from_settings(
+        &settings,
+        emporium_postgres::FeedWakeup::Notify,
+    )
+    .await?;
     let service = emporium_domain::service::ReconciliationService::new(backend.stores);
     Ok(if fix {
         service.fix().await?

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::supervisor::Supervisor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use emporium_postgres::FeedWakeup;
 use std::net::TcpListener;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
@@ -61,7 +62,7 @@ impl Application {
             tracing::warn!(failpoint = %name, "test fail point armed");
             emporium_domain::failpoint::arm(name);
         }
-        let backend = Backend::from_settings(settings).await?;
+        let backend = Backend::from_settings(settings, FeedWakeup::InProcess).await?;
         let stores = backend.stores.clone();
         let mut app = Application::with_backend(
             &settings.listen,

@@ -17,12 +17,12 @@ impl Inventory for PgLedger {
         product: ProductId,
         on_hand: Units,
     ) -> Result<StockLevel> {
-        Ok(self.insert_stock(sku, product, on_hand).await?)
+        Ok(self.woken(self.insert_stock(sku, product, on_hand).await)?)
     }
 
     #[tracing::instrument(name = "pg.inventory.set_available", skip_all, fields(sku = %sku))]
     async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel> {
-        Ok(self.update_available(sku, available).await?)
+        Ok(self.woken(self.update_available(sku, available).await)?)
     }
 
     #[tracing::instrument(name = "pg.inventory.stock", skip_all, fields(sku = %sku))]
@@ -40,7 +40,7 @@ impl Inventory for PgLedger {
     async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
         // No stock.changed event: the product itself is leaving, which the catalog announces.
         let sql = format!("DELETE FROM inventory WHERE sku = $1 RETURNING {STOCK_COLUMNS}");
-        Ok(self.stock_row(&sql, sku).await?)
+        Ok(self.woken(self.stock_row(&sql, sku).await)?)
     }
 
     #[tracing::instrument(name = "pg.inventory.levels", skip_all, fields(limit = limit))]
@@ -50,12 +50,12 @@ impl Inventory for PgLedger {
 
     #[tracing::instrument(name = "pg.inventory.repair_reserved", skip_all, fields(sku = %sku))]
     async fn repair_reserved(&self, sku: &Sku, reserved: Units) -> Result<StockLevel> {
-        Ok(self.set_reserved(sku, reserved).await?)
+        Ok(self.woken(self.set_reserved(sku, reserved).await)?)
     }
 
     #[tracing::instrument(name = "pg.inventory.remove_unreserved", skip_all, fields(sku = %sku))]
     async fn remove_unreserved(&self, sku: &Sku) -> Result<Option<StockLevel>> {
-        Ok(self.delete_unreserved(sku).await?)
+        Ok(self.woken(self.delete_unreserved(sku).await)?)
     }
 
     #[tracing::instrument(name = "pg.inventory.ping", skip_all)]

@@ -68,6 +68,24 @@ pub struct PgOptions {
     pub lock_timeout: Duration,
     /// How stock reservations are kept consistent.
     pub locking: LockingStrategy,
+    /// How this process's writes wake the event feed's relay.
+    pub feed_wakeup: FeedWakeup,
+}
+
+/// How the ledger's writes wake the event feed's relay (ADR 0013).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedWakeup {
+    /// The outbox trigger sends `NOTIFY emporium_outbox` at commit: every relay listening,
+    /// in any process, wakes. For processes that run no relay (the CLI's tools).
+    #[default]
+    Notify,
+    /// This process runs the relay and wakes it in process after each write; its
+    /// transactions skip `NOTIFY` (the connections say so in the `emporium.writer`
+    /// setting). PostgreSQL serialises the commits of notifying transactions, flushes
+    /// included, which would cost every order the group commit it otherwise shares.
+    /// Writers outside (psql, tools) still notify, and the relay's own `NOTIFY
+    /// emporium_feed` wakes the readers of every other server.
+    InProcess,
 }
 
 impl Default for PgOptions {
@@ -79,6 +97,7 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
             locking: LockingStrategy::Pessimistic,
+            feed_wakeup: FeedWakeup::Notify,
         }
     }
 }
@@ -115,13 +134,16 @@ impl PgLedger {
     /// on every pooled connection without an extra round trip. `Unavailable` when the
     /// server cannot be reached within `opts.connect_timeout`.
     pub async fn connect(url: &str, opts: PgOptions) -> Result<PgLedger> {
-        let connect = PgConnectOptions::from_str(url)
+        let mut connect = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("emporium")
             .options([
                 ("statement_timeout", millis(opts.statement_timeout)),
                 ("lock_timeout", millis(opts.lock_timeout)),
             ]);
+        if opts.feed_wakeup == FeedWakeup::InProcess {
+            connect = connect.options([("emporium.writer", "app")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)

@@ -46,5 +46,5 @@ mod saga_log;
 mod stock;
 
 pub use ledger::{
-    migrate_database, migrations_digest, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
+    migrate_database, migrations_digest, FeedWakeup, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
 };

@@ -33,9 +33,14 @@ const RELAY_LOCK: i64 = 0x656d_706f_7269_756d; // "emporium"
 /// How many rows one relay transaction claims.
 const RELAY_BATCH: i64 = 1000;
 
-/// The relay's `LISTEN` connection, opened on first use and reopened after an error.
+/// What wakes the relay: the `LISTEN` connection (opened on first use, reopened after an
+/// error), and, for this process's own writes when they skip `NOTIFY`
+/// ([`crate::FeedWakeup::InProcess`]), a wake-up in process.
 #[derive(Default, Clone)]
-pub(crate) struct Wakeups(Arc<tokio::sync::Mutex<Option<PgListener>>>);
+pub(crate) struct Wakeups {
+    listener: Arc<tokio::sync::Mutex<Option<PgListener>>>,
+    local: Arc<tokio::sync::Notify>,
+}
 
 impl std::fmt::Debug for Wakeups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +78,19 @@ fn sql_seq(seq: Seq) -> i64 {
 }
 
 impl PgLedger {
+    /// After a write of this process: wakes its relay, if it is waiting, or the next wait
+    /// (a write whose transaction skipped `NOTIFY` is relayed as promptly as one that
+    /// sent it). Harmless when nothing was written.
+    pub(crate) fn wake_feed(&self) {
+        self.wakeups.local.notify_one();
+    }
+
+    /// `result`, after waking the relay: for every write that can add outbox rows.
+    pub(crate) fn woken<T>(&self, result: PgResult<T>) -> PgResult<T> {
+        self.wake_feed();
+        result
+    }
+
     async fn relay_batch(&self) -> PgResult<u64> {
         let mut tx = self.pool.begin().await?;
         // The relay's commit need not wait for its WAL flush: if a crash loses it, the rows
@@ -199,7 +217,7 @@ impl PgLedger {
 
     /// Waits for a notification on the feed's channels, opening the listener if needed.
     async fn wait_for_notification(&self, timeout: Duration) -> PgResult<()> {
-        let mut slot = self.wakeups.0.lock().await;
+        let mut slot = self.wakeups.listener.lock().await;
         if slot.is_none() {
             let mut listener = PgListener::connect_with(&self.pool).await?;
             listener
@@ -210,12 +228,18 @@ impl PgLedger {
         let Some(listener) = slot.as_mut() else {
             return Ok(());
         };
-        if let Ok(received) = tokio::time::timeout(timeout, listener.recv()).await {
-            received?;
-            // Several commits may have notified: one wake-up covers them all.
-            while let Some(more) = listener.next_buffered() {
-                drop(more);
+        let local = self.wakeups.local.clone();
+        tokio::select! {
+            received = tokio::time::timeout(timeout, listener.recv()) => {
+                if let Ok(received) = received {
+                    received?;
+                }
             }
+            () = local.notified() => {}
+        }
+        // Several commits may have notified: one wake-up covers them all.
+        while let Some(more) = listener.next_buffered() {
+            drop(more);
         }
         Ok(())
     }
@@ -251,7 +275,7 @@ impl EventLog for PgLedger {
         if let Err(e) = self.wait_for_notification(timeout).await {
             let e: emporium_domain::Error = e.into();
             tracing::warn!(error = %e, "feed listener failed; reconnecting");
-            *self.wakeups.0.lock().await = None;
+            *self.wakeups.listener.lock().await = None;
             tokio::time::sleep(timeout.min(Duration::from_secs(1))).await;
         }
     }
@@ -263,7 +287,7 @@ impl EventLog for PgLedger {
         previous: Option<&ResumeToken>,
         resume: &ResumeToken,
     ) -> Result<bool> {
-        Ok(self.record_change(source, event, previous, resume).await?)
+        Ok(self.woken(self.record_change(source, event, previous, resume).await)?)
     }
 
     async fn resume_token(&self, source: &str) -> Result<Option<ResumeToken>> {

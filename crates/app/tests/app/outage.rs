@@ -279,9 +279,14 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
         .await
         .expect("a private PostgreSQL cluster");
     let catalog_db = mongo::create().await.expect("a MongoDB test database");
-    let ledger = connect_postgres(&pg.url, &settings(), true)
-        .await
-        .expect("PostgreSQL ledger");
+    let ledger = connect_postgres(
+        &pg.url,
+        &settings(),
+        true,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger");
     let catalog = connect_mongo(&catalog_db.uri, &catalog_db.db, true)
         .await
         .expect("MongoDB catalog");
@@ -382,9 +387,14 @@ async fn mongodb_down_orders_for_recently_seen_products_still_work() {
     let ledger_db = TestPostgres::create()
         .await
         .expect("a PostgreSQL test database");
-    let ledger = connect_postgres(&ledger_db.url, &settings(), true)
-        .await
-        .expect("PostgreSQL ledger");
+    let ledger = connect_postgres(
+        &ledger_db.url,
+        &settings(),
+        true,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger");
     let catalog = connect_mongo(&mongo.uri, "emporium_outage", true)
         .await
         .expect("MongoDB catalog");

@@ -94,9 +94,14 @@ async fn reconcile_reports_repairs_and_exits_by_what_remains() {
         String::from_utf8_lossy(&migrate.stderr)
     );
     let settings = Settings::load(None).expect("settings");
-    let ledger = connect_postgres(&env.pg.url, &settings, false)
-        .await
-        .expect("ledger");
+    let ledger = connect_postgres(
+        &env.pg.url,
+        &settings,
+        false,
+        emporium_postgres::FeedWakeup::Notify,
+    )
+    .await
+    .expect("ledger");
     let catalog = connect_mongo(&env.mongo.uri, &env.mongo.db, false)
         .await
         .expect("catalog");

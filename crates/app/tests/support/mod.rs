@@ -25,9 +25,14 @@ pub async fn real_backend() -> (Backend, Guards) {
         .await
         .expect("test MongoDB database");
     let settings = emporium_app::config::Settings::load(None).expect("default settings");
-    let ledger = connect_postgres(&pg.url, &settings, true)
-        .await
-        .expect("PostgreSQL ledger");
+    let ledger = connect_postgres(
+        &pg.url,
+        &settings,
+        true,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger");
     let catalog = connect_mongo(&mongo.uri, &mongo.db, true)
         .await
         .expect("MongoDB catalog");

@@ -25,7 +25,7 @@ impl Orders for PgLedger {
         fields(order_id = %order.id, lines = order.items.len())
     )]
     async fn create_pending(&self, order: &NewOrder) -> Result<Order> {
-        Ok(self.place_pending(order, None).await?)
+        Ok(self.woken(self.place_pending(order, None).await)?)
     }
 
     #[tracing::instrument(
@@ -34,7 +34,7 @@ impl Orders for PgLedger {
         fields(order_id = %order.id, lines = order.items.len())
     )]
     async fn reserve(&self, order: &NewOrder, saga: &SagaRecord) -> Result<Order> {
-        Ok(self.place_pending(order, Some(saga)).await?)
+        Ok(self.woken(self.place_pending(order, Some(saga)).await)?)
     }
 
     #[tracing::instrument(name = "pg.orders.settle", skip_all, fields(order_id = %id))]
@@ -44,32 +44,33 @@ impl Orders for PgLedger {
         settlement: &Settlement,
         saga: &SagaRecord,
     ) -> Result<Order> {
-        Ok(self.settle_order(id, settlement, saga).await?)
+        Ok(self.woken(self.settle_order(id, settlement, saga).await)?)
     }
 
     #[tracing::instrument(name = "pg.orders.confirm", skip_all, fields(order_id = %id))]
     async fn confirm(&self, id: OrderId) -> Result<Order> {
-        let (order, _) = self.change_status(id, status::confirming).await?;
+        let (order, _) = self.woken(self.change_status(id, status::confirming).await)?;
         Ok(order)
     }
 
     #[tracing::instrument(name = "pg.orders.fail", skip_all, fields(order_id = %id))]
     async fn fail(&self, id: OrderId) -> Result<Order> {
-        let (order, _) = self.change_status(id, status::failing).await?;
+        let (order, _) = self.woken(self.change_status(id, status::failing).await)?;
         Ok(order)
     }
 
     #[tracing::instrument(name = "pg.orders.cancel", skip_all, fields(order_id = %id))]
     async fn cancel(&self, id: OrderId) -> Result<Cancellation> {
-        let (order, previous) = self.change_status(id, status::cancelling).await?;
+        let (order, previous) = self.woken(self.change_status(id, status::cancelling).await)?;
         Ok(Cancellation { order, previous })
     }
 
     #[tracing::instrument(name = "pg.orders.advance", skip_all, fields(order_id = %id, to = %to))]
     async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
-        let (order, _) = self
-            .change_status(id, |from| status::advancing(from, to))
-            .await?;
+        let (order, _) = self.woken(
+            self.change_status(id, |from| status::advancing(from, to))
+                .await,
+        )?;
         Ok(order)
     }
 
@@ -99,7 +100,7 @@ impl LedgerAudit for PgLedger {
 
     #[tracing::instrument(name = "pg.audit.release_leaked", skip_all, fields(sku = %sku))]
     async fn release_leaked(&self, sku: &Sku) -> Result<Option<Release>> {
-        Ok(self.release_leaked_reservation(sku).await?)
+        Ok(self.woken(self.release_leaked_reservation(sku).await)?)
     }
 
     #[tracing::instrument(name = "pg.audit.payment_mismatches", skip_all, fields(limit = limit))]

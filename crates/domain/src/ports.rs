@@ -377,14 +377,16 @@ pub trait EventLog: Send + Sync + 'static {
     /// Returns when new events may have been recorded or published, or after `timeout`.
     /// Never busy-waits: the wake-up comes from the store.
     async fn wait(&self, timeout: std::time::Duration);
-    /// Records `event` from the external source `source` and, in the same transaction,
-    /// that the source has been read up to `resume`; but only if the source was still at
-    /// `previous` (another server following the same source may have recorded it first;
-    /// then nothing is written and `false` comes back).
+    /// Records `events` (in order) from the external source `source` and, in the same
+    /// transaction, that the source has been read up to `resume` (the position after the
+    /// last of them); but only if the source was still at `previous` (another server
+    /// following the same source may have recorded them first; then nothing is written and
+    /// `false` comes back). A follower that is behind records many changes per call, so
+    /// it catches up in few transactions.
     async fn record_external(
         &self,
         source: &str,
-        event: &DomainEvent,
+        events: &[DomainEvent],
         previous: Option<&ResumeToken>,
         resume: &ResumeToken,
     ) -> Result<bool>;

@@ -18,6 +18,9 @@ use tokio::sync::Notify;
 /// behind (MongoDB's oplog is likewise a capped collection).
 const HISTORY_CAPACITY: usize = 10_000;
 
+/// The most changes recorded in the event log per call.
+const RECORD_BATCH: usize = 500;
+
 /// The source name of the memory catalog's changes in the event log.
 const SOURCE: &str = "memory-catalog";
 
@@ -299,12 +302,17 @@ impl CatalogChanges for MemoryCatalog {
                 let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
                 continue;
             }
-            for (at, event) in batch {
-                let resume = token(at + 1);
-                log.record_external(SOURCE, &event, previous.as_ref(), &resume)
+            // Many changes per transaction when behind, so a bulk load is caught up in few.
+            for chunk in batch.chunks(RECORD_BATCH) {
+                let Some((last, _)) = chunk.last() else {
+                    continue;
+                };
+                let resume = token(last + 1);
+                let events: Vec<DomainEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
+                log.record_external(SOURCE, &events, previous.as_ref(), &resume)
                     .await?;
                 previous = Some(resume);
-                next = at + 1;
+                next = last + 1;
             }
         }
     }

@@ -108,7 +108,7 @@ impl EventLog for MemoryEventLog {
     async fn record_external(
         &self,
         source: &str,
-        event: &DomainEvent,
+        events: &[DomainEvent],
         previous: Option<&ResumeToken>,
         resume: &ResumeToken,
     ) -> Result<bool> {
@@ -117,7 +117,7 @@ impl EventLog for MemoryEventLog {
             return Ok(false);
         }
         state.cursors.insert(source.to_owned(), resume.clone());
-        state.recorded.push(event.clone());
+        state.recorded.extend(events.iter().cloned());
         drop(state);
         self.wake.notify_one();
         Ok(true)

@@ -96,8 +96,13 @@ impl CatalogChanges for MongoCatalog {
                     // `false`: another server following the stream recorded it first
                     // (resume tokens are the same for every follower), so the log is at
                     // this token either way.
-                    log.record_external(PRODUCT_CHANGES, &event, previous.as_ref(), &token)
-                        .await?;
+                    log.record_external(
+                        PRODUCT_CHANGES,
+                        std::slice::from_ref(&event),
+                        previous.as_ref(),
+                        &token,
+                    )
+                    .await?;
                     previous = Some(token);
                 }
                 // Not recorded, so the log's cursor stays where it is and the next

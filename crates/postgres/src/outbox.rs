@@ -150,7 +150,7 @@ impl PgLedger {
     async fn record_change(
         &self,
         source: &str,
-        event: &DomainEvent,
+        events: &[DomainEvent],
         previous: Option<&ResumeToken>,
         resume: &ResumeToken,
     ) -> PgResult<bool> {
@@ -181,14 +181,23 @@ impl PgLedger {
         if moved == 0 {
             return Ok(false);
         }
+        // One statement for the lot, in order (`WITH ORDINALITY` keeps the outbox ids, and
+        // so the relay's `seq`s, in the order the source gave).
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+        let ats: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
         sqlx::query(
             "INSERT INTO outbox (event_type, aggregate_id, payload, created_at) \
-             VALUES ($1, $2, $3, $4)",
+             SELECT kind, id, payload, at \
+               FROM unnest($1::text[], $2::uuid[], $3::jsonb[], $4::timestamptz[]) \
+                    WITH ORDINALITY AS e(kind, id, payload, at, n) \
+              ORDER BY n",
         )
-        .bind(event.kind.as_str())
-        .bind(event.id)
-        .bind(&event.data)
-        .bind(event.at)
+        .bind(&kinds)
+        .bind(&ids)
+        .bind(&payloads)
+        .bind(&ats)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -283,11 +292,11 @@ impl EventLog for PgLedger {
     async fn record_external(
         &self,
         source: &str,
-        event: &DomainEvent,
+        events: &[DomainEvent],
         previous: Option<&ResumeToken>,
         resume: &ResumeToken,
     ) -> Result<bool> {
-        Ok(self.woken(self.record_change(source, event, previous, resume).await)?)
+        Ok(self.woken(self.record_change(source, events, previous, resume).await)?)
     }
 
     async fn resume_token(&self, source: &str) -> Result<Option<ResumeToken>> {

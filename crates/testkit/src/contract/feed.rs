@@ -150,30 +150,40 @@ pub async fn feed_external_records_move_the_cursor_only_from_where_it_was(stores
     let event = emporium_domain::model::DomainEvent::product(EventKind::ProductCreated, &p);
     assert_eq!(feed.resume_token(source).await.expect("token"), None);
     assert!(feed
-        .record_external(source, &event, None, &t1)
+        .record_external(source, std::slice::from_ref(&event), None, &t1)
         .await
         .expect("first"));
     // Someone else's view of the cursor (not where it is) records nothing.
     assert!(!feed
-        .record_external(source, &event, None, &t2)
+        .record_external(source, std::slice::from_ref(&event), None, &t2)
         .await
         .expect("stale"));
     assert!(!feed
-        .record_external(source, &event, Some(&t2), &t2)
+        .record_external(source, std::slice::from_ref(&event), Some(&t2), &t2)
         .await
         .expect("stale"));
     assert_eq!(
         feed.resume_token(source).await.expect("token"),
         Some(t1.clone())
     );
+    // Several changes in one call: recorded in the order given.
+    let updated = emporium_domain::model::DomainEvent::product(EventKind::ProductUpdated, &p);
+    let deleted = emporium_domain::model::DomainEvent::product_deleted(p.id);
     assert!(feed
-        .record_external(source, &event, Some(&t1), &t2)
+        .record_external(source, &[updated, deleted], Some(&t1), &t2)
         .await
         .expect("next"));
     assert_eq!(feed.resume_token(source).await.expect("token"), Some(t2));
     feed.relay().await.expect("relay");
     let recorded = feed.read_after(Seq(0), 10_000).await.expect("read");
-    assert_eq!(kinds_of(&recorded.events, p.id.as_uuid()).len(), 2);
+    assert_eq!(
+        kinds_of(&recorded.events, p.id.as_uuid()),
+        [
+            EventKind::ProductCreated,
+            EventKind::ProductUpdated,
+            EventKind::ProductDeleted
+        ]
+    );
 }
 
 pub async fn feed_prunes_old_events_and_says_a_reader_missed_them(stores: &Stores) {

@@ -49,18 +49,21 @@ pub fn page(pairs: &Pairs) -> Result<PageRequest, ApiError> {
     PageRequest::new(limit, offset).map_err(|(name, msg)| bad(name, msg))
 }
 
-/// A plain decimal amount (`10`, `9.99`): no sign, exponent or spaces.
+/// A plain decimal amount (`10`, `9.99`): no sign, exponent or spaces; at most 15 digits
+/// before the point and 10 after (far past any price, within what a decimal holds).
 fn price(pairs: &Pairs, name: &str) -> Result<Option<Decimal>, ApiError> {
     if let Some(text) = last(pairs, name) {
-        let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let digits = |part: &str, most: usize| {
+            (1..=most).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+        };
         let well_formed = match text.split_once('.') {
-            Some((whole, fraction)) => plain(whole) && plain(fraction),
-            None => plain(text),
+            Some((whole, fraction)) => digits(whole, 15) && digits(fraction, 10),
+            None => digits(text, 15),
         };
         if !well_formed {
             return Err(bad(
                 name,
-                format!("`{text}` is not a decimal amount like 10 or 9.99"),
+                format!("`{text}` is not a decimal amount like 10 or 9.99 (at most 15 digits before the point and 10 after)"),
             ));
         }
     }

@@ -2,7 +2,8 @@
 
 use crate::backend::Backend;
 use emporium_domain::service::{
-    CatalogService, OrderService, RecoveryService, ReportService, SearchService, SupplierService,
+    AuditService, CatalogService, OrderService, RecoveryService, ReportService, SearchService,
+    SupplierService,
 };
 
 /// Shared, cheaply clonable application state. Handlers reach the stores only through the
@@ -17,6 +18,8 @@ pub struct AppState {
     pub recovery: RecoveryService,
     pub reports: ReportService,
     pub backend: std::sync::Arc<Backend>,
+    /// The audit log of admin calls.
+    pub audit: AuditService,
     /// Who may call `/api/admin/*` (empty: the routes are off).
     pub admin_tokens: crate::admin_auth::AdminTokens,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -49,6 +52,7 @@ impl AppState {
                 std::sync::Arc::new(index),
             ),
             suppliers: SupplierService::new(stores.clone()),
+            audit: AuditService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
             reports: ReportService::new(stores.clone()),
             recovery: RecoveryService::new(stores),

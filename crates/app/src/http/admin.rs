@@ -81,7 +81,7 @@ async fn guard(
     };
     let entry = AuditEntry::new(actor, &method, &path, response.status().as_u16());
     tracing::info!(actor = ?entry.actor, method, path, status = entry.status, "admin call");
-    if let Err(e) = state.backend.stores.admin_audit.record(&entry).await {
+    if let Err(e) = state.audit.record(&entry).await {
         tracing::error!(error = %e, actor = ?entry.actor, method, path, status = entry.status,
             "the admin call could not be written to the audit log");
     }
@@ -100,12 +100,7 @@ pub async fn audit_log(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
-    let page = state
-        .backend
-        .stores
-        .admin_audit
-        .entries(query::page(&pairs)?)
-        .await?;
+    let page = state.audit.entries(query::page(&pairs)?).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -1,5 +1,6 @@
 //! Services: the use cases, written against the ports only.
 
+mod audit;
 mod catalog;
 mod orders;
 mod reconcile;
@@ -9,6 +10,7 @@ pub mod sagas;
 mod search;
 mod suppliers;
 
+pub use audit::AuditService;
 pub use catalog::{CatalogService, ProductView};
 pub use orders::{
     KeyedPlacement, OrderService, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,

@@ -13,7 +13,7 @@
 //! 4. reports p50/p95/p99/max latency, events per client received, clients closed by the
 //!    server (1013) and RSS per idle client; drops the database.
 
-use crate::placement::{with_database, Server};
+use crate::placement::{on_fresh_database, Server};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use sqlx::{Connection, PgConnection};
@@ -62,18 +62,12 @@ fn rss_kib(pid: u32) -> Result<u64> {
 
 pub async fn feed(args: FeedArgs) -> Result<()> {
     let root = crate::placement::workspace_root();
-    let db = format!("emporium_feed_bench_{}", std::process::id());
-    let db_url = with_database(&args.postgres_url, &db);
-    let mut admin = PgConnection::connect(&args.postgres_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await?;
-    let outcome = run(&root, &db_url, &args).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    println!("{}", outcome?);
+    let outcome = on_fresh_database(&args.postgres_url, "emporium_feed_bench", |db_url| {
+        let (root, args) = (&root, &args);
+        async move { run(root, &db_url, args).await }
+    })
+    .await?;
+    println!("{outcome}");
     Ok(())
 }
 

@@ -110,6 +110,30 @@ pub(crate) fn workspace_root() -> PathBuf {
 }
 
 /// `url` with its path replaced by `/db`.
+/// Runs `body` on a fresh database `<prefix>_<pid>` of the server at `admin_url` (given
+/// the database's URL), and drops the database afterwards, whatever `body` returned.
+pub(crate) async fn on_fresh_database<F, Fut, T>(
+    admin_url: &str,
+    prefix: &str,
+    body: F,
+) -> Result<T>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let db = format!("{prefix}_{}", std::process::id());
+    let mut admin = PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await?;
+    let outcome = body(with_database(admin_url, &db)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    outcome
+}
+
 pub(crate) fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
     let base = match base.rfind('/') {

@@ -12,7 +12,7 @@
 //!    same filters;
 //! 4. reports p50/p95/p99/max per kind, and how many results a search had on average.
 
-use crate::placement::{percentile, with_database, Server};
+use crate::placement::{on_fresh_database, percentile, Server};
 use anyhow::{bail, Context, Result};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -217,18 +217,12 @@ pub async fn search(args: SearchArgs) -> Result<()> {
         return Ok(());
     }
     let root = crate::placement::workspace_root();
-    let db = format!("emporium_search_bench_{}", std::process::id());
-    let db_url = with_database(&args.postgres_url, &db);
-    let mut admin = PgConnection::connect(&args.postgres_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await?;
-    let outcome = run(&root, &db_url, &args).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    println!("{}", outcome?);
+    let outcome = on_fresh_database(&args.postgres_url, "emporium_search_bench", |db_url| {
+        let (root, args) = (&root, &args);
+        async move { run(root, &db_url, args).await }
+    })
+    .await?;
+    println!("{outcome}");
     Ok(())
 }
 
@@ -337,22 +331,12 @@ async fn run(root: &std::path::Path, db_url: &str, args: &SearchArgs) -> Result<
     }
     searches.sort_unstable();
     facets.sort_unstable();
-    let line = |kind: &str, v: &[u64]| {
-        format!(
-            "{kind:<8} n={:<6} p50={:>6.2} ms  p95={:>6.2} ms  p99={:>6.2} ms  max={:>6.2} ms",
-            v.len(),
-            percentile(v, 50.0),
-            percentile(v, 95.0),
-            percentile(v, 99.0),
-            percentile(v, 100.0)
-        )
-    };
     Ok(format!(
         "search bench: {} products, {} clients\n{}\n{}\nmean matches per search: {:.0}",
         args.products,
         args.clients,
-        line("search", &searches),
-        line("facets", &facets),
+        latency_line("search", &searches),
+        latency_line("facets", &facets),
         found as f64 / searches.len().max(1) as f64
     ))
 }
@@ -435,22 +419,24 @@ async fn engine_only(args: &SearchArgs) -> Result<String> {
     }
     searches.sort_unstable();
     facets.sort_unstable();
-    let line = |kind: &str, v: &[u64]| {
-        format!(
-            "{kind:<8} n={:<6} p50={:>6.2} ms  p95={:>6.2} ms  p99={:>6.2} ms  max={:>6.2} ms",
-            v.len(),
-            percentile(v, 50.0),
-            percentile(v, 95.0),
-            percentile(v, 99.0),
-            percentile(v, 100.0)
-        )
-    };
     Ok(format!(
         "search engine only: {} products indexed in {:.1} s, one client\n{}\n{}\nmean matches per search: {:.0}",
         args.products,
         built.as_secs_f64(),
-        line("search", &searches),
-        line("facets", &facets),
+        latency_line("search", &searches),
+        latency_line("facets", &facets),
         found as f64 / searches.len().max(1) as f64
     ))
+}
+
+/// `kind n=... p50=... p95=... p99=... max=...` of latencies in microseconds, sorted.
+fn latency_line(kind: &str, sorted: &[u64]) -> String {
+    format!(
+        "{kind:<8} n={:<6} p50={:>6.2} ms  p95={:>6.2} ms  p99={:>6.2} ms  max={:>6.2} ms",
+        sorted.len(),
+        percentile(sorted, 50.0),
+        percentile(sorted, 95.0),
+        percentile(sorted, 99.0),
+        percentile(sorted, 100.0)
+    )
 }

@@ -60,6 +60,16 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The same page (total, limit, offset) with other items: what the items became.
+    pub fn with_items<U>(self, items: Vec<U>) -> Page<U> {
+        Page {
+            items,
+            total: self.total,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

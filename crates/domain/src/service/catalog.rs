@@ -150,19 +150,9 @@ impl CatalogService {
     /// served without stock figures (rather than failing) while the ledger is unavailable.
     #[tracing::instrument(name = "products.list", skip_all)]
     pub async fn list(&self, query: &ProductQuery) -> Result<Page<ProductView>> {
-        let page = self.stores.catalog.list(query).await?;
-        let Page {
-            items,
-            total,
-            limit,
-            offset,
-        } = page;
-        Ok(Page {
-            items: with_stock(&self.stores, items).await?,
-            total,
-            limit,
-            offset,
-        })
+        let mut page = self.stores.catalog.list(query).await?;
+        let products = std::mem::take(&mut page.items);
+        Ok(page.with_items(with_stock(&self.stores, products).await?))
     }
 
     /// Partial update. Catalog fields are written first, then the stock; when the stock

@@ -111,24 +111,14 @@ impl SearchService {
     #[tracing::instrument(name = "products.search", skip_all)]
     pub async fn list(&self, query: &SearchQuery) -> Result<Page<RankedProduct>> {
         if query.is_plain_listing() {
-            let page = self.stores.catalog.list(&query.catalog_query()).await?;
-            let Page {
-                items,
-                total,
-                limit,
-                offset,
-            } = page;
-            let items = with_stock(&self.stores, items)
+            let mut page = self.stores.catalog.list(&query.catalog_query()).await?;
+            let products = std::mem::take(&mut page.items);
+            let items = with_stock(&self.stores, products)
                 .await?
                 .into_iter()
                 .map(|view| RankedProduct { view, score: None })
                 .collect();
-            return Ok(Page {
-                items,
-                total,
-                limit,
-                offset,
-            });
+            return Ok(page.with_items(items));
         }
         self.require_built()?;
         let hits = self.index.search(query).await?;
@@ -148,16 +138,13 @@ impl SearchService {
             .filter_map(|hit| products.remove(&hit.id).map(|p| (p, hit.score)))
             .unzip();
         let views = with_stock(&self.stores, found).await?;
-        Ok(Page {
-            items: views
+        Ok(hits.with_items(
+            views
                 .into_iter()
                 .zip(scores)
                 .map(|(view, score)| RankedProduct { view, score })
                 .collect(),
-            total: hits.total,
-            limit: hits.limit,
-            offset: hits.offset,
-        })
+        ))
     }
 
     /// Counts per facet among the products matching `query`.

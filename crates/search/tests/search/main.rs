@@ -1,12 +1,12 @@
 //! The tantivy index against the index contract, and the search service's upkeep of it
 //! over the memory stores.
 
-use emporium_domain::model::{DomainEvent, EventKind, Name, ProductQuery, SearchQuery, Units};
+use emporium_domain::model::{DomainEvent, EventKind, Name, SearchQuery, Units};
 use emporium_domain::ports::{ProductIndex, Stores};
 use emporium_domain::service::{PendingUpdates, SearchService};
 use emporium_domain::Error;
 use emporium_search::TantivyIndex;
-use emporium_testkit::contract::{run, stocked};
+use emporium_testkit::contract::{run, stocked, text_search};
 use std::sync::Arc;
 
 emporium_testkit::index_contract_suite!(|| async {
@@ -17,16 +17,6 @@ fn service() -> (Stores, SearchService) {
     let stores = emporium_memory::memory_stores();
     let index = Arc::new(TantivyIndex::new().expect("index"));
     (stores.clone(), SearchService::new(stores, index))
-}
-
-fn text(q: &str) -> SearchQuery {
-    SearchQuery {
-        filter: ProductQuery {
-            text: Some(q.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
 }
 
 async fn names(search: &SearchService, query: &SearchQuery) -> Vec<String> {
@@ -46,12 +36,12 @@ fn search_is_unavailable_until_the_index_is_built_but_plain_listings_are_not() {
         let (stores, search) = service();
         stocked(&stores, "Desk lamp", "10.00", 3).await;
         assert!(matches!(
-            search.list(&text("lamp")).await,
+            search.list(&text_search("lamp")).await,
             Err(Error::Unavailable(_))
         ));
         assert_eq!(names(&search, &SearchQuery::default()).await, ["Desk lamp"]);
         assert_eq!(search.rebuild().await.unwrap(), 1);
-        assert_eq!(names(&search, &text("lamp")).await, ["Desk lamp"]);
+        assert_eq!(names(&search, &text_search("lamp")).await, ["Desk lamp"]);
     });
 }
 
@@ -64,10 +54,10 @@ fn rebuild_indexes_the_stores_and_drops_what_left_the_catalog() {
         search.rebuild().await.unwrap();
         let in_stock = SearchQuery {
             in_stock: Some(true),
-            ..text("lamp")
+            ..text_search("lamp")
         };
         assert_eq!(names(&search, &in_stock).await, ["Desk lamp"]);
-        let page = search.list(&text("lamp")).await.unwrap();
+        let page = search.list(&text_search("lamp")).await.unwrap();
         assert_eq!(page.total, 2);
         assert!(page.items.iter().all(|r| r.score.is_some()));
         let desk = page
@@ -79,7 +69,7 @@ fn rebuild_indexes_the_stores_and_drops_what_left_the_catalog() {
 
         stores.catalog.delete(kettle.id).await.unwrap();
         search.rebuild().await.unwrap();
-        assert_eq!(names(&search, &text("lamp")).await, ["Desk lamp"]);
+        assert_eq!(names(&search, &text_search("lamp")).await, ["Desk lamp"]);
     });
 }
 
@@ -106,11 +96,14 @@ fn feed_events_bring_the_index_up_to_date() {
         pending.note(&DomainEvent::stock_changed(lamp.id, 0, 0));
         assert!(!pending.is_empty());
         search.apply(&pending).await.unwrap();
-        assert_eq!(names(&search, &text("kettle")).await, ["Kettle"]);
-        assert_eq!(names(&search, &text("reading")).await, ["Reading light"]);
+        assert_eq!(names(&search, &text_search("kettle")).await, ["Kettle"]);
+        assert_eq!(
+            names(&search, &text_search("reading")).await,
+            ["Reading light"]
+        );
         let out_of_stock = SearchQuery {
             in_stock: Some(false),
-            ..text("reading")
+            ..text_search("reading")
         };
         assert_eq!(names(&search, &out_of_stock).await, ["Reading light"]);
 
@@ -129,6 +122,6 @@ fn feed_events_bring_the_index_up_to_date() {
         let mut deleted = PendingUpdates::default();
         deleted.note(&DomainEvent::product_deleted(kettle.id));
         search.apply(&deleted).await.unwrap();
-        assert!(names(&search, &text("kettle")).await.is_empty());
+        assert!(names(&search, &text_search("kettle")).await.is_empty());
     });
 }

@@ -46,7 +46,8 @@ fn entry(product: Product, in_stock: bool) -> IndexEntry {
     IndexEntry { product, in_stock }
 }
 
-fn text(q: &str) -> SearchQuery {
+/// A search for `q` with no other filter, first page.
+pub fn text_search(q: &str) -> SearchQuery {
     SearchQuery {
         filter: ProductQuery {
             text: Some(q.into()),
@@ -108,7 +109,7 @@ pub async fn index_ranks_by_relevance_with_prefixes_and_typos(index: Arc<dyn Pro
         .await
         .expect("apply");
 
-    let page = index.search(&text("laptop")).await.expect("search");
+    let page = index.search(&text_search("laptop")).await.expect("search");
     let found: Vec<_> = page.items.iter().map(|h| h.id).collect();
     assert_eq!(
         found,
@@ -120,52 +121,59 @@ pub async fn index_ranks_by_relevance_with_prefixes_and_typos(index: Arc<dyn Pro
     assert!(page.items[0].score > page.items[1].score);
 
     assert_eq!(
-        ids(&index, &text("lapt")).await,
+        ids(&index, &text_search("lapt")).await,
         vec![gaming.id, office.id],
         "prefix"
     );
     assert_eq!(
-        ids(&index, &text("laptpo")).await,
+        ids(&index, &text_search("laptpo")).await,
         vec![gaming.id, office.id],
         "one typo (transposed)"
     );
     assert_eq!(
-        ids(&index, &text("labtop")).await,
+        ids(&index, &text_search("labtop")).await,
         vec![gaming.id, office.id],
         "one typo (replaced)"
     );
     assert!(
-        ids(&index, &text("kettel")).await.contains(&kettle.id),
+        ids(&index, &text_search("kettel"))
+            .await
+            .contains(&kettle.id),
         "six letters, one transposition"
     );
     assert!(
-        ids(&index, &text("ketle")).await.contains(&kettle.id),
+        ids(&index, &text_search("ketle"))
+            .await
+            .contains(&kettle.id),
         "five letters, one letter missing"
     );
     assert!(
-        ids(&index, &text("lptp")).await.is_empty(),
+        ids(&index, &text_search("lptp")).await.is_empty(),
         "four letters: no typo allowed"
     );
     assert!(
-        ids(&index, &text("laptoppp")).await.is_empty(),
+        ids(&index, &text_search("laptoppp")).await.is_empty(),
         "two typos never match"
     );
     assert_eq!(
-        ids(&index, &text("ESPORTS")).await,
+        ids(&index, &text_search("ESPORTS")).await,
         vec![gaming.id],
         "tags, any case"
     );
     assert_eq!(
-        ids(&index, &text("graphite")).await,
+        ids(&index, &text_search("graphite")).await,
         vec![tablet.id],
         "attribute values"
     );
     assert_eq!(
-        ids(&index, &text("gaming laptop")).await,
+        ids(&index, &text_search("gaming laptop")).await,
         vec![gaming.id],
         "every word must match"
     );
-    assert_eq!(ids(&index, &text("drawing tab")).await, vec![tablet.id]);
+    assert_eq!(
+        ids(&index, &text_search("drawing tab")).await,
+        vec![tablet.id]
+    );
 }
 
 pub async fn index_combines_every_filter_with_text(index: Arc<dyn ProductIndex>) {
@@ -196,7 +204,7 @@ pub async fn index_combines_every_filter_with_text(index: Arc<dyn ProductIndex>)
         .await
         .expect("apply");
     let with = |f: &dyn Fn(&mut SearchQuery)| {
-        let mut q = text("laptop");
+        let mut q = text_search("laptop");
         f(&mut q);
         q
     };
@@ -206,7 +214,7 @@ pub async fn index_combines_every_filter_with_text(index: Arc<dyn ProductIndex>)
     };
     let mut all = vec![red.id, blue.id, cheap.id];
     all.sort();
-    assert_eq!(sorted(ids(&index, &text("laptop")).await), all);
+    assert_eq!(sorted(ids(&index, &text_search("laptop")).await), all);
     let d = |s: &str| s.parse::<Decimal>().unwrap();
     let cases: Vec<(&str, SearchQuery, Vec<ProductId>)> = vec![
         (
@@ -415,7 +423,7 @@ pub async fn index_counts_facets_for_the_filter(index: Arc<dyn ProductIndex>) {
         FacetField::Price,
         FacetField::Attribute(vec!["color".into()]),
     ];
-    let facets = index.facets(&text("lamp"), &wanted).await.unwrap();
+    let facets = index.facets(&text_search("lamp"), &wanted).await.unwrap();
     assert_eq!(facets.total, 4);
     let value = |v: &str, count| ValueCount {
         value: v.into(),
@@ -498,11 +506,14 @@ pub async fn index_replaces_and_removes_entries(index: Arc<dyn ProductIndex>) {
         .await
         .unwrap();
     assert!(
-        ids(&index, &text("lamp")).await.is_empty(),
+        ids(&index, &text_search("lamp")).await.is_empty(),
         "the old entry is gone"
     );
-    assert_eq!(ids(&index, &text("reading")).await, vec![lamp.id]);
-    assert!(ids(&index, &text("kettle")).await.is_empty(), "removed");
+    assert_eq!(ids(&index, &text_search("reading")).await, vec![lamp.id]);
+    assert!(
+        ids(&index, &text_search("kettle")).await.is_empty(),
+        "removed"
+    );
     let in_stock = SearchQuery {
         in_stock: Some(true),
         ..Default::default()
@@ -527,21 +538,23 @@ pub async fn index_treats_operator_shaped_text_as_words(index: Arc<dyn ProductIn
         )
         .await
         .unwrap();
-    assert!(ids(&index, &text("{\"$ne\": null}")).await.is_empty());
+    assert!(ids(&index, &text_search("{\"$ne\": null}"))
+        .await
+        .is_empty());
     assert_eq!(
-        ids(&index, &text("$where")).await,
+        ids(&index, &text_search("$where")).await,
         vec![odd.id],
         "`$where` is the word `where`"
     );
     assert!(
-        ids(&index, &text("*")).await.is_empty(),
+        ids(&index, &text_search("*")).await.is_empty(),
         "nothing searchable matches nothing"
     );
     assert!(
-        ids(&index, &text("lamp OR kettle")).await.is_empty(),
+        ids(&index, &text_search("lamp OR kettle")).await.is_empty(),
         "no query syntax: OR is a word"
     );
-    let mut category = text("lamp");
+    let mut category = text_search("lamp");
     category.filter.category = Some("{\"$ne\": null}".into());
     assert!(ids(&index, &category).await.is_empty());
 }

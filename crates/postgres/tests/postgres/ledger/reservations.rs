@@ -1,0 +1,202 @@
+//! Reservations.
+
+use super::*;
+
+#[tokio::test]
+async fn short_basket_names_every_short_line_and_changes_nothing() -> Result<()> {
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 5).await?;
+    let b = stocked(&ledger, "B", 1).await?;
+    let unstocked = Stocked {
+        id: ProductId::new(),
+        sku: Sku::parse("C").unwrap(),
+    };
+    let outbox_before = count(&ledger, "SELECT count(*) FROM outbox").await?;
+
+    let order = order_of("c1", vec![line(&a, 3), line(&b, 2), line(&unstocked, 1)]);
+    let Err(Error::InsufficientStock(short)) = ledger.create_pending(&order).await else {
+        panic!("expected InsufficientStock");
+    };
+    let mut short: Vec<_> = short
+        .iter()
+        .map(|s| (s.product_id, s.requested, s.available))
+        .collect();
+    short.sort();
+    let mut expected = vec![(b.id, 2, 1), (unstocked.id, 1, 0)];
+    expected.sort();
+    assert_eq!(short, expected);
+
+    assert_eq!(levels(&ledger, &a).await?, (5, 0));
+    assert_eq!(levels(&ledger, &b).await?, (1, 0));
+    assert_eq!(Orders::get(&ledger, order.id).await?, None);
+    assert_eq!(count(&ledger, "SELECT count(*) FROM order_items").await?, 0);
+    assert_eq!(
+        count(&ledger, "SELECT count(*) FROM outbox").await?,
+        outbox_before
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_pending_reserves_stores_and_writes_the_outbox() -> Result<()> {
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 5).await?;
+    let b = stocked(&ledger, "B", 5).await?;
+    let new = order_of("c1", vec![line(&b, 2), line(&a, 1)]);
+
+    let order = ledger.create_pending(&new).await?;
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert_eq!(Orders::get(&ledger, new.id).await?, Some(order.clone()));
+    let skus: Vec<_> = order.items.iter().map(|i| i.sku.as_str()).collect();
+    assert_eq!(skus, ["B", "A"], "lines keep their order");
+    assert_eq!(levels(&ledger, &a).await?, (5, 1));
+    assert_eq!(levels(&ledger, &b).await?, (5, 2));
+
+    let events: Vec<(String, uuid::Uuid)> = sqlx::query_as(
+        "SELECT event_type, aggregate_id FROM outbox \
+          WHERE created_at >= $1 ORDER BY id",
+    )
+    .bind(new.created_at)
+    .fetch_all(ledger.pool())
+    .await?;
+    assert!(events.contains(&("order.created".into(), new.id.as_uuid())));
+    assert!(events.contains(&("stock.changed".into(), a.id.as_uuid())));
+    assert!(events.contains(&("stock.changed".into(), b.id.as_uuid())));
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_pending_is_idempotent_even_when_repeated_concurrently() -> Result<()> {
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 10).await?;
+    let new = order_of("c1", vec![line(&a, 3)]);
+    let first = ledger.create_pending(&new).await?;
+
+    let repeats = join_all((0..8).map(|_| ledger.create_pending(&new))).await;
+    for repeat in repeats {
+        assert_eq!(repeat?, first);
+    }
+    assert_eq!(levels(&ledger, &a).await?, (10, 3));
+
+    // A repeat after the order moved on returns it as it is, without reserving again.
+    ledger.confirm(new.id).await?;
+    assert_eq!(
+        ledger.create_pending(&new).await?.status,
+        OrderStatus::Confirmed
+    );
+    assert_eq!(levels(&ledger, &a).await?, (7, 0));
+
+    let racing = order_of("c2", vec![line(&a, 1)]);
+    let results = join_all((0..8).map(|_| ledger.create_pending(&racing))).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(levels(&ledger, &a).await?, (7, 1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_buyers_for_ten_units_reserve_exactly_ten() -> Result<()> {
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 10).await?;
+    let tasks = (0..40).map(|i| {
+        let ledger = ledger.clone();
+        let order = order_of(&format!("buyer-{i}"), vec![line(&a, 1)]);
+        tokio::spawn(async move { ledger.create_pending(&order).await })
+    });
+    let results = join_all(tasks).await;
+
+    let mut reserved = 0;
+    for result in results {
+        match result? {
+            Ok(_) => reserved += 1,
+            Err(Error::InsufficientStock(short)) => {
+                assert_eq!((short.len(), short[0].available), (1, 0))
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(reserved, 10);
+    assert_eq!(levels(&ledger, &a).await?, (10, 10));
+    assert_eq!(count(&ledger, "SELECT count(*) FROM orders").await?, 10);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crossed_baskets_finish_without_deadlock() -> Result<()> {
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 1000).await?;
+    let b = stocked(&ledger, "B", 1000).await?;
+    let started = Instant::now();
+    let tasks = (0..100).map(|i| {
+        let ledger = ledger.clone();
+        let lines = if i % 2 == 0 {
+            vec![line(&a, 1), line(&b, 1)]
+        } else {
+            vec![line(&b, 1), line(&a, 1)]
+        };
+        let order = order_of(&format!("crossed-{i}"), lines);
+        tokio::spawn(async move {
+            let placed = ledger.create_pending(&order).await?;
+            // Moves lock the same rows again, in the same order.
+            if i % 4 == 0 {
+                ledger.cancel(placed.id).await?;
+            }
+            Ok::<_, Error>(())
+        })
+    });
+    for result in join_all(tasks).await {
+        result??;
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(levels(&ledger, &a).await?, (1000, 75));
+    assert_eq!(levels(&ledger, &b).await?, (1000, 75));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn optimistic_locking_never_oversells() -> Result<()> {
+    let (ledger, _db) = ledger_with(PgOptions {
+        locking: LockingStrategy::Optimistic,
+        ..PgOptions::default()
+    })
+    .await?;
+    assert_eq!(ledger.locking(), LockingStrategy::Optimistic);
+    let a = stocked(&ledger, "A", 10).await?;
+    let b = stocked(&ledger, "B", 100).await?;
+
+    // Uncontended, it behaves like the pessimistic strategy.
+    let first = ledger
+        .create_pending(&order_of("c0", vec![line(&b, 2), line(&a, 1)]))
+        .await?;
+    assert_eq!(levels(&ledger, &a).await?, (10, 1));
+    assert!(matches!(
+        ledger
+            .create_pending(&order_of("c0", vec![line(&a, 10)]))
+            .await,
+        Err(Error::InsufficientStock(_))
+    ));
+    ledger.fail(first.id).await?;
+
+    let tasks = (0..40).map(|i| {
+        let ledger = ledger.clone();
+        let lines = if i % 2 == 0 {
+            vec![line(&a, 1), line(&b, 1)]
+        } else {
+            vec![line(&b, 1), line(&a, 1)]
+        };
+        let order = order_of(&format!("buyer-{i}"), lines);
+        tokio::spawn(async move { ledger.create_pending(&order).await })
+    });
+    let mut placed = 0;
+    for result in join_all(tasks).await {
+        match result? {
+            Ok(_) => placed += 1,
+            // Contention is retried (then locked), never reported.
+            Err(Error::InsufficientStock(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(placed, 10);
+    assert_eq!(levels(&ledger, &a).await?, (10, 10));
+    assert_eq!(levels(&ledger, &b).await?, (100, 10));
+    Ok(())
+}

@@ -44,13 +44,8 @@ impl AppState {
             catalog: CatalogService::new(stores.clone()),
             // The index's upkeep reads every product it indexes: from the catalog itself,
             // so the cache stays what clients recently read (ADR 0007).
-            search: SearchService::new(
-                emporium_domain::ports::Stores {
-                    catalog: backend.uncached_catalog.clone(),
-                    ..stores.clone()
-                },
-                std::sync::Arc::new(index),
-            ),
+            search: SearchService::new(stores.clone(), std::sync::Arc::new(index))
+                .with_upkeep_catalog(backend.uncached_catalog.clone()),
             suppliers: SupplierService::new(stores.clone()),
             audit: AuditService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),

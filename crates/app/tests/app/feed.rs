@@ -205,7 +205,6 @@ pub async fn feed_bad_requests_are_400_before_the_upgrade(app: &TestApp) {
 /// client like any change made through the API.
 pub async fn direct_database_changes_reach_clients(app: &TestApp) {
     let pg_url = app.postgres_url().expect("a PostgreSQL app");
-    let (mongo_uri, mongo_db) = app.mongo_database().expect("a MongoDB app");
     let product = app.product("Feed lamp", "lights", "19.00", 5).await;
     let pid = id(&product);
     let mut socket = connect(app, "topics=stock,products").await;
@@ -222,23 +221,8 @@ pub async fn direct_database_changes_reach_clients(app: &TestApp) {
     .await;
     pool.close().await;
 
-    let client = mongodb::Client::with_uri_str(&mongo_uri)
-        .await
-        .expect("mongo");
-    let products = client
-        .database(&mongo_db)
-        .collection::<mongodb::bson::Document>("products");
-    let uuid = uuid::Uuid::parse_str(&pid).unwrap();
-    products
-        .update_one(
-            mongodb::bson::doc! {"_id": mongodb::bson::Binary {
-                subtype: mongodb::bson::spec::BinarySubtype::Uuid,
-                bytes: uuid.as_bytes().to_vec(),
-            }},
-            mongodb::bson::doc! {"$set": {"name": "Lamp renamed in the shell"}},
-        )
-        .await
-        .expect("direct update");
+    app.rename_in_mongodb(&pid, "Lamp renamed in the shell")
+        .await;
     let updated = wait_for(&mut socket, |e| is(e, "product.updated", &pid)).await;
     assert_eq!(updated["data"]["name"], "Lamp renamed in the shell");
     // The catalog cache heard it too: the API shows the new name at once.

@@ -184,6 +184,25 @@ impl TestApp {
         .await
     }
 
+    /// Renames a product straight in MongoDB, as the MongoDB shell would (real stores only).
+    pub async fn rename_in_mongodb(&self, product_id: &str, name: &str) {
+        let (uri, db) = self.mongo_database().expect("a MongoDB app");
+        let client = mongodb::Client::with_uri_str(&uri).await.expect("mongo");
+        let uuid = uuid::Uuid::parse_str(product_id).expect("product id");
+        client
+            .database(&db)
+            .collection::<mongodb::bson::Document>("products")
+            .update_one(
+                mongodb::bson::doc! {"_id": mongodb::bson::Binary {
+                    subtype: mongodb::bson::spec::BinarySubtype::Uuid,
+                    bytes: uuid.as_bytes().to_vec(),
+                }},
+                mongodb::bson::doc! {"$set": {"name": name}},
+            )
+            .await
+            .expect("direct update");
+    }
+
     /// `stock` (available) and `reserved` of a product.
     pub async fn stock(&self, id: &str) -> (u64, u64) {
         let (status, body) = self.get(&format!("/products/{id}")).await;

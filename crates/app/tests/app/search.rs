@@ -314,29 +314,13 @@ pub async fn bad_search_parameters_are_400(app: &TestApp) {
 
 /// Real stores only: a product renamed in the MongoDB shell is found by its new name.
 pub async fn direct_catalog_edits_reach_search(app: &TestApp) {
-    let (mongo_uri, mongo_db) = app.mongo_database().expect("a MongoDB app");
     let word = unique("zm").replace('-', "");
     let product = app
         .product(&format!("Shell lamp {word}"), "lights", "19.00", 5)
         .await;
     eventually(app, &format!("/products?q={word}"), |b| b["total"] == 1).await;
-    let client = mongodb::Client::with_uri_str(&mongo_uri)
-        .await
-        .expect("mongo");
-    let products = client
-        .database(&mongo_db)
-        .collection::<mongodb::bson::Document>("products");
-    let uuid = uuid::Uuid::parse_str(&id(&product)).unwrap();
-    products
-        .update_one(
-            mongodb::bson::doc! {"_id": mongodb::bson::Binary {
-                subtype: mongodb::bson::spec::BinarySubtype::Uuid,
-                bytes: uuid.as_bytes().to_vec(),
-            }},
-            mongodb::bson::doc! {"$set": {"name": format!("Lantern {word}")}},
-        )
-        .await
-        .expect("direct update");
+    app.rename_in_mongodb(&id(&product), &format!("Lantern {word}"))
+        .await;
     eventually(app, &format!("/products?q=lantern+{word}"), |b| {
         b["total"] == 1
     })

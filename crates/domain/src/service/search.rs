@@ -6,12 +6,12 @@
 //! is read again from the stores. So events may arrive late, twice, or after a rebuild
 //! that already saw their change, and the index still converges on what the stores hold.
 
-use super::catalog::{with_stock, ProductView};
+use super::catalog::{with_stock, CatalogService, ProductView};
 use crate::error::{Error, Result};
 use crate::model::{
     DomainEvent, EventKind, FacetField, Facets, IndexEntry, Page, ProductId, SearchQuery,
 };
-use crate::ports::{ProductIndex, Stores};
+use crate::ports::{Catalog, ProductIndex, Stores};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,10 @@ impl PendingUpdates {
 #[derive(Clone)]
 pub struct SearchService {
     stores: Stores,
+    /// Plain listings are the catalog service's own.
+    catalog: CatalogService,
+    /// Where upkeep reads the products it indexes (see [`SearchService::with_upkeep_catalog`]).
+    upkeep_catalog: Arc<dyn Catalog>,
     index: Arc<dyn ProductIndex>,
     state: Arc<IndexState>,
 }
@@ -84,10 +88,21 @@ struct IndexState {
 impl SearchService {
     pub fn new(stores: Stores, index: Arc<dyn ProductIndex>) -> Self {
         SearchService {
+            catalog: CatalogService::new(stores.clone()),
+            upkeep_catalog: stores.catalog.clone(),
             stores,
             index,
             state: Arc::default(),
         }
+    }
+
+    /// Upkeep (rebuilds, applying events) reads products from `catalog` instead of the
+    /// stores' catalog: the catalog itself rather than a caching decorator, so indexing
+    /// every product does not make every product look recently read. Serving searches
+    /// still goes through the stores' catalog.
+    pub fn with_upkeep_catalog(mut self, catalog: Arc<dyn Catalog>) -> Self {
+        self.upkeep_catalog = catalog;
+        self
     }
 
     /// True once the index has been built.
@@ -111,14 +126,8 @@ impl SearchService {
     #[tracing::instrument(name = "products.search", skip_all)]
     pub async fn list(&self, query: &SearchQuery) -> Result<Page<RankedProduct>> {
         if query.is_plain_listing() {
-            let mut page = self.stores.catalog.list(&query.catalog_query()).await?;
-            let products = std::mem::take(&mut page.items);
-            let items = with_stock(&self.stores, products)
-                .await?
-                .into_iter()
-                .map(|view| RankedProduct { view, score: None })
-                .collect();
-            return Ok(page.with_items(items));
+            let page = self.catalog.list(&query.catalog_query()).await?;
+            return Ok(page.map(|view| RankedProduct { view, score: None }));
         }
         self.require_built()?;
         let hits = self.index.search(query).await?;
@@ -162,7 +171,7 @@ impl SearchService {
         let mut seen = HashSet::new();
         let mut after = None;
         loop {
-            let page = self.stores.catalog.skus(after.as_ref(), BUILD_PAGE).await?;
+            let page = self.upkeep_catalog.skus(after.as_ref(), BUILD_PAGE).await?;
             let Some((_, last)) = page.last() else { break };
             after = Some(last.clone());
             let ids: Vec<ProductId> = page.iter().map(|(id, _)| *id).collect();
@@ -208,7 +217,7 @@ impl SearchService {
 
     /// The entries of `ids` as the stores hold them now, and the ids not in the catalog.
     async fn entries(&self, ids: &[ProductId]) -> Result<(Vec<IndexEntry>, Vec<ProductId>)> {
-        let products = self.stores.catalog.get_many(ids).await?;
+        let products = self.upkeep_catalog.get_many(ids).await?;
         let skus: Vec<_> = products.iter().map(|p| p.sku.clone()).collect();
         let stock: HashMap<_, _> = if skus.is_empty() {
             HashMap::new()

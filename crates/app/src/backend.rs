@@ -20,7 +20,7 @@
 use crate::config::{GatewayChoice, Settings};
 use anyhow::Context;
 use emporium_domain::ports::{
-    Catalog, CatalogChanges, EventLog, Inventory, PaymentGateway, Stores,
+    Catalog, CatalogChanges, EventLog, Inventory, PaymentGateway, StoreBackup, Stores,
 };
 use emporium_gateway::{HttpGatewayConfig, HttpPaymentGateway};
 use emporium_memory::{
@@ -53,6 +53,9 @@ pub struct Backend {
     /// with everything they read (the search index's upkeep).
     pub uncached_catalog: Arc<dyn Catalog>,
     pub probes: Vec<Probe>,
+    /// Each store's side of backups: the memory set's snapshot, pgBackRest, the MongoDB
+    /// export (ADR 0015).
+    pub backups: Vec<Arc<dyn StoreBackup>>,
 }
 
 /// The catalog as clients read it (cached when it is MongoDB), the catalog itself,
@@ -82,6 +85,7 @@ impl Backend {
     ) -> Backend {
         let mut probes = Vec::new();
         let mut cache = None;
+        let (mut memory_catalog, mut memory_ledger) = (None, None);
         let (catalog, uncached_catalog, suppliers, catalog_changes): CatalogPorts = match catalog {
             Some(mongo) => {
                 let mongo = Arc::new(mongo);
@@ -92,6 +96,7 @@ impl Backend {
             }
             None => {
                 let memory = Arc::new(MemoryCatalog::default());
+                memory_catalog = Some(memory.clone());
                 (memory.clone(), memory.clone(), memory.clone(), memory)
             }
         };
@@ -123,6 +128,7 @@ impl Backend {
             None => {
                 let feed = Arc::new(MemoryEventLog::default());
                 let memory = Arc::new(MemoryLedger::with_feed(feed.clone()));
+                memory_ledger = Some(memory.clone());
                 Stores {
                     catalog,
                     suppliers,
@@ -143,11 +149,19 @@ impl Backend {
         if probes.len() < 2 {
             probes.push(Probe::Catalog("memory", Arc::new(MemoryCatalog::default())));
         }
+        let mut backups: Vec<Arc<dyn StoreBackup>> = Vec::new();
+        if memory_catalog.is_some() || memory_ledger.is_some() {
+            backups.push(Arc::new(emporium_memory::MemoryBackup::new(
+                memory_catalog,
+                memory_ledger,
+            )));
+        }
         Backend {
             stores,
             cache,
             uncached_catalog,
             probes,
+            backups,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Settings {
     pub admin_tokens: Option<String>,
     /// One more admin token, `write`, named `admin` (`EMPORIUM_ADMIN_TOKEN`; the older way).
     pub admin_token: Option<String>,
+    /// Where backups, their manifests and the backup log are kept (`EMPORIUM_BACKUP_DIR`,
+    /// default `emporium-backups`). Keep it off the databases' disks.
+    pub backup_dir: String,
     /// Run database migrations at start-up (`EMPORIUM_MIGRATE_ON_START`, default true).
     pub migrate_on_start: bool,
     /// `text` (default) or `json` log lines (`EMPORIUM_LOG_FORMAT`).
@@ -144,6 +147,7 @@ impl Settings {
         Ok(config::Config::builder()
             .set_default("listen", "127.0.0.1:8080")?
             .set_default("mongodb_db", "emporium")?
+            .set_default("backup_dir", "emporium-backups")?
             .set_default("migrate_on_start", true)?
             .set_default("log_format", "text")?
             .set_default("locking", "pessimistic")?

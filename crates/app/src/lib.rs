@@ -6,6 +6,7 @@
 
 pub mod admin_auth;
 pub mod backend;
+pub mod backups;
 pub mod background;
 pub mod config;
 pub mod feed;

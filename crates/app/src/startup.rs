@@ -31,6 +31,9 @@ pub struct AppOptions {
     /// On SIGTERM, how long requests and background passes under way may take to finish
     /// before the process exits anyway (zero: [`DEFAULT_DRAIN`]).
     pub drain: Duration,
+    /// Where backups and the backup log are kept; a folder under the system's temporary
+    /// directory when `None` (tests).
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 /// The drain time when none is configured.
@@ -51,6 +54,7 @@ impl AppOptions {
                 reservation_ttl: Duration::from_secs(settings.reservation_ttl_secs),
             }),
             drain: Duration::from_secs(settings.shutdown_drain_secs),
+            backup_dir: Some(settings.backup_dir.clone().into()),
         })
     }
 }
@@ -106,7 +110,12 @@ impl Application {
         } else {
             tracing::info!(tokens = %options.admin_tokens.describe(), "admin routes are on");
         }
-        let state = web::Data::new(AppState::new(backend, options.admin_tokens)?);
+        let backup_dir = options.backup_dir.clone().unwrap_or_else(|| {
+            let unique = emporium_domain::model::JobId::new();
+            std::env::temp_dir().join(format!("emporium-backups-{}-{unique}", std::process::id()))
+        });
+        tracing::info!(dir = %backup_dir.display(), "backups and the backup log are kept here");
+        let state = web::Data::new(AppState::new(backend, options.admin_tokens, &backup_dir)?);
         let drain = if options.drain.is_zero() {
             DEFAULT_DRAIN
         } else {

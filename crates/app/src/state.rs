@@ -2,7 +2,7 @@
 
 use crate::backend::Backend;
 use emporium_domain::service::{
-    AuditService, CatalogService, OrderService, RecoveryService, ReportService, SearchService,
+    AuditService, BackupService, CatalogService, OrderService, RecoveryService, ReportService, SearchService,
     SupplierService,
 };
 
@@ -25,12 +25,15 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The live event feed of `GET /api/ws`.
     pub feed: std::sync::Arc<crate::feed::FeedHub>,
+    /// Backups and restores of both stores, and the write gate they close.
+    pub backups: BackupService,
 }
 
 impl AppState {
     pub fn new(
         backend: Backend,
         admin_tokens: crate::admin_auth::AdminTokens,
+        backup_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
         let stores = backend.stores.clone();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
@@ -40,12 +43,15 @@ impl AppState {
             backend.cache.clone(),
         ));
         let index = emporium_search::TantivyIndex::new()?;
+        // The index's upkeep reads every product it indexes: from the catalog itself, so
+        // the cache stays what clients recently read (ADR 0007).
+        let search = SearchService::new(stores.clone(), std::sync::Arc::new(index))
+            .with_upkeep_catalog(backend.uncached_catalog.clone());
+        let backups = crate::backups::service(&backend, backup_dir, &search);
         Ok(AppState {
             catalog: CatalogService::new(stores.clone()),
-            // The index's upkeep reads every product it indexes: from the catalog itself,
-            // so the cache stays what clients recently read (ADR 0007).
-            search: SearchService::new(stores.clone(), std::sync::Arc::new(index))
-                .with_upkeep_catalog(backend.uncached_catalog.clone()),
+            search,
+            backups,
             suppliers: SupplierService::new(stores.clone()),
             audit: AuditService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),

@@ -52,6 +52,13 @@ pub enum Error {
     /// The payment gateway declined the payment; the order exists as `failed` (HTTP 402).
     #[error("payment declined: {reason}")]
     PaymentDeclined { order_id: OrderId, reason: String },
+    /// A long operation (backup, restore, ...) is running; one runs at a time (HTTP 409
+    /// `conflict` with `job_id`).
+    #[error("job {job_id} is running; one backup, restore, snapshot or PITR runs at a time")]
+    JobRunning { job_id: crate::model::JobId },
+    /// A restore is running: writes wait until it is over (HTTP 503 `maintenance`).
+    #[error("a restore is running; writes are refused until it is over")]
+    Maintenance,
     /// A backing store (or the gateway) is down or timed out (HTTP 503).
     #[error("{0} is unavailable")]
     Unavailable(String),
@@ -68,7 +75,7 @@ impl Error {
 
     /// True when retrying later may succeed (store or gateway outage).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Unavailable(_))
+        matches!(self, Error::Unavailable(_) | Error::Maintenance)
     }
 }
 

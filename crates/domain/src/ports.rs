@@ -19,7 +19,7 @@
 //! [`Error::Internal`]: crate::Error::Internal
 
 use crate::model::{
-    AuditEntry, CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order,
+    AuditEntry, BackupFile, BackupType, Job, JobId, Manifest, Mark, StoreManifest, CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order,
     OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment, PaymentStatus, Product,
     ProductId, ProductQuery, ProductSales, Replay, ResumeToken, SagaId, SagaRecord, SagaState,
     SalesWindow, SearchHit, SearchQuery, Seq, Sku, StockLevel, Supplier, SupplierId, SupplierSales,
@@ -495,4 +495,55 @@ pub struct Stores {
     pub reports: Arc<dyn SalesReports>,
     /// Who called which admin route, and what came of it.
     pub admin_audit: Arc<dyn AdminAudit>,
+}
+
+/// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,
+/// then `mark` for every store with the server's writes paused (the consistent point),
+/// then `seal`; a restore calls `restore` and then `counts`.
+///
+/// [`BackupService`]: crate::service::BackupService
+#[async_trait]
+pub trait StoreBackup: Send + Sync + 'static {
+    /// This store's key in manifests and positions: `postgres`, `mongodb` or `memory`.
+    fn store(&self) -> &'static str;
+    /// The slow part, before the consistent point: a base copy (into `dir`, this store's
+    /// directory in the backup, or the store's own backup tool's repository).
+    async fn base(&self, dir: &std::path::Path, kind: BackupType) -> Result<()>;
+    /// Where the store is now, and its counts. Called with writes paused: must be quick.
+    async fn mark(&self, label: &str) -> Result<Mark>;
+    /// After the point: whatever makes the base copy reach `mark` (the WAL or oplog that
+    /// leads there) is made durable. Returns the tool that wrote the backup (with its
+    /// version) and the bytes kept outside `dir`.
+    async fn seal(&self, dir: &std::path::Path, mark: &Mark) -> Result<(String, u64)>;
+    /// Puts the store back where `part` says, from the files in `dir`. Everything the
+    /// store holds now is replaced.
+    async fn restore(&self, dir: &std::path::Path, part: &StoreManifest) -> Result<()>;
+    /// Rows or documents per table or collection now, with the keys `mark` counts.
+    async fn counts(&self) -> Result<std::collections::BTreeMap<String, u64>>;
+}
+
+/// Where backups are kept: one directory per backup, a manifest with a checksum per file.
+#[async_trait]
+pub trait BackupRepository: Send + Sync + 'static {
+    /// The directory `store` writes its part of backup `id` into (created when missing).
+    async fn store_dir(&self, id: JobId, store: &str) -> Result<std::path::PathBuf>;
+    /// Every file in `store`'s directory of backup `id`, with its size and SHA-256.
+    async fn files(&self, id: JobId, store: &str) -> Result<Vec<BackupFile>>;
+    async fn save_manifest(&self, manifest: &Manifest) -> Result<()>;
+    async fn manifest(&self, id: JobId) -> Result<Option<Manifest>>;
+    /// The newest backup with a manifest (a backup has one only once it succeeded).
+    async fn latest(&self) -> Result<Option<Manifest>>;
+    /// The files of `manifest` that are missing or whose size or checksum differ.
+    async fn damaged(&self, manifest: &Manifest) -> Result<Vec<String>>;
+}
+
+/// The backup log: every backup, restore, snapshot and PITR job. It must live outside what
+/// a restore rolls back.
+#[async_trait]
+pub trait JobLog: Send + Sync + 'static {
+    /// Inserts or replaces the job with this id.
+    async fn save(&self, job: &Job) -> Result<()>;
+    async fn get(&self, id: JobId) -> Result<Option<Job>>;
+    /// Newest first.
+    async fn list(&self, page: PageRequest) -> Result<Page<Job>>;
 }

@@ -45,6 +45,44 @@ impl State {
     }
 }
 
+/// Everything the catalog holds, as a backup keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CatalogSnapshot {
+    products: Vec<Product>,
+    suppliers: Vec<Supplier>,
+}
+
+impl CatalogSnapshot {
+    /// Documents per collection, as MongoDB would count them.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("products", self.products.len() as u64),
+            ("suppliers", self.suppliers.len() as u64),
+        ]
+    }
+}
+
+impl MemoryCatalog {
+    /// A copy of every product and supplier, taken under the catalog's lock.
+    pub fn snapshot(&self) -> CatalogSnapshot {
+        let state = lock(&self.state);
+        CatalogSnapshot {
+            products: state.products.values().cloned().collect(),
+            suppliers: state.suppliers.values().cloned().collect(),
+        }
+    }
+
+    /// Replaces every product and supplier with those of `snapshot`. Its change history
+    /// records nothing: a restore is not a change the feed replays (the search index and
+    /// caches are renewed by the restore itself).
+    pub fn restore(&self, snapshot: CatalogSnapshot) {
+        let mut state = lock(&self.state);
+        state.skus = snapshot.products.iter().map(|p| (p.sku.clone(), p.id)).collect();
+        state.products = snapshot.products.into_iter().map(|p| (p.id, p)).collect();
+        state.suppliers = snapshot.suppliers.into_iter().map(|s| (s.id, s)).collect();
+    }
+}
+
 /// Products and suppliers behind one mutex; implements [`Catalog`] and [`Suppliers`], and
 /// [`CatalogChanges`] from a change history kept under the same lock (the in-process
 /// counterpart of MongoDB's change stream).

@@ -33,7 +33,7 @@ struct State {
     outbox: Vec<DomainEvent>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Milestones {
     confirmed_at: Option<Timestamp>,
     delivered_at: Option<Timestamp>,
@@ -232,7 +232,53 @@ impl Drop for Tx<'_> {
     }
 }
 
+/// Everything the ledger holds, as a backup keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LedgerSnapshot {
+    stock: Vec<StockLevel>,
+    orders: Vec<Order>,
+    payments: Vec<Payment>,
+    sagas: Vec<SagaRecord>,
+    milestones: Vec<(OrderId, Milestones)>,
+}
+
+impl LedgerSnapshot {
+    /// Rows per table, as PostgreSQL would count them.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("stock", self.stock.len() as u64),
+            ("orders", self.orders.len() as u64),
+            ("payments", self.payments.len() as u64),
+            ("sagas", self.sagas.len() as u64),
+        ]
+    }
+}
+
 impl MemoryLedger {
+    /// A copy of everything, taken under the ledger's lock (one consistent moment).
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let state = lock(&self.state);
+        LedgerSnapshot {
+            stock: state.stock.values().cloned().collect(),
+            orders: state.orders.values().map(|o| Order { payment: None, ..o.clone() }).collect(),
+            payments: state.payments.values().cloned().collect(),
+            sagas: state.sagas.values().cloned().collect(),
+            milestones: state.milestones.iter().map(|(id, m)| (*id, *m)).collect(),
+        }
+    }
+
+    /// Replaces everything with `snapshot`. Nothing goes to the feed: a restore is not a
+    /// change clients replay.
+    pub fn restore(&self, snapshot: LedgerSnapshot) {
+        let mut state = lock(&self.state);
+        state.stock = snapshot.stock.into_iter().map(|s| (s.sku.clone(), s)).collect();
+        state.orders = snapshot.orders.into_iter().map(|o| (o.id, o)).collect();
+        state.payments = snapshot.payments.into_iter().map(|p| (p.order_id, p)).collect();
+        state.sagas = snapshot.sagas.into_iter().map(|s| (s.id, s)).collect();
+        state.milestones = snapshot.milestones.into_iter().collect();
+        state.outbox.clear();
+    }
+
     /// A ledger recording its events in `feed`.
     pub fn with_feed(feed: Arc<MemoryEventLog>) -> MemoryLedger {
         MemoryLedger {

@@ -9,6 +9,7 @@
 //! no two orders can both see the last unit.
 
 mod audit;
+mod backup;
 mod catalog;
 mod events;
 mod gateway;
@@ -16,6 +17,7 @@ mod idempotency;
 mod ledger;
 
 pub use audit::MemoryAdminAudit;
+pub use backup::{MemoryBackup, SNAPSHOT_FILE};
 pub use catalog::MemoryCatalog;
 pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;

@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(list_sagas))
                     .default_service(super::not_allowed("GET")),
             )
+            .configure(super::backups::routes)
             .service(
                 web::resource("/audit")
                     .route(web::get().to(audit_log))
@@ -29,6 +30,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(super::no_route)),
     );
 }
+
+/// The name of the admin token a request came with (set by the guard): who, in the audit
+/// and backup logs.
+#[derive(Debug, Clone)]
+pub struct AdminActor(pub String);
 
 /// The scope a request needs: reading for `GET` and `HEAD`, writing for anything else.
 fn needed(method: &Method) -> AdminScope {
@@ -77,7 +83,10 @@ async fn guard(
         ),
         Some(t) if !t.scope.allows(needed(req.method())) => req
             .into_response(ApiError::Forbidden("this admin token may only read").error_response()),
-        Some(_) => next.call(req).await?.map_into_boxed_body(),
+        Some(t) => {
+            actix_web::HttpMessage::extensions_mut(&req).insert(AdminActor(t.name.clone()));
+            next.call(req).await?.map_into_boxed_body()
+        }
     };
     let entry = AuditEntry::new(actor, &method, &path, response.status().as_u16());
     tracing::info!(actor = ?entry.actor, method, path, status = entry.status, "admin call");

@@ -50,6 +50,8 @@ impl ApiError {
                 Error::InvalidTransition { .. } => "invalid_transition",
                 Error::PaymentDeclined { .. } => "payment_declined",
                 Error::Unavailable(_) => "unavailable",
+                Error::Maintenance => "maintenance",
+                Error::JobRunning { .. } => "conflict",
                 Error::Internal(_) => "internal",
             },
             ApiError::BadRequest(_) => "bad_request",
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::Domain(Error::PaymentDeclined { order_id, .. }) => {
                 error["order_id"] = json!(order_id)
             }
+            ApiError::Domain(Error::JobRunning { job_id }) => error["job_id"] = json!(job_id),
             ApiError::Domain(Error::InvalidTransition { from, to }) => {
                 error["details"] = json!({"from": from, "to": to})
             }
@@ -95,10 +98,11 @@ impl ResponseError for ApiError {
                 Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_)
+                | Error::JobRunning { .. }
                 | Error::InsufficientStock(_)
                 | Error::InvalidTransition { .. } => StatusCode::CONFLICT,
                 Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-                Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Unavailable(_) | Error::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
                 Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

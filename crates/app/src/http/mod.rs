@@ -1,12 +1,14 @@
 //! The HTTP surface: routes, request and response bodies, error mapping.
 
 pub mod admin;
+pub mod backups;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod feed;
 pub mod health;
 pub mod idempotency;
+pub mod maintenance;
 pub mod openapi;
 pub mod orders;
 pub mod products;
@@ -39,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(dashboard::routes)
     .service(
         web::scope("/api")
+            .wrap(actix_web::middleware::from_fn(maintenance::write_gate))
             .configure(products::routes)
             .configure(suppliers::routes)
             .configure(orders::routes)

@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`, generated from the handlers and bodies above.
 
 use super::dto::*;
-use super::{admin, feed, health, orders, products, reports, suppliers};
+use super::{admin, backups, feed, health, orders, products, reports, suppliers};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,13 +21,14 @@ use utoipa::{Modify, OpenApi};
         reports::supplier_performance,
         feed::feed,
         health::health, admin::list_sagas, admin::audit_log,
+        backups::start_backup, backups::start_restore, backups::backup_logs, backups::backup_log,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,
         ProductSummary, OrderBody, OrderLineBody, PaymentBody, OrderStatusBody, OrderResponse,
         OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail, ProductSalesResponse,
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
-        FacetsResponse, FacetEntrySchema,
+        FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, JobResponse, JobPage,
     )),
     modifiers(&AdminToken),
     tags((name = "products"), (name = "suppliers"), (name = "orders"), (name = "reports"),

@@ -31,6 +31,43 @@ pub async fn spawn(backend: Backend, guards: crate::support::Guards) -> TestApp 
         recovery: None,
         ..AppOptions::default()
     };
+    spawn_with(backend, guards, options)
+}
+
+/// A folder of a test's own, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The memory set with its backups in a folder of the test's own, and a payment gateway
+/// that takes `gateway_latency` per payment (to hold an order in flight).
+pub async fn spawn_memory_with_backups(gateway_latency: std::time::Duration) -> (TestApp, std::path::PathBuf) {
+    let dir = TempDir::new("emporium-test-backups");
+    let path = dir.0.clone();
+    let gateway = emporium_memory::TestPaymentGateway::default().with_latency(gateway_latency);
+    let backend = Backend::assemble(None, None, std::sync::Arc::new(gateway));
+    let options = AppOptions {
+        admin_tokens: admin_tokens(),
+        recovery: None,
+        backup_dir: Some(path.clone()),
+        ..AppOptions::default()
+    };
+    (spawn_with(backend, vec![Box::new(dir)], options), path)
+}
+
+pub fn spawn_with(backend: Backend, guards: crate::support::Guards, options: AppOptions) -> TestApp {
     TestApp {
         base: crate::support::spawn_app(backend, options),
         client: reqwest::Client::builder()
@@ -201,6 +238,46 @@ impl TestApp {
             )
             .await
             .expect("direct update");
+    }
+
+    /// An admin call with the `write` token (`ops`); the reply and its `Location`.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (Reply, Option<String>) {
+        self.admin_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (Reply, Option<String>) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("admin call");
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().expect("location").to_owned());
+        (reply(response).await, location)
+    }
+
+    /// Polls a job's log entry until it is no longer running (at most 120 s).
+    pub async fn wait_for_job(&self, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let ((status, job), _) = self
+                .admin(reqwest::Method::GET, &format!("/admin/backup-logs/{id}"), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if job["status"] != "running" {
+                return job;
+            }
+            assert!(std::time::Instant::now() < deadline, "job {id} still runs: {job}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// `stock` (available) and `reserved` of a product.

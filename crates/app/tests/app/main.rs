@@ -11,6 +11,7 @@
 //! - `reconcile_cli`: `emporium reconcile` against stores made to disagree;
 //! - `stuck`: compensations that keep failing are surfaced, then finished.
 
+mod backups;
 mod contract;
 mod crash;
 mod dashboard;
@@ -86,6 +87,24 @@ cases!(real_only => crate::helpers::spawn_real;
     feed::direct_database_changes_reach_clients,
     search::direct_catalog_edits_reach_search,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_backup_then_restore_brings_the_shop_back() {
+    let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
+    backups::backup_then_restore_brings_the_shop_back(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bad_backup_requests_are_refused() {
+    let (app, dir) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
+    backups::bad_backup_requests_are_refused(&app, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_backups_run_one_at_a_time() {
+    let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::from_millis(1500)).await;
+    backups::one_job_at_a_time(&app).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_are_off_without_tokens() {

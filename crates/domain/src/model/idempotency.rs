@@ -137,7 +137,10 @@ impl Refusal {
                 order_id: *order_id,
                 reason: reason.clone(),
             },
-            Error::Unavailable(_) | Error::Internal(_) => return None,
+            Error::Unavailable(_)
+            | Error::Internal(_)
+            | Error::Maintenance
+            | Error::JobRunning { .. } => return None,
         })
     }
 

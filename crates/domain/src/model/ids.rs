@@ -71,3 +71,7 @@ id_type!(
     /// Identifies one run of a saga in the saga log.
     SagaId
 );
+id_type!(
+    /// Identifies one backup, restore, snapshot or PITR job; a backup's id is its job's.
+    JobId
+);

@@ -1,12 +1,12 @@
 //! Stock records: units on hand and units reserved by orders in flight, per SKU.
 
 use super::{ProductId, Sku};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A count of units, `0..=1_000_000_000` (fits PostgreSQL `INTEGER` with room to add).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "i64")]
 pub struct Units(u32);
 
 impl Units {
@@ -45,7 +45,7 @@ impl fmt::Display for Units {
 }
 
 /// The stock of one SKU. Invariant kept by every adapter: `reserved <= on_hand`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockLevel {
     pub sku: Sku,
     pub product_id: ProductId,

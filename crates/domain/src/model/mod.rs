@@ -1,6 +1,7 @@
 //! Domain entities and value types.
 
 mod admin;
+mod backup;
 mod event;
 mod idempotency;
 mod ids;
@@ -17,9 +18,12 @@ mod supplier;
 mod text;
 
 pub use admin::{AdminScope, AuditEntry};
+pub use backup::{
+    BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest,
+};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
-pub use ids::{OrderId, PaymentId, ProductId, SagaId, SupplierId};
+pub use ids::{JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};
 pub use order::{

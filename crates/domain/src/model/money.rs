@@ -46,6 +46,38 @@ impl Serialize for Currency {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Money as snapshots keep it: `{"amount": "12.50", "currency": "USD"}`, the amount a
+/// decimal string (never a float).
+#[derive(Serialize, serde::Deserialize)]
+struct MoneyRepr {
+    amount: String,
+    currency: Currency,
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        MoneyRepr {
+            amount: self.amount.to_string(),
+            currency: self.currency,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let repr = MoneyRepr::deserialize(d)?;
+        Money::parse(&repr.amount, repr.currency).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Currency {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -9,9 +9,16 @@ use serde::{Deserialize, Serialize};
 use std::{collections::HashSet, fmt, str::FromStr};
 
 /// A positive number of units on an order line (1 ..= 1,000,000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64")]
 pub struct Quantity(u32);
+
+impl TryFrom<i64> for Quantity {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        Quantity::new(n)
+    }
+}
 
 impl Quantity {
     pub const MAX: u32 = 1_000_000;
@@ -237,7 +244,7 @@ impl OrderRequest {
 }
 
 /// One order line with the product as it was at order time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderItem {
     pub product_id: ProductId,
     pub sku: Sku,
@@ -307,7 +314,7 @@ impl NewOrder {
 }
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
     pub customer_id: CustomerId,

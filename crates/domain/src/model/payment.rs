@@ -45,7 +45,7 @@ impl FromStr for PaymentStatus {
 }
 
 /// The payment of one order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
     pub id: PaymentId,
     pub order_id: OrderId,

@@ -20,14 +20,14 @@ pub const MAX_TAGS: usize = 50;
 pub const MAX_VARIANTS: usize = 200;
 
 /// A sellable variant of a product (size S in red, ...).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Variant {
     pub sku: Sku,
     pub attributes: Attributes,
 }
 
 /// A catalog entry. Its stock lives in the inventory, keyed by `sku`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Product {
     pub id: ProductId,
     pub sku: Sku,

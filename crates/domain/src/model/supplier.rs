@@ -4,14 +4,14 @@ use super::{now, Name, Region, SupplierId, Timestamp};
 use crate::error::{Result, Violations};
 
 /// How to reach a supplier. Both fields are optional, each at most 200 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     pub email: Option<String>,
     pub phone: Option<String>,
 }
 
 /// A supplier.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Supplier {
     pub id: SupplierId,
     pub name: Name,

@@ -66,6 +66,13 @@ macro_rules! text_type {
                 s.serialize_str(&self.0)
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(d)?;
+                Self::parse(value).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 

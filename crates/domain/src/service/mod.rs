@@ -1,6 +1,7 @@
 //! Services: the use cases, written against the ports only.
 
 mod audit;
+mod backup;
 mod catalog;
 mod orders;
 mod reconcile;
@@ -11,6 +12,9 @@ mod search;
 mod suppliers;
 
 pub use audit::AuditService;
+pub use backup::{
+    BackupService, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
+};
 pub use catalog::{CatalogService, ProductView};
 pub use orders::{
     KeyedPlacement, OrderService, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,

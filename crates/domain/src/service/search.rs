@@ -261,3 +261,11 @@ impl SearchService {
         Ok(())
     }
 }
+
+/// After a restore the index is rebuilt from the restored stores.
+#[async_trait::async_trait]
+impl super::RestoreListener for SearchService {
+    async fn restored(&self) -> Result<()> {
+        self.rebuild().await.map(|_| ())
+    }
+}

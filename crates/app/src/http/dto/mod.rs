@@ -4,8 +4,10 @@
 //! domain's parsers, which report every invalid field at once. Responses are built from
 //! domain types only.
 
+mod backups;
 mod facets;
 
+pub use backups::*;
 pub use facets::*;
 
 use chrono::{DateTime, Utc};
@@ -743,4 +745,6 @@ pub struct ErrorDetail {
     pub details: Option<Value>,
     /// The failed order, for `payment_declined`.
     pub order_id: Option<Uuid>,
+    /// The job already running, for a `conflict` on a backup, restore, snapshot or PITR.
+    pub job_id: Option<Uuid>,
 }

@@ -1,0 +1,146 @@
+//! `/api/admin/backup`, `/restore` and `/backup-logs`: backups of both stores as jobs
+//! (ADR 0015). The write routes answer 202 with the job and its `Location`; the job runs
+//! on, one at a time (a second one gets 409 `conflict` naming the running job).
+
+use super::admin::AdminActor;
+use super::dto::{BackupBody, ErrorBody, JobPage, JobResponse, RestoreBody};
+use super::error::{ApiError, ApiResult};
+use super::query;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use emporium_domain::model::{Job, JobId};
+use emporium_domain::service::RestoreRequest;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/backup")
+            .route(web::post().to(start_backup))
+            .default_service(super::not_allowed("POST")),
+    )
+    .service(
+        web::resource("/restore")
+            .route(web::post().to(start_restore))
+            .default_service(super::not_allowed("POST")),
+    )
+    .service(
+        web::resource("/backup-logs")
+            .route(web::get().to(backup_logs))
+            .default_service(super::not_allowed("GET")),
+    )
+    .service(
+        web::resource("/backup-logs/{id}")
+            .route(web::get().to(backup_log))
+            .default_service(super::not_allowed("GET")),
+    );
+}
+
+/// An optional JSON body: empty means every field's default. Syntax errors are 400, wrong
+/// types 422, as for every other body.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::BadBody(e.to_string())
+        } else {
+            ApiError::BadRequest(format!("malformed JSON: {e}"))
+        }
+    })
+}
+
+fn actor(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<AdminActor>().map(|a| a.0.clone())
+}
+
+fn accepted(job: Job) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/admin/backup-logs/{}", job.id)))
+        .json(JobResponse::from(job))
+}
+
+/// Starts a backup of both stores to one consistent point (an empty body: full).
+#[utoipa::path(post, path = "/api/admin/backup", tag = "operations",
+    request_body(content = Option<BackupBody>, content_type = "application/json"),
+    responses(
+        (status = 202, body = JobResponse, description = "the backup job; `Location` names its log entry",
+            headers(("Location" = String, description = "/api/admin/backup-logs/{id}"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a job is running (`error.job_id`)"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn start_backup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body: BackupBody = optional_body(&body)?;
+    let job = state
+        .backups
+        .start_backup(actor(&req), body.backup_type.unwrap_or_default())
+        .await?;
+    Ok(accepted(job))
+}
+
+/// Restores both stores to a backup's consistent point (default: the latest successful
+/// backup). Writes get 503 `maintenance` while it runs.
+#[utoipa::path(post, path = "/api/admin/restore", tag = "operations",
+    request_body(content = Option<RestoreBody>, content_type = "application/json"),
+    responses(
+        (status = 202, body = JobResponse, description = "the restore job; `Location` names its log entry",
+            headers(("Location" = String, description = "/api/admin/backup-logs/{id}"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such backup, or none yet"),
+        (status = 409, body = ErrorBody, description = "a job is running (`error.job_id`), or sagas are in flight"),
+        (status = 422, body = ErrorBody, description = "the backup's files do not match its checksums"),
+        (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn start_restore(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body: RestoreBody = optional_body(&body)?;
+    let request = RestoreRequest {
+        backup_id: body.backup_id.map(JobId::from_uuid),
+        force: body.force.unwrap_or(false),
+    };
+    let job = state.backups.start_restore(actor(&req), request).await?;
+    Ok(accepted(job))
+}
+
+/// The backup log: backups, restores, PITRs and snapshots, newest first. It survives
+/// every restore.
+#[utoipa::path(get, path = "/api/admin/backup-logs", tag = "operations",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500),
+        ("offset" = Option<u64>, Query, minimum = 0)),
+    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn backup_logs(
+    state: web::Data<AppState>,
+    pairs: web::Query<query::Pairs>,
+) -> ApiResult<HttpResponse> {
+    let page = state.backups.jobs(query::page(&pairs)?).await?;
+    Ok(HttpResponse::Ok().json(JobPage {
+        total: page.total,
+        limit: page.limit,
+        offset: page.offset,
+        items: page.items.into_iter().map(JobResponse::from).collect(),
+    }))
+}
+
+/// One entry of the backup log.
+#[utoipa::path(get, path = "/api/admin/backup-logs/{id}", tag = "operations",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = JobResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn backup_log(
+    state: web::Data<AppState>,
+    id: web::Path<uuid::Uuid>,
+) -> ApiResult<HttpResponse> {
+    let job = state.backups.job(JobId::from_uuid(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(JobResponse::from(job)))
+}

@@ -1,0 +1,178 @@
+//! Backups and restores over HTTP (ADR 0015): one backup covers every store at one
+//! consistent point, a restore brings every store back to it, and the backup log survives
+//! the restore. `RUNBOOK.md` names these tests.
+
+use crate::helpers::{id, TestApp, READ_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Starts a job and checks the 202: the job's fields and its `Location`.
+async fn start(app: &TestApp, path: &str, body: Value, kind: &str) -> String {
+    let ((status, job), location) = app.admin(Method::POST, path, Some(&body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], kind);
+    assert_eq!(job["status"], "running");
+    assert!(job["started_at"].is_string(), "{job}");
+    let job_id = id(&job);
+    assert_eq!(location.as_deref(), Some(format!("/api/admin/backup-logs/{job_id}").as_str()));
+    job_id
+}
+
+async fn succeeded(app: &TestApp, job_id: &str) -> Value {
+    let job = app.wait_for_job(job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert!(job["finished_at"].is_string() && job["duration_ms"].is_u64(), "{job}");
+    job
+}
+
+/// The shop's state before the backup comes back, and nothing written after it remains:
+/// products (and search over them), stock, orders. The backup log keeps both jobs.
+pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) {
+    let kept = app.product("Backup keeper lamp", "lighting", "25.00", 10).await;
+    let doomed = app.product("Backup doomed chair", "furniture", "80.00", 5).await;
+    let (kept_id, doomed_id) = (id(&kept), id(&doomed));
+    let (status, before) = app.order("cust-before", &[(&kept_id, 3)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{before}");
+
+    let backup_id = start(app, "/admin/backup", json!({"type": "full"}), "backup").await;
+    let backup = succeeded(app, &backup_id).await;
+    assert_eq!(backup["request"]["type"], "full");
+    assert!(backup["size_bytes"].as_u64().unwrap_or(0) > 0, "{backup}");
+    let positions = backup["positions"].as_object().expect("positions");
+    assert!(!positions.is_empty(), "{backup}");
+
+    // After the backup: a product deleted, another created, an order placed.
+    let (status, _) = app.delete(&format!("/products/{doomed_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let late = app.product("Backup latecomer desk", "furniture", "120.00", 4).await;
+    let (status, after) = app.order("cust-after", &[(&kept_id, 2)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{after}");
+    assert_eq!(app.stock(&kept_id).await, (5, 0));
+
+    let restore_id = start(app, "/admin/restore", json!({}), "restore").await;
+    let restore = succeeded(app, &restore_id).await;
+    assert_eq!(restore["request"]["backup_id"], backup_id.as_str());
+    let verification = &restore["verification"];
+    assert_eq!(verification["counts_match"], true, "{verification:#}");
+    assert_eq!(verification["reconcile"]["clean"], true, "{verification:#}");
+    assert_eq!(restore["positions"], backup["positions"]);
+
+    // Everything from before the backup is back ...
+    let (status, body) = app.get(&format!("/products/{doomed_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.stock(&kept_id).await, (7, 0));
+    assert_eq!(app.stock(&doomed_id).await, (5, 0));
+    let (status, body) = app.get(&format!("/orders/{}", id(&before))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "confirmed");
+    // ... nothing written after it remains ...
+    let (status, _) = app.get(&format!("/products/{}", id(&late))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get(&format!("/orders/{}", id(&after))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // ... and search, rebuilt from the restored catalog, agrees.
+    let (status, found) = app.get("/products?q=doomed").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids, [doomed_id.as_str()], "{found}");
+    let (_, found) = app.get("/products?q=latecomer").await;
+    assert_eq!(found["total"], 0, "{found}");
+    // The shop takes orders again, against the restored stock.
+    let (status, body) = app.order("cust-again", &[(&doomed_id, 5)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The log survived the restore: both jobs, newest first, readable with a read token.
+    let ((status, log), _) = app
+        .admin_as(READ_TOKEN, Method::GET, "/admin/backup-logs?limit=10", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let kinds: Vec<&str> = log["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
+    assert_eq!(kinds, ["restore", "backup"], "{log:#}");
+    assert_eq!(log["total"], 2);
+}
+
+/// What is refused changes nothing: a read token, an unknown backup, a body of the wrong
+/// shape, a damaged backup.
+pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::path::Path) {
+    let ((status, body), _) = app
+        .admin_as(READ_TOKEN, Method::POST, "/admin/backup", Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/restore", Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no backup yet: {body}");
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/backup", Some(&json!({"type": "differential"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/restore", Some(&json!({"backup_id": uuid::Uuid::now_v7()})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let ((status, body), _) = app
+        .admin(Method::GET, &format!("/admin/backup-logs/{}", uuid::Uuid::now_v7()), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let product = app.product("Checksum guard", "misc", "3.00", 2).await;
+    let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
+    succeeded(app, &backup_id).await;
+    let (status, _) = app.delete(&format!("/products/{}", id(&product))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // One byte of the backup changes: the restore is refused, and nothing is restored.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(backup_dir.join("backups").join(&backup_id).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let file = manifest["stores"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find_map(|s| s["files"][0]["path"].as_str())
+        .expect("a file in the backup")
+        .to_owned();
+    let path = backup_dir.join("backups").join(&backup_id).join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/restore", Some(&json!({"backup_id": backup_id})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["details"][0]["message"].as_str().unwrap().contains("checksum"), "{body}");
+    let (status, _) = app.get(&format!("/products/{}", id(&product))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a refused restore changed the catalog");
+}
+
+/// One job at a time: while a backup waits at its consistent point for a slow order to
+/// finish, a second backup gets 409 naming the first; the order is not refused.
+pub async fn one_job_at_a_time(app: &TestApp) {
+    let product = app.product("Slow order lamp", "lighting", "9.00", 5).await;
+    let product_id = id(&product);
+    let order = {
+        let app_base = app.base.clone();
+        let client = app.client.clone();
+        tokio::spawn(async move {
+            client
+                .post(format!("{app_base}/orders"))
+                .json(&json!({"customer_id": "slow", "items": [{"product_id": product_id, "quantity": 1}],
+                              "payment": {"method": "card", "token": "tok_visa"}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let first = start(app, "/admin/backup", json!({}), "backup").await;
+    let ((status, body), _) = app.admin(Method::POST, "/admin/backup", Some(&json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["job_id"], first.as_str());
+    let ((status, body), _) = app.admin(Method::POST, "/admin/restore", Some(&json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(order.await.unwrap(), StatusCode::CREATED);
+    succeeded(app, &first).await;
+}

@@ -1,0 +1,456 @@
+//! Backup and restore across both stores, one job at a time (ADR 0015).
+//!
+//! A backup is worth something only if every store comes back to the same moment. The
+//! service makes that moment, the **consistent point**, by pausing the server's writes
+//! (the [`WriteGate`]) for as long as it takes every store to record its position (a
+//! PostgreSQL restore point, a MongoDB optime, a memory snapshot): milliseconds. The slow
+//! parts, the base copies before and the archiving after, run with writes flowing.
+//!
+//! A restore puts the server in maintenance (writes get 503 `maintenance`, reads go on),
+//! restores every store to its position at the point, compares the counts with the
+//! manifest, settles the sagas the point cut in half, and runs the reconciliation. All
+//! of it goes into the job's entry in the backup log, which lives outside what a restore
+//! rolls back.
+
+use super::{RecoveryService, ReconciliationService};
+use crate::error::{Error, Result};
+use crate::model::{
+    BackupType, Job, JobId, JobKind, Manifest, Page, PageRequest, SagaState, StoreManifest,
+};
+use crate::ports::{BackupRepository, JobLog, StoreBackup, Stores};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, OwnedRwLockReadGuard, RwLock};
+
+/// The longest the consistent point waits for writes in flight to finish.
+pub const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every write the server takes passes this gate. A backup closes it for the instant of
+/// its consistent point (writes wait); a restore closes it for its whole run (writes are
+/// refused with [`Error::Maintenance`]).
+#[derive(Default)]
+pub struct WriteGate {
+    lock: Arc<RwLock<()>>,
+    maintenance: AtomicBool,
+}
+
+/// Held by a write for its whole run.
+pub type WritePass = OwnedRwLockReadGuard<()>;
+
+impl WriteGate {
+    /// Lets a write in, after any pause under way; refuses it during maintenance.
+    pub async fn admit(&self) -> Result<WritePass> {
+        if self.in_maintenance() {
+            return Err(Error::Maintenance);
+        }
+        let pass = self.lock.clone().read_owned().await;
+        if self.in_maintenance() {
+            return Err(Error::Maintenance);
+        }
+        Ok(pass)
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the writes in flight to finish and holds new ones back until the guard
+    /// is dropped.
+    async fn pause(&self) -> Result<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        tokio::time::timeout(PAUSE_TIMEOUT, self.lock.clone().write_owned())
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!(
+                    "writes in flight did not finish within {} s",
+                    PAUSE_TIMEOUT.as_secs()
+                ))
+            })
+    }
+
+    /// Refuses new writes and waits for those in flight; maintenance lasts until the
+    /// returned guard is dropped.
+    async fn maintenance(self: &Arc<Self>) -> Result<Maintenance> {
+        self.maintenance.store(true, Ordering::SeqCst);
+        let guard = Maintenance(self.clone());
+        drop(self.pause().await?);
+        Ok(guard)
+    }
+}
+
+struct Maintenance(Arc<WriteGate>);
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.0.maintenance.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Told when a restore has put the stores back, before the server leaves maintenance:
+/// whatever holds a copy of the stores' contents (a cache, the search index) renews it.
+#[async_trait]
+pub trait RestoreListener: Send + Sync + 'static {
+    async fn restored(&self) -> Result<()>;
+}
+
+/// How a restore may be asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    /// The backup to restore; the latest successful one when `None`.
+    pub backup_id: Option<JobId>,
+    /// Restore even while sagas are in flight (they are settled afterwards).
+    pub force: bool,
+}
+
+struct Inner {
+    stores: Vec<Arc<dyn StoreBackup>>,
+    repository: Arc<dyn BackupRepository>,
+    log: Arc<dyn JobLog>,
+    gate: Arc<WriteGate>,
+    ledger: Stores,
+    listeners: Vec<Arc<dyn RestoreListener>>,
+    running: Mutex<Option<JobId>>,
+    progress: watch::Sender<Option<Job>>,
+}
+
+/// Starts and runs backup and restore jobs; see the module documentation.
+#[derive(Clone)]
+pub struct BackupService {
+    inner: Arc<Inner>,
+}
+
+/// Frees the one-job slot when the job ends, however it ends.
+struct Slot(Arc<Inner>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.0.running.lock() {
+            *running = None;
+        }
+    }
+}
+
+impl BackupService {
+    pub fn new(
+        stores: Vec<Arc<dyn StoreBackup>>,
+        repository: Arc<dyn BackupRepository>,
+        log: Arc<dyn JobLog>,
+        gate: Arc<WriteGate>,
+        ledger: Stores,
+    ) -> Self {
+        BackupService {
+            inner: Arc::new(Inner {
+                stores,
+                repository,
+                log,
+                gate,
+                ledger,
+                listeners: Vec::new(),
+                running: Mutex::new(None),
+                progress: watch::channel(None).0,
+            }),
+        }
+    }
+
+    /// Adds a listener told after every restore. Only before the service is shared.
+    pub fn with_listener(mut self, listener: Arc<dyn RestoreListener>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.listeners.push(listener);
+        }
+        self
+    }
+
+    pub fn gate(&self) -> &Arc<WriteGate> {
+        &self.inner.gate
+    }
+
+    /// The job under way, each time it moves on (for progress bars).
+    pub fn watch(&self) -> watch::Receiver<Option<Job>> {
+        self.inner.progress.subscribe()
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Job> {
+        self.inner.log.get(id).await?.ok_or(Error::NotFound("job"))
+    }
+
+    pub async fn jobs(&self, page: PageRequest) -> Result<Page<Job>> {
+        self.inner.log.list(page).await
+    }
+
+    /// Starts a backup of every store; the job runs on after this returns.
+    pub async fn start_backup(&self, actor: Option<String>, kind: BackupType) -> Result<Job> {
+        let (job, slot) = self
+            .claim(JobKind::Backup, actor, json!({ "type": kind }))
+            .await?;
+        let service = self.clone();
+        let running = job.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            service.run_backup(running, kind).await
+        });
+        Ok(job)
+    }
+
+    /// Starts a restore, after checking what can be checked without changing anything:
+    /// the backup exists and is intact, and no saga is in flight (unless forced).
+    pub async fn start_restore(&self, actor: Option<String>, request: RestoreRequest) -> Result<Job> {
+        self.not_busy()?;
+        let manifest = self.restorable(&request).await?;
+        let (job, slot) = self
+            .claim(
+                JobKind::Restore,
+                actor,
+                json!({ "backup_id": manifest.id, "force": request.force }),
+            )
+            .await?;
+        let service = self.clone();
+        let running = job.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            service.run_restore(running, manifest).await
+        });
+        Ok(job)
+    }
+
+    /// Runs a backup to its end (the CLI's way): the finished job.
+    pub async fn backup(&self, actor: Option<String>, kind: BackupType) -> Result<Job> {
+        let (job, _slot) = self
+            .claim(JobKind::Backup, actor, json!({ "type": kind }))
+            .await?;
+        Ok(self.run_backup(job, kind).await)
+    }
+
+    /// Runs a restore to its end (the CLI's way): the finished job.
+    pub async fn restore(&self, actor: Option<String>, request: RestoreRequest) -> Result<Job> {
+        self.not_busy()?;
+        let manifest = self.restorable(&request).await?;
+        let (job, _slot) = self
+            .claim(
+                JobKind::Restore,
+                actor,
+                json!({ "backup_id": manifest.id, "force": request.force }),
+            )
+            .await?;
+        Ok(self.run_restore(job, manifest).await)
+    }
+
+    /// A job is running: [`Error::JobRunning`] (checked again, atomically, by `claim`).
+    fn not_busy(&self) -> Result<()> {
+        match *self.inner.running.lock().map_err(|_| Error::Internal("job slot poisoned".into()))? {
+            Some(job_id) => Err(Error::JobRunning { job_id }),
+            None => Ok(()),
+        }
+    }
+
+    async fn claim(&self, kind: JobKind, actor: Option<String>, request: Value) -> Result<(Job, Slot)> {
+        let job = Job::start(kind, actor, request);
+        {
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .map_err(|_| Error::Internal("job slot poisoned".into()))?;
+            if let Some(job_id) = *running {
+                return Err(Error::JobRunning { job_id });
+            }
+            *running = Some(job.id);
+        }
+        let slot = Slot(self.inner.clone());
+        self.inner.log.save(&job).await?;
+        Ok((job, slot))
+    }
+
+    async fn restorable(&self, request: &RestoreRequest) -> Result<Manifest> {
+        let repository = &self.inner.repository;
+        let manifest = match request.backup_id {
+            Some(id) => repository.manifest(id).await?.ok_or(Error::NotFound("backup"))?,
+            None => repository.latest().await?.ok_or(Error::NotFound("backup"))?,
+        };
+        for store in &self.inner.stores {
+            if !manifest.stores.contains_key(store.store()) {
+                return Err(Error::invalid(
+                    "backup_id",
+                    format!("backup {} holds no copy of {}", manifest.id, store.store()),
+                ));
+            }
+        }
+        let damaged = repository.damaged(&manifest).await?;
+        if !damaged.is_empty() {
+            return Err(Error::invalid(
+                "backup_id",
+                format!(
+                    "backup {} is damaged: {} do not match the manifest's checksums",
+                    manifest.id,
+                    damaged.join(", ")
+                ),
+            ));
+        }
+        if !request.force {
+            for state in [SagaState::Running, SagaState::Compensating] {
+                if let Some(saga) = self.inner.ledger.saga_log.in_state(state, 1).await?.first() {
+                    return Err(Error::Conflict(format!(
+                        "saga {} is in flight; wait for it, or pass force (it is settled after the restore)",
+                        saga.id
+                    )));
+                }
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Saves the job and tells watchers; a failure to save is logged, not fatal (the job
+    /// goes on, and its end is saved again).
+    async fn update(&self, job: &Job) {
+        if let Err(e) = self.inner.log.save(job).await {
+            tracing::error!(job = %job.id, error = %e, "could not write the backup log");
+        }
+        self.inner.progress.send_replace(Some(job.clone()));
+    }
+
+    async fn step(&self, job: &mut Job, step: String) {
+        tracing::info!(job = %job.id, kind = ?job.kind, step, "job step");
+        job.step = Some(step);
+        self.update(job).await;
+    }
+
+    async fn finish(&self, mut job: Job, outcome: Result<()>) -> Job {
+        let error = outcome.err().map(|e| e.to_string());
+        match &error {
+            None => tracing::info!(job = %job.id, kind = ?job.kind, "job succeeded"),
+            Some(error) => tracing::error!(job = %job.id, kind = ?job.kind, error, "job failed"),
+        }
+        job.finish(error);
+        self.update(&job).await;
+        job
+    }
+
+    #[tracing::instrument(name = "backup", skip(self, job), fields(job = %job.id))]
+    async fn run_backup(&self, mut job: Job, kind: BackupType) -> Job {
+        let outcome = self.backup_steps(&mut job, kind).await;
+        self.finish(job, outcome).await
+    }
+
+    async fn backup_steps(&self, job: &mut Job, kind: BackupType) -> Result<()> {
+        let inner = &self.inner;
+        let count = inner.stores.len();
+        let mut dirs = Vec::with_capacity(count);
+        for (i, store) in inner.stores.iter().enumerate() {
+            self.step(job, format!("{}/{}: base copy of {}", i + 1, count * 2 + 1, store.store()))
+                .await;
+            let dir = inner.repository.store_dir(job.id, store.store()).await?;
+            store.base(&dir, kind).await?;
+            dirs.push(dir);
+        }
+        self.step(job, format!("{}/{}: consistent point", count + 1, count * 2 + 1))
+            .await;
+        let label = format!("emporium-{}", job.id);
+        let (marks, point) = {
+            let _paused = inner.gate.pause().await?;
+            let mut marks = Vec::with_capacity(count);
+            for store in &inner.stores {
+                marks.push(store.mark(&label).await?);
+            }
+            (marks, crate::model::now())
+        };
+        let mut parts = BTreeMap::new();
+        for (i, (store, (dir, mark))) in inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate() {
+            self.step(job, format!("{}/{}: sealing {}", count + 2 + i, count * 2 + 1, store.store()))
+                .await;
+            let (tool, external) = store.seal(dir, &mark).await?;
+            let files = inner.repository.files(job.id, store.store()).await?;
+            let size_bytes = files.iter().map(|f| f.size).sum::<u64>() + external;
+            job.positions.insert(store.store().to_owned(), mark.position.clone());
+            parts.insert(
+                store.store().to_owned(),
+                StoreManifest {
+                    position: mark.position,
+                    counts: mark.counts,
+                    files,
+                    size_bytes,
+                    tool,
+                },
+            );
+        }
+        let manifest = Manifest {
+            id: job.id,
+            backup_type: kind,
+            started_at: job.started_at,
+            point,
+            duration_ms: (crate::model::now() - job.started_at).num_milliseconds().max(0) as u64,
+            stores: parts,
+        };
+        job.size_bytes = Some(manifest.size_bytes());
+        inner.repository.save_manifest(&manifest).await
+    }
+
+    #[tracing::instrument(name = "restore", skip(self, job, manifest), fields(job = %job.id, backup = %manifest.id))]
+    async fn run_restore(&self, mut job: Job, manifest: Manifest) -> Job {
+        let outcome = self.restore_steps(&mut job, &manifest).await;
+        self.finish(job, outcome).await
+    }
+
+    async fn restore_steps(&self, job: &mut Job, manifest: &Manifest) -> Result<()> {
+        let inner = &self.inner;
+        let total = inner.stores.len() + 3;
+        self.step(job, format!("1/{total}: maintenance, waiting for writes in flight")).await;
+        let _maintenance = inner.gate.maintenance().await?;
+        job.positions = manifest.positions();
+        job.size_bytes = Some(manifest.size_bytes());
+        for (i, store) in inner.stores.iter().enumerate() {
+            self.step(job, format!("{}/{total}: restoring {}", i + 2, store.store())).await;
+            let dir = inner.repository.store_dir(manifest.id, store.store()).await?;
+            let part = &manifest.stores[store.store()];
+            store.restore(&dir, part).await?;
+        }
+        self.step(job, format!("{}/{total}: verifying", total - 1)).await;
+        let mut counts = serde_json::Map::new();
+        let mut mismatches = Vec::new();
+        for store in &inner.stores {
+            let expected = &manifest.stores[store.store()].counts;
+            let found = store.counts().await?;
+            for (name, want) in expected {
+                let got = found.get(name).copied().unwrap_or(0);
+                if got != *want {
+                    mismatches.push(format!("{}.{name}: {got} found, {want} expected", store.store()));
+                }
+            }
+            counts.insert(store.store().to_owned(), json!({ "expected": expected, "found": found }));
+        }
+        for listener in &inner.listeners {
+            listener.restored().await?;
+        }
+        self.step(job, format!("{total}/{total}: settling sagas, reconciling")).await;
+        // No saga of this process runs across a restore; what the point cut in half is
+        // settled now, as after a crash.
+        let recovery = RecoveryService::new(inner.ledger.clone())
+            .recover(Duration::ZERO)
+            .await?;
+        let reconcile = ReconciliationService::new(inner.ledger.clone()).check().await?;
+        let clean = reconcile.is_clean();
+        job.verification = Some(json!({
+            "checksums": "ok",
+            "counts": counts,
+            "counts_match": mismatches.is_empty(),
+            "recovery": recovery,
+            "reconcile": {
+                "clean": clean,
+                "summary": serde_json::to_value(&reconcile.summary).unwrap_or(Value::Null),
+            },
+        }));
+        if !mismatches.is_empty() {
+            return Err(Error::Internal(format!(
+                "restored, but the counts differ from the manifest: {}",
+                mismatches.join("; ")
+            )));
+        }
+        if !clean {
+            return Err(Error::Internal(
+                "restored, but reconcile reports problems (see verification)".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -200,7 +200,16 @@ impl Backend {
             ),
         }
         let gateway = payment_gateway(settings.gateway()?)?;
-        Ok(Backend::assemble(catalog, ledger, gateway))
+        let pg_backup = ledger
+            .as_ref()
+            .map(|pg| crate::backups::postgres_backup(pg, settings));
+        let mongo_db = catalog.as_ref().map(|c| c.database().clone());
+        let mut backend = Backend::assemble(catalog, ledger, gateway);
+        backend.backups.extend(pg_backup);
+        if let Some(db) = mongo_db {
+            backend.backups.push(Arc::new(emporium_mongo::MongoBackup::new(db)));
+        }
+        Ok(backend)
     }
 
     /// Runs every probe at once, each bounded by a timeout.

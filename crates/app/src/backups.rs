@@ -3,7 +3,13 @@
 
 use crate::backend::Backend;
 use async_trait::async_trait;
+use crate::config::Settings;
 use emporium_backup::FsRepository;
+use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::ports::StoreBackup;
+use emporium_postgres::{PgBackRest, PgBackRestConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use emporium_domain::service::{BackupService, RestoreListener, SearchService, WriteGate};
 use emporium_resilience::CachingCatalog;
 use std::path::Path;
@@ -17,6 +23,65 @@ impl RestoreListener for ClearCache {
     async fn restored(&self) -> emporium_domain::Result<()> {
         self.0.clear();
         Ok(())
+    }
+}
+
+/// A store that cannot be backed up as configured: every backup and restore fails, saying
+/// what is missing (never a backup that silently leaves a store out).
+pub struct Unconfigured {
+    pub store: &'static str,
+    pub missing: &'static str,
+}
+
+impl Unconfigured {
+    fn refuse<T>(&self) -> emporium_domain::Result<T> {
+        Err(emporium_domain::Error::Unavailable(format!(
+            "{} backups are not configured: {}",
+            self.store, self.missing
+        )))
+    }
+}
+
+#[async_trait]
+impl StoreBackup for Unconfigured {
+    fn store(&self) -> &'static str {
+        self.store
+    }
+    async fn base(&self, _: &Path, _: BackupType) -> emporium_domain::Result<()> {
+        self.refuse()
+    }
+    async fn mark(&self, _: &str) -> emporium_domain::Result<Mark> {
+        self.refuse()
+    }
+    async fn seal(&self, _: &Path, _: &Mark) -> emporium_domain::Result<(String, u64)> {
+        self.refuse()
+    }
+    async fn restore(&self, _: &Path, _: &StoreManifest) -> emporium_domain::Result<()> {
+        self.refuse()
+    }
+    async fn counts(&self) -> emporium_domain::Result<BTreeMap<String, u64>> {
+        self.refuse()
+    }
+}
+
+/// The PostgreSQL side of backups the settings describe.
+pub fn postgres_backup(ledger: &emporium_postgres::PgLedger, settings: &Settings) -> Arc<dyn StoreBackup> {
+    match (&settings.backup_pgbackrest_stanza, &settings.backup_pg_data) {
+        (Some(stanza), Some(data)) => Arc::new(PgBackRest::new(
+            ledger.pool().clone(),
+            PgBackRestConfig {
+                stanza: stanza.clone(),
+                config: settings.backup_pgbackrest_config.as_ref().map(PathBuf::from),
+                data_dir: PathBuf::from(data),
+                bindir: settings.backup_pg_bindir.as_ref().map(PathBuf::from),
+                run_as: settings.backup_run_as.clone(),
+            },
+        )),
+        _ => Arc::new(Unconfigured {
+            store: "postgres",
+            missing: "set EMPORIUM_BACKUP_PGBACKREST_STANZA and EMPORIUM_BACKUP_PG_DATA \
+                      (scripts/dev-services.sh up --private sets up a cluster that has them)",
+        }),
     }
 }
 

@@ -22,6 +22,19 @@ pub struct Settings {
     /// Where backups, their manifests and the backup log are kept (`EMPORIUM_BACKUP_DIR`,
     /// default `emporium-backups`). Keep it off the databases' disks.
     pub backup_dir: String,
+    /// The pgBackRest stanza of the PostgreSQL cluster (`EMPORIUM_BACKUP_PGBACKREST_STANZA`).
+    /// PostgreSQL is backed up only with it: `scripts/dev-services.sh up --private` sets it.
+    pub backup_pgbackrest_stanza: Option<String>,
+    /// pgBackRest's configuration file (`EMPORIUM_BACKUP_PGBACKREST_CONFIG`; default
+    /// `/etc/pgbackrest.conf`).
+    pub backup_pgbackrest_config: Option<String>,
+    /// The cluster's data directory, for `pg_ctl` during a restore (`EMPORIUM_BACKUP_PG_DATA`).
+    pub backup_pg_data: Option<String>,
+    /// The folder with `pg_ctl` (`EMPORIUM_BACKUP_PG_BINDIR`; default: `PATH`).
+    pub backup_pg_bindir: Option<String>,
+    /// The operating-system user pgBackRest and `pg_ctl` run as (`EMPORIUM_BACKUP_RUN_AS`,
+    /// e.g. `postgres` when emporium runs as root).
+    pub backup_run_as: Option<String>,
     /// Run database migrations at start-up (`EMPORIUM_MIGRATE_ON_START`, default true).
     pub migrate_on_start: bool,
     /// `text` (default) or `json` log lines (`EMPORIUM_LOG_FORMAT`).

@@ -22,6 +22,7 @@
 //! [`Catalog`]: emporium_domain::ports::Catalog
 //! [`Suppliers`]: emporium_domain::ports::Suppliers
 
+mod backup;
 mod catalog;
 mod changes;
 pub mod codec;
@@ -30,6 +31,7 @@ pub mod query;
 pub mod schema;
 mod suppliers;
 
+pub use backup::{MongoBackup, OPLOG_FILE};
 pub use changes::PRODUCT_CHANGES;
 pub use query::SearchMode;
 

@@ -31,6 +31,7 @@
 //! [`Payments`]: emporium_domain::ports::Payments
 //! [`SagaLog`]: emporium_domain::ports::SagaLog
 
+mod backup;
 mod admin_audit;
 mod error;
 mod idempotency;
@@ -45,6 +46,7 @@ mod rows;
 mod saga_log;
 mod stock;
 
+pub use backup::{PgBackRest, PgBackRestConfig, COUNTED_TABLES};
 pub use ledger::{
     migrate_database, migrations_digest, FeedWakeup, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
 };

@@ -27,7 +27,8 @@ async fn succeeded(app: &TestApp, job_id: &str) -> Value {
 
 /// The shop's state before the backup comes back, and nothing written after it remains:
 /// products (and search over them), stock, orders. The backup log keeps both jobs.
-pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) {
+/// Returns the backup's log entry.
+pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     let kept = app.product("Backup keeper lamp", "lighting", "25.00", 10).await;
     let doomed = app.product("Backup doomed chair", "furniture", "80.00", 5).await;
     let (kept_id, doomed_id) = (id(&kept), id(&doomed));
@@ -89,6 +90,7 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) {
     let kinds: Vec<&str> = log["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
     assert_eq!(kinds, ["restore", "backup"], "{log:#}");
     assert_eq!(log["total"], 2);
+    backup
 }
 
 /// What is refused changes nothing: a read token, an unknown backup, a body of the wrong
@@ -129,7 +131,9 @@ pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::pa
         .as_object()
         .unwrap()
         .values()
-        .find_map(|s| s["files"][0]["path"].as_str())
+        .flat_map(|s| s["files"].as_array().unwrap().iter())
+        .max_by_key(|f| f["size"].as_u64().unwrap())
+        .and_then(|f| f["path"].as_str())
         .expect("a file in the backup")
         .to_owned();
     let path = backup_dir.join("backups").join(&backup_id).join(file);
@@ -175,4 +179,43 @@ pub async fn one_job_at_a_time(app: &TestApp) {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(order.await.unwrap(), StatusCode::CREATED);
     succeeded(app, &first).await;
+}
+
+/// While a restore runs, writes get 503 `maintenance` with `Retry-After` and reads go on;
+/// afterwards writes are taken again.
+pub async fn writes_get_maintenance_during_a_restore(app: &TestApp) {
+    let product = app.product("Maintenance probe", "misc", "4.00", 3).await;
+    let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
+    succeeded(app, &backup_id).await;
+    let restore_id = start(app, "/admin/restore", json!({"backup_id": backup_id}), "restore").await;
+    let mut refused = 0;
+    loop {
+        let response = app
+            .client
+            .post(app.url("/suppliers"))
+            .json(&json!({"name": "During restore", "region": "EU"}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").is_some();
+        let body: Value = response.json().await.unwrap_or_default();
+        if status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] == "maintenance" {
+            assert!(retry_after, "a maintenance 503 without Retry-After");
+            refused += 1;
+            let (status, body) = app.get(&format!("/products/{}", id(&product))).await;
+            assert!(status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE, "{status} {body}");
+        } else if status == StatusCode::CREATED {
+            // Taken: before the restore closed the gate, or after it.
+            let ((_, job), _) = app.admin(Method::GET, &format!("/admin/backup-logs/{restore_id}"), None).await;
+            if job["status"] != "running" {
+                break;
+            }
+        } else {
+            panic!("a write during a restore got {status}: {body}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    succeeded(app, &restore_id).await;
+    assert!(refused > 0, "no write was refused while the restore ran");
 }

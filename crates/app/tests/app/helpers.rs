@@ -67,6 +67,51 @@ pub async fn spawn_memory_with_backups(gateway_latency: std::time::Duration) -> 
     (spawn_with(backend, vec![Box::new(dir)], options), path)
 }
 
+/// The real stores with backups on: a private PostgreSQL cluster archiving its WAL into a
+/// pgBackRest repository of its own, and a fresh MongoDB database; backups in a folder of
+/// the test's own.
+pub async fn spawn_real_with_backups() -> (TestApp, std::path::PathBuf) {
+    use emporium_testkit::harness::private_postgres::{PrivatePostgres, BACKUP_STANZA};
+    let pg = PrivatePostgres::launch_backup_ready().await.expect("backup-ready PostgreSQL");
+    let mongo = emporium_testkit::harness::mongo::create().await.expect("test MongoDB database");
+    let mut settings = emporium_app::config::Settings::load(None).expect("default settings");
+    settings.backup_pgbackrest_stanza = Some(BACKUP_STANZA.into());
+    settings.backup_pgbackrest_config = Some(pg.pgbackrest_config().display().to_string());
+    settings.backup_pg_data = Some(pg.data_dir().display().to_string());
+    settings.backup_pg_bindir = pg.bindir().map(|d| d.display().to_string());
+    settings.backup_run_as = pg.run_as();
+    let ledger = emporium_app::backend::connect_postgres(
+        &pg.url,
+        &settings,
+        true,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger");
+    let catalog = emporium_app::backend::connect_mongo(&mongo.uri, &mongo.db, true)
+        .await
+        .expect("MongoDB catalog");
+    let pg_backup = emporium_app::backups::postgres_backup(&ledger, &settings);
+    let mongo_backup = emporium_mongo::MongoBackup::new(catalog.database().clone());
+    let mut backend = Backend::assemble(
+        Some(catalog),
+        Some(ledger),
+        std::sync::Arc::new(emporium_memory::TestPaymentGateway::default()),
+    );
+    backend.backups.push(pg_backup);
+    backend.backups.push(std::sync::Arc::new(mongo_backup));
+    let dir = TempDir::new("emporium-test-backups");
+    let path = dir.0.clone();
+    let options = AppOptions {
+        admin_tokens: admin_tokens(),
+        recovery: None,
+        backup_dir: Some(path.clone()),
+        ..AppOptions::default()
+    };
+    let guards: crate::support::Guards = vec![Box::new(pg), Box::new(mongo), Box::new(dir)];
+    (spawn_with(backend, guards, options), path)
+}
+
 pub fn spawn_with(backend: Backend, guards: crate::support::Guards, options: AppOptions) -> TestApp {
     TestApp {
         base: crate::support::spawn_app(backend, options),

@@ -26,6 +26,8 @@ use tokio::process::Command;
 pub const BINDIR_ENV: &str = "EMPORIUM_TEST_PG_BINDIR";
 /// Where Debian installs each major version's binaries (`<version>/bin`).
 const DEBIAN_LIB: &str = "/usr/lib/postgresql";
+/// The pgBackRest stanza of a backup-ready private cluster.
+pub const BACKUP_STANZA: &str = "emporium";
 /// How long `pg_ctl` may wait for the server to start or stop (seconds).
 const PG_CTL_WAIT: &str = "30";
 
@@ -114,6 +116,73 @@ impl PrivatePostgres {
         pg.watchdog = Some(pg.spawn_watchdog()?);
         pg.start().await?;
         Ok(pg)
+    }
+
+    /// A cluster ready for backups: WAL archived into a pgBackRest repository of its own
+    /// (stanza [`BACKUP_STANZA`] created), and its port and socket written into its
+    /// configuration, so `pg_ctl start` alone starts it the same way after a restore.
+    pub async fn launch_backup_ready() -> Result<PrivatePostgres> {
+        let pg = PrivatePostgres::launch().await?;
+        let conf = pg.pgbackrest_config();
+        let dir = pg.dir.display().to_string();
+        std::fs::write(
+            &conf,
+            format!(
+                "[global]\nrepo1-path={dir}/repo\nrepo1-retention-full=4\nlog-path={dir}/pgbackrest-log\n\
+                 lock-path={dir}/pgbackrest-lock\nstart-fast=y\nlog-level-console=warn\n\
+                 [{BACKUP_STANZA}]\npg1-path={data}\npg1-port={port}\npg1-socket-path={dir}/sock\n",
+                data = pg.data().display(),
+                port = pg.port,
+            ),
+        )
+        .context("writing pgbackrest.conf")?;
+        let settings = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}/sock'\n\
+             wal_level = replica\narchive_mode = on\n\
+             archive_command = 'pgbackrest --config={conf} --stanza={BACKUP_STANZA} archive-push %p'\n",
+            port = pg.port,
+            conf = conf.display(),
+        );
+        std::fs::write(pg.data().join("postgresql.auto.conf"), settings)
+            .context("writing postgresql.auto.conf")?;
+        for sub in ["repo", "pgbackrest-log", "pgbackrest-lock"] {
+            std::fs::create_dir_all(pg.dir.join(sub))?;
+        }
+        if pg.tools.as_postgres {
+            pg.run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&pg.dir))
+                .await?;
+        }
+        pg.stop().await?;
+        pg.start().await?;
+        let mut create = pg.tools.command_on_path("pgbackrest");
+        create
+            .arg(format!("--config={}", conf.display()))
+            .arg(format!("--stanza={BACKUP_STANZA}"))
+            .arg("stanza-create");
+        pg.run(&mut create)
+            .await
+            .context("pgbackrest stanza-create (is pgbackrest installed? apt-get install -y pgbackrest)")?;
+        Ok(pg)
+    }
+
+    /// The pgBackRest configuration file of a [`PrivatePostgres::launch_backup_ready`] cluster.
+    pub fn pgbackrest_config(&self) -> PathBuf {
+        self.dir.join("pgbackrest.conf")
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data()
+    }
+
+    /// The folder holding `pg_ctl`; `None` when the tools are on `PATH`.
+    pub fn bindir(&self) -> Option<PathBuf> {
+        self.tools.bindir.clone()
+    }
+
+    /// The user the server's tools must run as (`postgres` when the tests run as root).
+    pub fn run_as(&self) -> Option<String> {
+        self.tools.as_postgres.then(|| "postgres".to_owned())
     }
 
     /// Starts the server on the same port and data and waits until it accepts
@@ -266,6 +335,17 @@ impl Tools {
             bindir,
             as_postgres: is_root(),
         })
+    }
+
+    /// `program` from `PATH`, as the server's user.
+    fn command_on_path(&self, program: &str) -> Command {
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--", program]);
+            command
+        } else {
+            Command::new(program)
+        }
     }
 
     fn command(&self, tool: &str) -> Command {

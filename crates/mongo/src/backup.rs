@@ -1,0 +1,418 @@
+//! MongoDB's side of backups: a logical export as `mongodump --oplog` writes it (ADR 0015).
+//!
+//! * **Base copy**: the newest optime `T0` is read from `local.oplog.rs`, then every
+//!   collection of the catalog's database is exported: `<collection>.bson` (the documents,
+//!   back to back, as mongodump writes them) and `<collection>.metadata.json` (its options,
+//!   validator included, and its indexes). Writes go on meanwhile, so the export is fuzzy.
+//! * **Consistent point**: the newest optime `T1`, read with the server's writes paused,
+//!   and the documents per collection.
+//! * **Seal**: the oplog entries of this database in `(T0, T1]` go into `oplog.bson`.
+//! * **Restore**: each collection is dropped, created again with its options, filled from
+//!   the export, and the oplog slice is replayed over it. Replaying is idempotent (inserts
+//!   as upserts, updates as `$set`/`$unset`, deletes by id), so the fuzzy export plus the
+//!   slice is exactly the database at `T1`. Indexes are built last.
+
+use async_trait::async_trait;
+use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::ports::StoreBackup;
+use emporium_domain::{Error, Result};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document, RawDocumentBuf, Timestamp};
+use mongodb::Database;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use tokio::io::AsyncWriteExt;
+
+/// The file holding the oplog slice from the export's start to the consistent point.
+pub const OPLOG_FILE: &str = "oplog.bson";
+/// Documents per insert while restoring.
+const RESTORE_BATCH: usize = 1000;
+
+/// Backs the catalog's database up.
+pub struct MongoBackup {
+    db: Database,
+    /// The optime the current export started at.
+    start: Mutex<Option<Timestamp>>,
+}
+
+fn driver(e: mongodb::error::Error) -> Error {
+    crate::error::from_driver(e)
+}
+
+fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("backup storage: {what} {}: {e}", path.display()))
+}
+
+fn bad(what: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("mongodb backup: {what}"))
+}
+
+impl MongoBackup {
+    pub fn new(db: Database) -> Self {
+        MongoBackup {
+            db,
+            start: Mutex::new(None),
+        }
+    }
+
+    fn oplog(&self) -> mongodb::Collection<Document> {
+        self.db.client().database("local").collection("oplog.rs")
+    }
+
+    /// The newest entry's optime.
+    async fn last_optime(&self) -> Result<Timestamp> {
+        let newest = self
+            .oplog()
+            .find_one(doc! {})
+            .sort(doc! {"$natural": -1})
+            .await
+            .map_err(driver)?
+            .ok_or_else(|| bad("the oplog is empty: is the server a replica set member?"))?;
+        newest.get_timestamp("ts").map_err(bad)
+    }
+
+    /// Every collection of the database (not `system.*`), with its `listCollections` entry.
+    async fn collections(&self) -> Result<Vec<Document>> {
+        let reply = self
+            .db
+            .run_command(doc! {"listCollections": 1, "filter": {"type": "collection"}})
+            .await
+            .map_err(driver)?;
+        let batch = reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map_err(bad)?;
+        Ok(batch
+            .iter()
+            .filter_map(|c| c.as_document().cloned())
+            .filter(|c| c.get_str("name").is_ok_and(|n| !n.starts_with("system.")))
+            .collect())
+    }
+
+    async fn counts_now(&self) -> Result<BTreeMap<String, u64>> {
+        let mut counts = BTreeMap::new();
+        for spec in self.collections().await? {
+            let name = spec.get_str("name").map_err(bad)?;
+            let n = self
+                .db
+                .collection::<Document>(name)
+                .count_documents(doc! {})
+                .await
+                .map_err(driver)?;
+            counts.insert(name.to_owned(), n);
+        }
+        Ok(counts)
+    }
+
+    /// Writes `name`'s documents to `<name>.bson` and its options and indexes to
+    /// `<name>.metadata.json`.
+    async fn export(&self, dir: &Path, spec: &Document) -> Result<()> {
+        let name = spec.get_str("name").map_err(bad)?;
+        let indexes: Vec<Document> = self
+            .db
+            .run_command(doc! {"listIndexes": name})
+            .await
+            .map_err(driver)?
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map_err(bad)?
+            .iter()
+            .filter_map(|i| i.as_document().cloned())
+            .collect();
+        let metadata = doc! {
+            "options": spec.get_document("options").cloned().unwrap_or_default(),
+            "indexes": indexes,
+        };
+        let meta_path = dir.join(format!("{name}.metadata.json"));
+        let meta_json = serde_json::to_vec_pretty(&Bson::Document(metadata).into_relaxed_extjson())
+            .map_err(bad)?;
+        tokio::fs::write(&meta_path, meta_json)
+            .await
+            .map_err(|e| io("writing", &meta_path, e))?;
+
+        let path = dir.join(format!("{name}.bson"));
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| io("creating", &path, e))?;
+        let mut out = tokio::io::BufWriter::new(file);
+        let mut cursor = self
+            .db
+            .collection::<RawDocumentBuf>(name)
+            .find(doc! {})
+            .await
+            .map_err(driver)?;
+        while let Some(document) = cursor.try_next().await.map_err(driver)? {
+            out.write_all(document.as_bytes())
+                .await
+                .map_err(|e| io("writing", &path, e))?;
+        }
+        out.flush().await.map_err(|e| io("writing", &path, e))
+    }
+
+    /// Drops `name`, creates it again with the exported options, and loads its documents.
+    async fn load(&self, dir: &Path, name: &str) -> Result<Vec<Document>> {
+        let meta_path = dir.join(format!("{name}.metadata.json"));
+        let meta: serde_json::Value = serde_json::from_slice(
+            &tokio::fs::read(&meta_path)
+                .await
+                .map_err(|e| io("reading", &meta_path, e))?,
+        )
+        .map_err(bad)?;
+        let meta = match Bson::try_from(meta).map_err(bad)? {
+            Bson::Document(d) => d,
+            _ => return Err(bad("metadata is not a document")),
+        };
+        let collection = self.db.collection::<RawDocumentBuf>(name);
+        collection.drop().await.map_err(driver)?;
+        let mut create = doc! {"create": name};
+        if let Ok(options) = meta.get_document("options") {
+            create.extend(options.clone());
+        }
+        self.db.run_command(create).await.map_err(driver)?;
+        let path = dir.join(format!("{name}.bson"));
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| io("reading", &path, e))?;
+        let mut batch = Vec::with_capacity(RESTORE_BATCH);
+        for document in split_documents(&bytes)? {
+            batch.push(document);
+            if batch.len() == RESTORE_BATCH {
+                collection.insert_many(std::mem::take(&mut batch)).await.map_err(driver)?;
+            }
+        }
+        if !batch.is_empty() {
+            collection.insert_many(batch).await.map_err(driver)?;
+        }
+        Ok(meta
+            .get_array("indexes")
+            .map(|all| all.iter().filter_map(|i| i.as_document().cloned()).collect())
+            .unwrap_or_default())
+    }
+
+    /// Applies one oplog entry of this database.
+    async fn replay(&self, entry: &Document) -> Result<()> {
+        let op = entry.get_str("op").map_err(bad)?;
+        let ns = entry.get_str("ns").map_err(bad)?;
+        let Some((_, name)) = ns.split_once('.') else {
+            return Ok(());
+        };
+        let collection = self.db.collection::<Document>(name);
+        let o = entry.get_document("o").map_err(bad)?;
+        match op {
+            "i" => {
+                let id = o.get("_id").cloned().ok_or_else(|| bad("an insert without _id"))?;
+                collection
+                    .replace_one(doc! {"_id": id}, o.clone())
+                    .upsert(true)
+                    .await
+                    .map_err(driver)?;
+            }
+            "u" => {
+                let target = entry.get_document("o2").map_err(bad)?.clone();
+                if o.contains_key("$v") || o.keys().any(|k| k.starts_with('$')) {
+                    let update = update_of(o)?;
+                    if !update.is_empty() {
+                        collection.update_one(target, update).await.map_err(driver)?;
+                    }
+                } else {
+                    collection.replace_one(target, o.clone()).await.map_err(driver)?;
+                }
+            }
+            "d" => {
+                collection.delete_one(o.clone()).await.map_err(driver)?;
+            }
+            // No-ops, and commands: the export holds the collections as they are.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The documents of a mongodump `.bson` file.
+fn split_documents(bytes: &[u8]) -> Result<Vec<RawDocumentBuf>> {
+    let mut documents = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = bytes
+            .get(at..at + 4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| bad("a truncated document"))?;
+        let end = at + len;
+        let raw = bytes.get(at..end).ok_or_else(|| bad("a truncated document"))?;
+        documents.push(RawDocumentBuf::from_bytes(raw.to_vec()).map_err(bad)?);
+        at = end;
+    }
+    Ok(documents)
+}
+
+/// The update an oplog `u` entry with an update description stands for: `$v: 2` diffs
+/// (MongoDB's `u`/`i`/`d`/`s<field>` form, and the `updatedFields`/`removedFields` form),
+/// or classic `$set`/`$unset` operators.
+fn update_of(o: &Document) -> Result<Document> {
+    let mut set = Document::new();
+    let mut unset = Document::new();
+    match o.get_document("diff") {
+        Ok(diff) => diff_into(diff, "", &mut set, &mut unset)?,
+        Err(_) => {
+            for (op, fields) in o {
+                match (op.as_str(), fields) {
+                    ("$set", Bson::Document(f)) => set.extend(f.clone()),
+                    ("$unset", Bson::Document(f)) => unset.extend(f.clone()),
+                    ("$v", _) => {}
+                    (other, _) => return Err(bad(format!("cannot replay update operator {other}"))),
+                }
+            }
+        }
+    }
+    let mut update = Document::new();
+    if !set.is_empty() {
+        update.insert("$set", set);
+    }
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    Ok(update)
+}
+
+fn diff_into(diff: &Document, prefix: &str, set: &mut Document, unset: &mut Document) -> Result<()> {
+    for (key, value) in diff {
+        match (key.as_str(), value) {
+            ("updatedFields" | "u" | "i", Bson::Document(fields)) => {
+                for (field, v) in fields {
+                    set.insert(format!("{prefix}{field}"), v.clone());
+                }
+            }
+            ("removedFields", Bson::Array(fields)) => {
+                for field in fields.iter().filter_map(Bson::as_str) {
+                    unset.insert(format!("{prefix}{field}"), "");
+                }
+            }
+            ("d", Bson::Document(fields)) => {
+                for (field, _) in fields {
+                    unset.insert(format!("{prefix}{field}"), "");
+                }
+            }
+            ("truncatedArrays", Bson::Array(a)) if a.is_empty() => {}
+            ("a", _) => return Err(bad("cannot replay an array diff")),
+            (sub, Bson::Document(inner)) if sub.starts_with('s') => {
+                diff_into(inner, &format!("{prefix}{}.", &sub[1..]), set, unset)?;
+            }
+            (other, _) => return Err(bad(format!("cannot replay diff field {other}"))),
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl StoreBackup for MongoBackup {
+    fn store(&self) -> &'static str {
+        "mongodb"
+    }
+
+    #[tracing::instrument(name = "backup.mongodb.base", skip_all)]
+    async fn base(&self, dir: &Path, _kind: BackupType) -> Result<()> {
+        let start = self.last_optime().await?;
+        *self.start.lock().map_err(|_| bad("poisoned"))? = Some(start);
+        for spec in self.collections().await? {
+            self.export(dir, &spec).await?;
+        }
+        Ok(())
+    }
+
+    async fn mark(&self, _label: &str) -> Result<Mark> {
+        let at = self.last_optime().await?;
+        Ok(Mark {
+            position: json!({
+                "optime": {"t": at.time, "i": at.increment},
+                "time": chrono::DateTime::from_timestamp(at.time as i64, 0),
+                "database": self.db.name(),
+            }),
+            counts: self.counts_now().await?,
+        })
+    }
+
+    #[tracing::instrument(name = "backup.mongodb.seal", skip_all)]
+    async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
+        let start = self.start.lock().map_err(|_| bad("poisoned"))?.take().ok_or_else(|| bad("sealed without a base copy"))?;
+        let end = optime_of(&mark.position)?;
+        let path = dir.join(OPLOG_FILE);
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| io("creating", &path, e))?;
+        let mut out = tokio::io::BufWriter::new(file);
+        let prefix = format!("{}.", self.db.name());
+        let mut cursor = self
+            .db
+            .client()
+            .database("local")
+            .collection::<Document>("oplog.rs")
+            .find(doc! {"ts": {"$gt": start, "$lte": end}})
+            .sort(doc! {"$natural": 1})
+            .await
+            .map_err(driver)?;
+        while let Some(entry) = cursor.try_next().await.map_err(driver)? {
+            if !entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
+                continue;
+            }
+            let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
+            out.write_all(raw.as_bytes())
+                .await
+                .map_err(|e| io("writing", &path, e))?;
+        }
+        out.flush().await.map_err(|e| io("writing", &path, e))?;
+        Ok(("emporium-mongo export (mongodump layout, with the oplog to the point)".into(), 0))
+    }
+
+    #[tracing::instrument(name = "restore.mongodb", skip_all)]
+    async fn restore(&self, dir: &Path, part: &StoreManifest) -> Result<()> {
+        let end = optime_of(&part.position)?;
+        let mut indexes = Vec::new();
+        for name in part.counts.keys() {
+            indexes.push((name.clone(), self.load(dir, name).await?));
+        }
+        let path = dir.join(OPLOG_FILE);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| io("reading", &path, e))?;
+        for raw in split_documents(&bytes)? {
+            let entry = raw.to_document().map_err(bad)?;
+            if entry.get_timestamp("ts").is_ok_and(|ts| ts > end) {
+                break;
+            }
+            self.replay(&entry).await?;
+        }
+        for (name, specs) in indexes {
+            let specs: Vec<Document> = specs
+                .into_iter()
+                .filter(|s| s.get_str("name") != Ok("_id_"))
+                .map(|mut s| {
+                    s.remove("v");
+                    s.remove("ns");
+                    s
+                })
+                .collect();
+            if !specs.is_empty() {
+                self.db
+                    .run_command(doc! {"createIndexes": name.as_str(), "indexes": specs})
+                    .await
+                    .map_err(driver)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        self.counts_now().await
+    }
+}
+
+fn optime_of(position: &serde_json::Value) -> Result<Timestamp> {
+    let time = position["optime"]["t"].as_u64().ok_or_else(|| bad("no optime in the manifest"))?;
+    let increment = position["optime"]["i"].as_u64().ok_or_else(|| bad("no optime in the manifest"))?;
+    Ok(Timestamp {
+        time: time as u32,
+        increment: increment as u32,
+    })
+}

@@ -1,0 +1,277 @@
+//! PostgreSQL's side of backups, through pgBackRest (ADR 0015).
+//!
+//! * **Base copy**: `pgbackrest backup` (full, or incremental on the last backup), into
+//!   pgBackRest's own repository; the cluster archives its WAL there continuously
+//!   (`archive_command = pgbackrest archive-push %p`).
+//! * **Consistent point**: a named restore point (`pg_create_restore_point`), created with
+//!   the server's writes paused, and the rows per table at that moment.
+//! * **Seal**: a WAL switch, then a wait until the segment holding the restore point is
+//!   archived, so the backup can always reach its point.
+//! * **Restore**: the cluster is stopped, `pgbackrest restore --delta --type=name` brings
+//!   back the base copy and replays WAL up to the restore point, and the server, started
+//!   again, promotes there. Clients reconnect by themselves (the pool tests connections).
+//!
+//! pgBackRest and `pg_ctl` run on the database host, as the cluster's owner: the server
+//! and this adapter share a machine (or, in containers, a volume; see `deploy/`).
+
+use crate::error::classify;
+use async_trait::async_trait;
+use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::ports::StoreBackup;
+use emporium_domain::{Error, Result};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::process::Command;
+
+/// The tables whose rows a backup counts and a restore checks.
+pub const COUNTED_TABLES: [&str; 5] = ["inventory", "orders", "order_items", "payments", "saga_log"];
+
+/// How long the restore point's WAL segment may take to reach the archive.
+const ARCHIVE_WAIT: Duration = Duration::from_secs(120);
+
+/// Where pgBackRest and the cluster are.
+#[derive(Debug, Clone)]
+pub struct PgBackRestConfig {
+    /// The pgBackRest stanza of this cluster.
+    pub stanza: String,
+    /// pgBackRest's configuration file; its default (`/etc/pgbackrest.conf`) when `None`.
+    pub config: Option<PathBuf>,
+    /// The cluster's data directory (for `pg_ctl` during a restore).
+    pub data_dir: PathBuf,
+    /// The folder with `pg_ctl`; `PATH` when `None`.
+    pub bindir: Option<PathBuf>,
+    /// The operating-system user pgBackRest and `pg_ctl` run as (`runuser -u`), when the
+    /// server is not ours: the cluster's owner, usually `postgres`.
+    pub run_as: Option<String>,
+}
+
+/// Backs the ledger up with pgBackRest.
+pub struct PgBackRest {
+    pool: PgPool,
+    config: PgBackRestConfig,
+    /// The label of the base copy the current backup made.
+    label: Mutex<Option<String>>,
+}
+
+impl PgBackRest {
+    pub fn new(pool: PgPool, config: PgBackRestConfig) -> Self {
+        PgBackRest {
+            pool,
+            config,
+            label: Mutex::new(None),
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let program = match (&self.config.bindir, program) {
+            (Some(dir), "pg_ctl") => dir.join("pg_ctl").into_os_string(),
+            _ => program.into(),
+        };
+        let mut command = match &self.config.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        command.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        command
+    }
+
+    fn pgbackrest(&self, args: &[&str]) -> Command {
+        let mut command = self.command("pgbackrest");
+        if let Some(config) = &self.config.config {
+            command.arg(format!("--config={}", config.display()));
+        }
+        command.arg(format!("--stanza={}", self.config.stanza));
+        command.args(args);
+        command
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Command {
+        let mut command = self.command("pg_ctl");
+        command.arg("-D").arg(&self.config.data_dir).args(args);
+        command
+    }
+
+    async fn counts_now(&self) -> Result<BTreeMap<String, u64>> {
+        let mut counts = BTreeMap::new();
+        for table in COUNTED_TABLES {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?;
+            counts.insert(table.to_owned(), n as u64);
+        }
+        Ok(counts)
+    }
+
+    /// `pgbackrest info` for this stanza, as JSON.
+    async fn info(&self) -> Result<Value> {
+        let out = run(self.pgbackrest(&["--output=json", "info"]), "pgbackrest info").await?;
+        let all: Value = serde_json::from_str(&out)
+            .map_err(|e| Error::Internal(format!("pgbackrest info: {e}")))?;
+        all.as_array()
+            .and_then(|stanzas| stanzas.first())
+            .cloned()
+            .ok_or_else(|| Error::Internal("pgbackrest info names no stanza".into()))
+    }
+}
+
+/// Runs `command`; its stdout, or its output in the error.
+async fn run(mut command: Command, what: &str) -> Result<String> {
+    let output = command
+        .output()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{what}: cannot run it: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Unavailable(format!(
+            "{what} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout).trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[async_trait]
+impl StoreBackup for PgBackRest {
+    fn store(&self) -> &'static str {
+        "postgres"
+    }
+
+    #[tracing::instrument(name = "backup.postgres.base", skip_all, fields(?kind))]
+    async fn base(&self, _dir: &Path, kind: BackupType) -> Result<()> {
+        let kind = match kind {
+            BackupType::Full => "--type=full",
+            // pgBackRest falls back to full when there is no full backup to build on.
+            BackupType::Incremental => "--type=incr",
+        };
+        run(self.pgbackrest(&[kind, "backup"]), "pgbackrest backup").await?;
+        let info = self.info().await?;
+        let label = info["backup"]
+            .as_array()
+            .and_then(|backups| backups.last())
+            .and_then(|b| b["label"].as_str())
+            .ok_or_else(|| Error::Internal("pgbackrest info lists no backup".into()))?;
+        *self.label.lock().map_err(|_| Error::Internal("poisoned".into()))? = Some(label.to_owned());
+        Ok(())
+    }
+
+    async fn mark(&self, label: &str) -> Result<Mark> {
+        let (lsn, wal, time): (String, String, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+            "SELECT lsn::text, pg_walfile_name(lsn), now() \
+             FROM pg_create_restore_point($1) AS lsn",
+        )
+        .bind(label)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        let backup_label = self.label.lock().map_err(|_| Error::Internal("poisoned".into()))?.clone();
+        Ok(Mark {
+            position: json!({
+                "restore_point": label,
+                "lsn": lsn,
+                "wal_segment": wal,
+                "time": time,
+                "backup_label": backup_label,
+            }),
+            counts: self.counts_now().await?,
+        })
+    }
+
+    #[tracing::instrument(name = "backup.postgres.seal", skip_all)]
+    async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
+        let segment = mark.position["wal_segment"].as_str().unwrap_or_default().to_owned();
+        sqlx::query("SELECT pg_switch_wal()")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        let deadline = tokio::time::Instant::now() + ARCHIVE_WAIT;
+        loop {
+            let archived: Option<String> =
+                sqlx::query_scalar("SELECT last_archived_wal FROM pg_stat_archiver")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)?;
+            if archived.as_deref().is_some_and(|a| a >= segment.as_str()) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "WAL segment {segment} was not archived within {} s; is archive_command \
+                     set to pgbackrest archive-push?",
+                    ARCHIVE_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let info = self.info().await?;
+        let label = mark.position["backup_label"].as_str().unwrap_or_default();
+        let backup = info["backup"]
+            .as_array()
+            .and_then(|all| all.iter().find(|b| b["label"] == label))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let record = json!({ "stanza": self.config.stanza, "backup": backup, "position": mark.position });
+        let path = dir.join("pgbackrest-backup.json");
+        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| Error::Unavailable(format!("writing {}: {e}", path.display())))?;
+        let mut version = self.command("pgbackrest");
+        version.arg("version");
+        let version = run(version, "pgbackrest version")
+            .await
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|_| "pgBackRest".into());
+        let size = backup["info"]["repository"]["delta"].as_u64().unwrap_or(0);
+        Ok((version, size))
+    }
+
+    #[tracing::instrument(name = "restore.postgres", skip_all)]
+    async fn restore(&self, _dir: &Path, part: &StoreManifest) -> Result<()> {
+        let point = part.position["restore_point"]
+            .as_str()
+            .ok_or_else(|| Error::Internal("the manifest names no restore point".into()))?;
+        let label = part.position["backup_label"]
+            .as_str()
+            .ok_or_else(|| Error::Internal("the manifest names no pgBackRest backup".into()))?;
+        run(self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]), "pg_ctl stop").await?;
+        let (set, target) = (format!("--set={label}"), format!("--target={point}"));
+        run(
+            self.pgbackrest(&["--delta", &set, "--type=name", &target, "--target-action=promote", "restore"]),
+            "pgbackrest restore",
+        )
+        .await?;
+        let log = self.config.data_dir.join("log-after-restore.txt");
+        let log = log.to_string_lossy().into_owned();
+        run(self.pg_ctl(&["-w", "-t", "120", "-l", &log, "start"]), "pg_ctl start").await?;
+        // The server accepts connections while it still replays WAL; it is the shop's
+        // ledger again once it has promoted.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let recovering: std::result::Result<bool, _> =
+                sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&self.pool).await;
+            if let Ok(false) = recovering {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Unavailable(
+                    "PostgreSQL did not leave recovery within 120 s after the restore".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        self.counts_now().await
+    }
+}

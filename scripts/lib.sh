@@ -97,6 +97,19 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
 
+# pgBackRest (Debian package): PostgreSQL backups, WAL archiving and PITR, for the backup
+# tests and `scripts/dev-services.sh up --private`.
+ensure_pgbackrest() {
+  if command -v pgbackrest >/dev/null 2>&1; then
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "backups need pgBackRest: as root run: apt-get install -y pgbackrest"
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install pgBackRest (https://pgbackrest.org) yourself"
+  log "installing pgBackRest (apt-get install -y pgbackrest)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null
+}
+
 ensure_secantusdb() {
   if [ -x "$VENV/bin/secantusd-py" ]; then
     return 0

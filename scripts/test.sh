@@ -4,7 +4,8 @@
 #     started, or installed with apt-get, when it is missing;
 #   * MongoDB: the server at EMPORIUM_TEST_MONGODB_URI when set, otherwise one MongoDB
 #     wire-protocol server (PyPI secantusdb) started here for the whole run;
-#   * Chromium + chromedriver (Debian packages) for the dashboard's browser test.
+#   * Chromium + chromedriver (Debian packages) for the dashboard's browser test;
+#   * pgBackRest (Debian package) for the backup and restore tests.
 # Each test creates its own databases with random names and drops them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -51,6 +52,7 @@ if [ -z "${EMPORIUM_TEST_MONGODB_URI:-}" ]; then
 fi
 
 ensure_chromium
+ensure_pgbackrest
 
 log "tests"
 cargo test --workspace --locked "$@"
@@ -62,10 +64,12 @@ ensure_schemathesis
 api_port="$(free_port)"
 log "fuzzing the API against its OpenAPI document (schemathesis) on 127.0.0.1:$api_port"
 cargo build --locked -p emporium-app --bin emporium
+BACKUP_DIR="$(mktemp -d)"
 EMPORIUM_LISTEN="127.0.0.1:$api_port" EMPORIUM_ADMIN_TOKEN=schemathesis-admin-token RUST_LOG=warn \
+  EMPORIUM_BACKUP_DIR="$BACKUP_DIR" \
   EMPORIUM_POSTGRES_URL= EMPORIUM_MONGODB_URI= "${CARGO_TARGET_DIR:-$ROOT/target}/debug/emporium" serve &
 API_PID=$!
-trap 'kill "$API_PID" 2>/dev/null || true; cleanup' EXIT
+trap 'kill "$API_PID" 2>/dev/null || true; rm -rf "$BACKUP_DIR"; cleanup' EXIT
 wait_for_port "$api_port" 60 || die "the server for the API fuzz did not start"
 "$SCHEMATHESIS_VENV/bin/schemathesis" run "http://127.0.0.1:$api_port/api/openapi.json" \
   --checks all --seed 20261204 --max-examples 40 -H "Authorization: Bearer schemathesis-admin-token" \

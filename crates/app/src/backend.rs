@@ -207,7 +207,9 @@ impl Backend {
         let mut backend = Backend::assemble(catalog, ledger, gateway);
         backend.backups.extend(pg_backup);
         if let Some(db) = mongo_db {
-            backend.backups.push(Arc::new(emporium_mongo::MongoBackup::new(db)));
+            backend
+                .backups
+                .push(Arc::new(emporium_mongo::MongoBackup::new(db)));
         }
         Ok(backend)
     }

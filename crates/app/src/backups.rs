@@ -2,17 +2,17 @@
 //! backup adapter, and what a restore must renew (the catalog cache, the search index).
 
 use crate::backend::Backend;
-use async_trait::async_trait;
 use crate::config::Settings;
+use async_trait::async_trait;
 use emporium_backup::FsRepository;
 use emporium_domain::model::{BackupType, Mark, StoreManifest};
 use emporium_domain::ports::StoreBackup;
+use emporium_domain::service::{BackupService, RestoreListener, WriteGate};
 use emporium_postgres::{PgBackRest, PgBackRestConfig};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use emporium_domain::service::{BackupService, RestoreListener, SearchService, WriteGate};
 use emporium_resilience::CachingCatalog;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// After a restore, the catalog cache holds products of a world that no longer exists.
@@ -65,13 +65,19 @@ impl StoreBackup for Unconfigured {
 }
 
 /// The PostgreSQL side of backups the settings describe.
-pub fn postgres_backup(ledger: &emporium_postgres::PgLedger, settings: &Settings) -> Arc<dyn StoreBackup> {
+pub fn postgres_backup(
+    ledger: &emporium_postgres::PgLedger,
+    settings: &Settings,
+) -> Arc<dyn StoreBackup> {
     match (&settings.backup_pgbackrest_stanza, &settings.backup_pg_data) {
         (Some(stanza), Some(data)) => Arc::new(PgBackRest::new(
             ledger.pool().clone(),
             PgBackRestConfig {
                 stanza: stanza.clone(),
-                config: settings.backup_pgbackrest_config.as_ref().map(PathBuf::from),
+                config: settings
+                    .backup_pgbackrest_config
+                    .as_ref()
+                    .map(PathBuf::from),
                 data_dir: PathBuf::from(data),
                 bindir: settings.backup_pg_bindir.as_ref().map(PathBuf::from),
                 run_as: settings.backup_run_as.clone(),
@@ -86,7 +92,7 @@ pub fn postgres_backup(ledger: &emporium_postgres::PgLedger, settings: &Settings
 }
 
 /// The backup service of `backend`, keeping backups and the backup log under `dir`.
-pub fn service(backend: &Backend, dir: &Path, search: &SearchService) -> BackupService {
+pub fn service(backend: &Backend, dir: &Path) -> BackupService {
     let repository = Arc::new(FsRepository::new(dir));
     let mut service = BackupService::new(
         backend.backups.clone(),
@@ -94,8 +100,7 @@ pub fn service(backend: &Backend, dir: &Path, search: &SearchService) -> BackupS
         repository,
         Arc::new(WriteGate::default()),
         backend.stores.clone(),
-    )
-    .with_listener(Arc::new(search.clone()));
+    );
     if let Some(cache) = &backend.cache {
         service = service.with_listener(Arc::new(ClearCache(cache.clone())));
     }

@@ -6,8 +6,8 @@
 
 pub mod admin_auth;
 pub mod backend;
-pub mod backups;
 pub mod background;
+pub mod backups;
 pub mod config;
 pub mod feed;
 pub mod http;

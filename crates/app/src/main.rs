@@ -30,6 +30,26 @@ enum Command {
         #[arg(long)]
         fix: bool,
     },
+    /// Back both stores up to one consistent point, into EMPORIUM_BACKUP_DIR (what
+    /// `POST /api/admin/backup` does). Prints the backup's log entry; exit code 0 when it
+    /// succeeded. With a server running, prefer the route: only the process taking the
+    /// backup pauses its writes for the consistent point.
+    Backup {
+        /// `full` or `incremental` (where the store's tool can: pgBackRest).
+        #[arg(long = "type", default_value = "full", value_parser = ["full", "incremental"])]
+        backup_type: String,
+    },
+    /// Restore both stores to a backup's consistent point (the latest successful backup by
+    /// default), then verify counts and run reconcile. Stop the server first, or use
+    /// `POST /api/admin/restore`, which also renews its caches and search index.
+    Restore {
+        /// The backup to restore (its id in the backup log).
+        #[arg(long)]
+        backup_id: Option<uuid::Uuid>,
+        /// Restore even while sagas are in flight; they are settled afterwards.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[actix_web::main]
@@ -70,6 +90,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Reconcile { fix } => {
             let code = reconcile(&settings, fix).await;
+            std::process::exit(code);
+        }
+        Command::Backup { backup_type } => {
+            let kind = if backup_type == "incremental" {
+                emporium_domain::model::BackupType::Incremental
+            } else {
+                emporium_domain::model::BackupType::Full
+            };
+            let code = run_job(&settings, |service| async move {
+                service.backup(Some("cli".into()), kind).await
+            })
+            .await;
+            std::process::exit(code);
+        }
+        Command::Restore { backup_id, force } => {
+            let request = emporium_domain::service::RestoreRequest {
+                backup_id: backup_id.map(emporium_domain::model::JobId::from_uuid),
+                force,
+            };
+            let code = run_job(&settings, |service| async move {
+                service.restore(Some("cli".into()), request).await
+            })
+            .await;
             std::process::exit(code);
         }
         Command::Openapi => {
@@ -140,4 +183,81 @@ async fn run_reconciliation(
     } else {
         service.check().await?
     })
+}
+
+/// Runs a backup or restore job in this process with a progress bar on stderr; prints the
+/// finished job as JSON on stdout. Exit code 0 when it succeeded, 1 when it failed, 2 when
+/// it could not start.
+async fn run_job<F, Fut>(settings: &Settings, job: F) -> i32
+where
+    F: FnOnce(emporium_domain::service::BackupService) -> Fut,
+    Fut: std::future::Future<Output = emporium_domain::Result<emporium_domain::model::Job>>,
+{
+    let settings = Settings {
+        migrate_on_start: false,
+        ..settings.clone()
+    };
+    let backend = match emporium_app::backend::Backend::from_settings(
+        &settings,
+        emporium_postgres::FeedWakeup::Notify,
+    )
+    .await
+    {
+        Ok(backend) => backend,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    let service =
+        emporium_app::backups::service(&backend, std::path::Path::new(&settings.backup_dir));
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut progress = service.watch();
+    let shown = bar.clone();
+    let watcher = tokio::spawn(async move {
+        while progress.changed().await.is_ok() {
+            let step = progress.borrow().as_ref().and_then(|j| j.step.clone());
+            if let Some(step) = step {
+                // Steps read `k/n: what`.
+                if let Some((k, n)) = step.split_once(':').and_then(|(c, _)| c.split_once('/')) {
+                    if let (Ok(k), Ok(n)) = (k.trim().parse::<u64>(), n.trim().parse::<u64>()) {
+                        shown.set_length(n);
+                        shown.set_position(k.saturating_sub(1));
+                    }
+                }
+                shown.set_message(step);
+            }
+        }
+    });
+    let outcome = job(service).await;
+    watcher.abort();
+    match outcome {
+        Ok(job) => {
+            let ok = job.status == emporium_domain::model::JobStatus::Succeeded;
+            if ok {
+                bar.set_position(bar.length().unwrap_or(1));
+                bar.finish_with_message("done");
+            } else {
+                bar.abandon_with_message("failed");
+            }
+            println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
+            if ok {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            bar.abandon();
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }

@@ -2,8 +2,8 @@
 
 use crate::backend::Backend;
 use emporium_domain::service::{
-    AuditService, BackupService, CatalogService, OrderService, RecoveryService, ReportService, SearchService,
-    SupplierService,
+    AuditService, BackupService, CatalogService, OrderService, RecoveryService, ReportService,
+    SearchService, SupplierService,
 };
 
 /// Shared, cheaply clonable application state. Handlers reach the stores only through the
@@ -47,7 +47,8 @@ impl AppState {
         // the cache stays what clients recently read (ADR 0007).
         let search = SearchService::new(stores.clone(), std::sync::Arc::new(index))
             .with_upkeep_catalog(backend.uncached_catalog.clone());
-        let backups = crate::backups::service(&backend, backup_dir, &search);
+        let backups = crate::backups::service(&backend, backup_dir)
+            .with_listener(std::sync::Arc::new(search.clone()));
         Ok(AppState {
             catalog: CatalogService::new(stores.clone()),
             search,

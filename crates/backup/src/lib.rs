@@ -175,12 +175,19 @@ impl BackupRepository for FsRepository {
             return Ok(None);
         };
         let mut latest: Option<Manifest> = None;
-        while let Some(entry) = entries.next_entry().await.map_err(|e| io("listing", &dir, e))? {
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io("listing", &dir, e))?
+        {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<JobId>() else {
                 continue;
             };
             if let Some(manifest) = self.manifest(id).await? {
-                if latest.as_ref().is_none_or(|l| (manifest.point, manifest.id) > (l.point, l.id)) {
+                if latest
+                    .as_ref()
+                    .is_none_or(|l| (manifest.point, manifest.id) > (l.point, l.id))
+                {
                     latest = Some(manifest);
                 }
             }
@@ -190,7 +197,11 @@ impl BackupRepository for FsRepository {
 
     async fn damaged(&self, manifest: &Manifest) -> Result<Vec<String>> {
         let base = self.backup_dir(manifest.id);
-        let files: Vec<BackupFile> = manifest.stores.values().flat_map(|s| s.files.clone()).collect();
+        let files: Vec<BackupFile> = manifest
+            .stores
+            .values()
+            .flat_map(|s| s.files.clone())
+            .collect();
         blocking(move || {
             Ok(files
                 .into_iter()
@@ -224,7 +235,11 @@ impl JobLog for FsRepository {
             return Ok(PageRequest::slice(&page, &[]));
         };
         let mut jobs = Vec::new();
-        while let Some(entry) = entries.next_entry().await.map_err(|e| io("listing", &dir, e))? {
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io("listing", &dir, e))?
+        {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
                 if let Some(job) = read_json::<Job>(&path).await? {
@@ -232,7 +247,7 @@ impl JobLog for FsRepository {
                 }
             }
         }
-        jobs.sort_by(|a, b| (b.started_at, b.id).cmp(&(a.started_at, a.id)));
+        jobs.sort_by_key(|job| std::cmp::Reverse((job.started_at, job.id)));
         Ok(page.slice(&jobs))
     }
 }

@@ -19,11 +19,11 @@
 //! [`Error::Internal`]: crate::Error::Internal
 
 use crate::model::{
-    AuditEntry, BackupFile, BackupType, Job, JobId, Manifest, Mark, StoreManifest, CategorySales, DomainEvent, FacetField, Facets, IndexEntry, NewOrder, Order,
-    OrderId, OrderQuery, OrderStatus, Page, PageRequest, Payment, PaymentStatus, Product,
-    ProductId, ProductQuery, ProductSales, Replay, ResumeToken, SagaId, SagaRecord, SagaState,
-    SalesWindow, SearchHit, SearchQuery, Seq, Sku, StockLevel, Supplier, SupplierId, SupplierSales,
-    Timestamp, Units,
+    AuditEntry, BackupFile, BackupType, CategorySales, DomainEvent, FacetField, Facets, IndexEntry,
+    Job, JobId, Manifest, Mark, NewOrder, Order, OrderId, OrderQuery, OrderStatus, Page,
+    PageRequest, Payment, PaymentStatus, Product, ProductId, ProductQuery, ProductSales, Replay,
+    ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow, SearchHit, SearchQuery, Seq, Sku,
+    StockLevel, StoreManifest, Supplier, SupplierId, SupplierSales, Timestamp, Units,
 };
 use crate::Result;
 use async_trait::async_trait;

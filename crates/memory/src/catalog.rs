@@ -77,7 +77,11 @@ impl MemoryCatalog {
     /// caches are renewed by the restore itself).
     pub fn restore(&self, snapshot: CatalogSnapshot) {
         let mut state = lock(&self.state);
-        state.skus = snapshot.products.iter().map(|p| (p.sku.clone(), p.id)).collect();
+        state.skus = snapshot
+            .products
+            .iter()
+            .map(|p| (p.sku.clone(), p.id))
+            .collect();
         state.products = snapshot.products.into_iter().map(|p| (p.id, p)).collect();
         state.suppliers = snapshot.suppliers.into_iter().map(|s| (s.id, s)).collect();
     }

@@ -260,7 +260,14 @@ impl MemoryLedger {
         let state = lock(&self.state);
         LedgerSnapshot {
             stock: state.stock.values().cloned().collect(),
-            orders: state.orders.values().map(|o| Order { payment: None, ..o.clone() }).collect(),
+            orders: state
+                .orders
+                .values()
+                .map(|o| Order {
+                    payment: None,
+                    ..o.clone()
+                })
+                .collect(),
             payments: state.payments.values().cloned().collect(),
             sagas: state.sagas.values().cloned().collect(),
             milestones: state.milestones.iter().map(|(id, m)| (*id, *m)).collect(),
@@ -271,9 +278,17 @@ impl MemoryLedger {
     /// change clients replay.
     pub fn restore(&self, snapshot: LedgerSnapshot) {
         let mut state = lock(&self.state);
-        state.stock = snapshot.stock.into_iter().map(|s| (s.sku.clone(), s)).collect();
+        state.stock = snapshot
+            .stock
+            .into_iter()
+            .map(|s| (s.sku.clone(), s))
+            .collect();
         state.orders = snapshot.orders.into_iter().map(|o| (o.id, o)).collect();
-        state.payments = snapshot.payments.into_iter().map(|p| (p.order_id, p)).collect();
+        state.payments = snapshot
+            .payments
+            .into_iter()
+            .map(|p| (p.order_id, p))
+            .collect();
         state.sagas = snapshot.sagas.into_iter().map(|s| (s.id, s)).collect();
         state.milestones = snapshot.milestones.into_iter().collect();
         state.outbox.clear();

@@ -179,7 +179,10 @@ impl MongoBackup {
         for document in split_documents(&bytes)? {
             batch.push(document);
             if batch.len() == RESTORE_BATCH {
-                collection.insert_many(std::mem::take(&mut batch)).await.map_err(driver)?;
+                collection
+                    .insert_many(std::mem::take(&mut batch))
+                    .await
+                    .map_err(driver)?;
             }
         }
         if !batch.is_empty() {
@@ -187,7 +190,11 @@ impl MongoBackup {
         }
         Ok(meta
             .get_array("indexes")
-            .map(|all| all.iter().filter_map(|i| i.as_document().cloned()).collect())
+            .map(|all| {
+                all.iter()
+                    .filter_map(|i| i.as_document().cloned())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -202,7 +209,10 @@ impl MongoBackup {
         let o = entry.get_document("o").map_err(bad)?;
         match op {
             "i" => {
-                let id = o.get("_id").cloned().ok_or_else(|| bad("an insert without _id"))?;
+                let id = o
+                    .get("_id")
+                    .cloned()
+                    .ok_or_else(|| bad("an insert without _id"))?;
                 collection
                     .replace_one(doc! {"_id": id}, o.clone())
                     .upsert(true)
@@ -214,10 +224,16 @@ impl MongoBackup {
                 if o.contains_key("$v") || o.keys().any(|k| k.starts_with('$')) {
                     let update = update_of(o)?;
                     if !update.is_empty() {
-                        collection.update_one(target, update).await.map_err(driver)?;
+                        collection
+                            .update_one(target, update)
+                            .await
+                            .map_err(driver)?;
                     }
                 } else {
-                    collection.replace_one(target, o.clone()).await.map_err(driver)?;
+                    collection
+                        .replace_one(target, o.clone())
+                        .await
+                        .map_err(driver)?;
                 }
             }
             "d" => {
@@ -240,7 +256,9 @@ fn split_documents(bytes: &[u8]) -> Result<Vec<RawDocumentBuf>> {
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
             .ok_or_else(|| bad("a truncated document"))?;
         let end = at + len;
-        let raw = bytes.get(at..end).ok_or_else(|| bad("a truncated document"))?;
+        let raw = bytes
+            .get(at..end)
+            .ok_or_else(|| bad("a truncated document"))?;
         documents.push(RawDocumentBuf::from_bytes(raw.to_vec()).map_err(bad)?);
         at = end;
     }
@@ -261,7 +279,9 @@ fn update_of(o: &Document) -> Result<Document> {
                     ("$set", Bson::Document(f)) => set.extend(f.clone()),
                     ("$unset", Bson::Document(f)) => unset.extend(f.clone()),
                     ("$v", _) => {}
-                    (other, _) => return Err(bad(format!("cannot replay update operator {other}"))),
+                    (other, _) => {
+                        return Err(bad(format!("cannot replay update operator {other}")))
+                    }
                 }
             }
         }
@@ -276,7 +296,12 @@ fn update_of(o: &Document) -> Result<Document> {
     Ok(update)
 }
 
-fn diff_into(diff: &Document, prefix: &str, set: &mut Document, unset: &mut Document) -> Result<()> {
+fn diff_into(
+    diff: &Document,
+    prefix: &str,
+    set: &mut Document,
+    unset: &mut Document,
+) -> Result<()> {
     for (key, value) in diff {
         match (key.as_str(), value) {
             ("updatedFields" | "u" | "i", Bson::Document(fields)) => {
@@ -335,7 +360,12 @@ impl StoreBackup for MongoBackup {
 
     #[tracing::instrument(name = "backup.mongodb.seal", skip_all)]
     async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
-        let start = self.start.lock().map_err(|_| bad("poisoned"))?.take().ok_or_else(|| bad("sealed without a base copy"))?;
+        let start = self
+            .start
+            .lock()
+            .map_err(|_| bad("poisoned"))?
+            .take()
+            .ok_or_else(|| bad("sealed without a base copy"))?;
         let end = optime_of(&mark.position)?;
         let path = dir.join(OPLOG_FILE);
         let file = tokio::fs::File::create(&path)
@@ -362,7 +392,10 @@ impl StoreBackup for MongoBackup {
                 .map_err(|e| io("writing", &path, e))?;
         }
         out.flush().await.map_err(|e| io("writing", &path, e))?;
-        Ok(("emporium-mongo export (mongodump layout, with the oplog to the point)".into(), 0))
+        Ok((
+            "emporium-mongo export (mongodump layout, with the oplog to the point)".into(),
+            0,
+        ))
     }
 
     #[tracing::instrument(name = "restore.mongodb", skip_all)]
@@ -409,8 +442,12 @@ impl StoreBackup for MongoBackup {
 }
 
 fn optime_of(position: &serde_json::Value) -> Result<Timestamp> {
-    let time = position["optime"]["t"].as_u64().ok_or_else(|| bad("no optime in the manifest"))?;
-    let increment = position["optime"]["i"].as_u64().ok_or_else(|| bad("no optime in the manifest"))?;
+    let time = position["optime"]["t"]
+        .as_u64()
+        .ok_or_else(|| bad("no optime in the manifest"))?;
+    let increment = position["optime"]["i"]
+        .as_u64()
+        .ok_or_else(|| bad("no optime in the manifest"))?;
     Ok(Timestamp {
         time: time as u32,
         increment: increment as u32,

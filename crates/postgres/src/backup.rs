@@ -28,7 +28,8 @@ use std::time::Duration;
 use tokio::process::Command;
 
 /// The tables whose rows a backup counts and a restore checks.
-pub const COUNTED_TABLES: [&str; 5] = ["inventory", "orders", "order_items", "payments", "saga_log"];
+pub const COUNTED_TABLES: [&str; 5] =
+    ["inventory", "orders", "order_items", "payments", "saga_log"];
 
 /// How long the restore point's WAL segment may take to reach the archive.
 const ARCHIVE_WAIT: Duration = Duration::from_secs(120);
@@ -79,7 +80,9 @@ impl PgBackRest {
             }
             None => Command::new(program),
         };
-        command.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        command
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
         command
     }
 
@@ -113,7 +116,11 @@ impl PgBackRest {
 
     /// `pgbackrest info` for this stanza, as JSON.
     async fn info(&self) -> Result<Value> {
-        let out = run(self.pgbackrest(&["--output=json", "info"]), "pgbackrest info").await?;
+        let out = run(
+            self.pgbackrest(&["--output=json", "info"]),
+            "pgbackrest info",
+        )
+        .await?;
         let all: Value = serde_json::from_str(&out)
             .map_err(|e| Error::Internal(format!("pgbackrest info: {e}")))?;
         all.as_array()
@@ -160,7 +167,10 @@ impl StoreBackup for PgBackRest {
             .and_then(|backups| backups.last())
             .and_then(|b| b["label"].as_str())
             .ok_or_else(|| Error::Internal("pgbackrest info lists no backup".into()))?;
-        *self.label.lock().map_err(|_| Error::Internal("poisoned".into()))? = Some(label.to_owned());
+        *self
+            .label
+            .lock()
+            .map_err(|_| Error::Internal("poisoned".into()))? = Some(label.to_owned());
         Ok(())
     }
 
@@ -173,7 +183,11 @@ impl StoreBackup for PgBackRest {
         .fetch_one(&self.pool)
         .await
         .map_err(classify)?;
-        let backup_label = self.label.lock().map_err(|_| Error::Internal("poisoned".into()))?.clone();
+        let backup_label = self
+            .label
+            .lock()
+            .map_err(|_| Error::Internal("poisoned".into()))?
+            .clone();
         Ok(Mark {
             position: json!({
                 "restore_point": label,
@@ -188,7 +202,10 @@ impl StoreBackup for PgBackRest {
 
     #[tracing::instrument(name = "backup.postgres.seal", skip_all)]
     async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
-        let segment = mark.position["wal_segment"].as_str().unwrap_or_default().to_owned();
+        let segment = mark.position["wal_segment"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         sqlx::query("SELECT pg_switch_wal()")
             .execute(&self.pool)
             .await
@@ -219,7 +236,8 @@ impl StoreBackup for PgBackRest {
             .and_then(|all| all.iter().find(|b| b["label"] == label))
             .cloned()
             .unwrap_or(Value::Null);
-        let record = json!({ "stanza": self.config.stanza, "backup": backup, "position": mark.position });
+        let record =
+            json!({ "stanza": self.config.stanza, "backup": backup, "position": mark.position });
         let path = dir.join("pgbackrest-backup.json");
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         tokio::fs::write(&path, bytes)
@@ -243,22 +261,39 @@ impl StoreBackup for PgBackRest {
         let label = part.position["backup_label"]
             .as_str()
             .ok_or_else(|| Error::Internal("the manifest names no pgBackRest backup".into()))?;
-        run(self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]), "pg_ctl stop").await?;
+        run(
+            self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]),
+            "pg_ctl stop",
+        )
+        .await?;
         let (set, target) = (format!("--set={label}"), format!("--target={point}"));
         run(
-            self.pgbackrest(&["--delta", &set, "--type=name", &target, "--target-action=promote", "restore"]),
+            self.pgbackrest(&[
+                "--delta",
+                &set,
+                "--type=name",
+                &target,
+                "--target-action=promote",
+                "restore",
+            ]),
             "pgbackrest restore",
         )
         .await?;
         let log = self.config.data_dir.join("log-after-restore.txt");
         let log = log.to_string_lossy().into_owned();
-        run(self.pg_ctl(&["-w", "-t", "120", "-l", &log, "start"]), "pg_ctl start").await?;
+        run(
+            self.pg_ctl(&["-w", "-t", "120", "-l", &log, "start"]),
+            "pg_ctl start",
+        )
+        .await?;
         // The server accepts connections while it still replays WAL; it is the shop's
         // ledger again once it has promoted.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             let recovering: std::result::Result<bool, _> =
-                sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&self.pool).await;
+                sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                    .fetch_one(&self.pool)
+                    .await;
             if let Ok(false) = recovering {
                 return Ok(());
             }

@@ -31,8 +31,8 @@
 //! [`Payments`]: emporium_domain::ports::Payments
 //! [`SagaLog`]: emporium_domain::ports::SagaLog
 
-mod backup;
 mod admin_audit;
+mod backup;
 mod error;
 mod idempotency;
 mod inventory;

@@ -56,7 +56,10 @@ fn actor(req: &HttpRequest) -> Option<String> {
 
 fn accepted(job: Job) -> HttpResponse {
     HttpResponse::Accepted()
-        .insert_header((header::LOCATION, format!("/api/admin/backup-logs/{}", job.id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/admin/backup-logs/{}", job.id),
+        ))
         .json(JobResponse::from(job))
 }
 

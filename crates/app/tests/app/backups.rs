@@ -14,14 +14,20 @@ async fn start(app: &TestApp, path: &str, body: Value, kind: &str) -> String {
     assert_eq!(job["status"], "running");
     assert!(job["started_at"].is_string(), "{job}");
     let job_id = id(&job);
-    assert_eq!(location.as_deref(), Some(format!("/api/admin/backup-logs/{job_id}").as_str()));
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/api/admin/backup-logs/{job_id}").as_str())
+    );
     job_id
 }
 
 async fn succeeded(app: &TestApp, job_id: &str) -> Value {
     let job = app.wait_for_job(job_id).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    assert!(job["finished_at"].is_string() && job["duration_ms"].is_u64(), "{job}");
+    assert!(
+        job["finished_at"].is_string() && job["duration_ms"].is_u64(),
+        "{job}"
+    );
     job
 }
 
@@ -29,8 +35,12 @@ async fn succeeded(app: &TestApp, job_id: &str) -> Value {
 /// products (and search over them), stock, orders. The backup log keeps both jobs.
 /// Returns the backup's log entry.
 pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
-    let kept = app.product("Backup keeper lamp", "lighting", "25.00", 10).await;
-    let doomed = app.product("Backup doomed chair", "furniture", "80.00", 5).await;
+    let kept = app
+        .product("Backup keeper lamp", "lighting", "25.00", 10)
+        .await;
+    let doomed = app
+        .product("Backup doomed chair", "furniture", "80.00", 5)
+        .await;
     let (kept_id, doomed_id) = (id(&kept), id(&doomed));
     let (status, before) = app.order("cust-before", &[(&kept_id, 3)], "tok_visa").await;
     assert_eq!(status, StatusCode::CREATED, "{before}");
@@ -45,7 +55,9 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     // After the backup: a product deleted, another created, an order placed.
     let (status, _) = app.delete(&format!("/products/{doomed_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let late = app.product("Backup latecomer desk", "furniture", "120.00", 4).await;
+    let late = app
+        .product("Backup latecomer desk", "furniture", "120.00", 4)
+        .await;
     let (status, after) = app.order("cust-after", &[(&kept_id, 2)], "tok_visa").await;
     assert_eq!(status, StatusCode::CREATED, "{after}");
     assert_eq!(app.stock(&kept_id).await, (5, 0));
@@ -74,12 +86,19 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     // ... and search, rebuilt from the restored catalog, agrees.
     let (status, found) = app.get("/products?q=doomed").await;
     assert_eq!(status, StatusCode::OK, "{found}");
-    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
     assert_eq!(ids, [doomed_id.as_str()], "{found}");
     let (_, found) = app.get("/products?q=latecomer").await;
     assert_eq!(found["total"], 0, "{found}");
     // The shop takes orders again, against the restored stock.
-    let (status, body) = app.order("cust-again", &[(&doomed_id, 5)], "tok_visa").await;
+    let (status, body) = app
+        .order("cust-again", &[(&doomed_id, 5)], "tok_visa")
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // The log survived the restore: both jobs, newest first, readable with a read token.
@@ -87,7 +106,12 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
         .admin_as(READ_TOKEN, Method::GET, "/admin/backup-logs?limit=10", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{log}");
-    let kinds: Vec<&str> = log["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
+    let kinds: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["kind"].as_str())
+        .collect();
     assert_eq!(kinds, ["restore", "backup"], "{log:#}");
     assert_eq!(log["total"], 2);
     backup
@@ -105,15 +129,27 @@ pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::pa
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no backup yet: {body}");
     let ((status, body), _) = app
-        .admin(Method::POST, "/admin/backup", Some(&json!({"type": "differential"})))
+        .admin(
+            Method::POST,
+            "/admin/backup",
+            Some(&json!({"type": "differential"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let ((status, body), _) = app
-        .admin(Method::POST, "/admin/restore", Some(&json!({"backup_id": uuid::Uuid::now_v7()})))
+        .admin(
+            Method::POST,
+            "/admin/restore",
+            Some(&json!({"backup_id": uuid::Uuid::now_v7()})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let ((status, body), _) = app
-        .admin(Method::GET, &format!("/admin/backup-logs/{}", uuid::Uuid::now_v7()), None)
+        .admin(
+            Method::GET,
+            &format!("/admin/backup-logs/{}", uuid::Uuid::now_v7()),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
@@ -124,7 +160,13 @@ pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::pa
     assert_eq!(status, StatusCode::NO_CONTENT);
     // One byte of the backup changes: the restore is refused, and nothing is restored.
     let manifest: Value = serde_json::from_slice(
-        &std::fs::read(backup_dir.join("backups").join(&backup_id).join("manifest.json")).unwrap(),
+        &std::fs::read(
+            backup_dir
+                .join("backups")
+                .join(&backup_id)
+                .join("manifest.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let file = manifest["stores"]
@@ -142,12 +184,26 @@ pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::pa
     bytes[last] ^= 0x20;
     std::fs::write(&path, bytes).unwrap();
     let ((status, body), _) = app
-        .admin(Method::POST, "/admin/restore", Some(&json!({"backup_id": backup_id})))
+        .admin(
+            Method::POST,
+            "/admin/restore",
+            Some(&json!({"backup_id": backup_id})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["error"]["details"][0]["message"].as_str().unwrap().contains("checksum"), "{body}");
+    assert!(
+        body["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("checksum"),
+        "{body}"
+    );
     let (status, _) = app.get(&format!("/products/{}", id(&product))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a refused restore changed the catalog");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused restore changed the catalog"
+    );
 }
 
 /// One job at a time: while a backup waits at its consistent point for a slow order to
@@ -171,11 +227,15 @@ pub async fn one_job_at_a_time(app: &TestApp) {
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let first = start(app, "/admin/backup", json!({}), "backup").await;
-    let ((status, body), _) = app.admin(Method::POST, "/admin/backup", Some(&json!({}))).await;
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/backup", Some(&json!({})))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "conflict");
     assert_eq!(body["error"]["job_id"], first.as_str());
-    let ((status, body), _) = app.admin(Method::POST, "/admin/restore", Some(&json!({}))).await;
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/restore", Some(&json!({})))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(order.await.unwrap(), StatusCode::CREATED);
     succeeded(app, &first).await;
@@ -187,7 +247,13 @@ pub async fn writes_get_maintenance_during_a_restore(app: &TestApp) {
     let product = app.product("Maintenance probe", "misc", "4.00", 3).await;
     let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
     succeeded(app, &backup_id).await;
-    let restore_id = start(app, "/admin/restore", json!({"backup_id": backup_id}), "restore").await;
+    let restore_id = start(
+        app,
+        "/admin/restore",
+        json!({"backup_id": backup_id}),
+        "restore",
+    )
+    .await;
     let mut refused = 0;
     loop {
         let response = app
@@ -204,10 +270,19 @@ pub async fn writes_get_maintenance_during_a_restore(app: &TestApp) {
             assert!(retry_after, "a maintenance 503 without Retry-After");
             refused += 1;
             let (status, body) = app.get(&format!("/products/{}", id(&product))).await;
-            assert!(status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE, "{status} {body}");
+            assert!(
+                status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{status} {body}"
+            );
         } else if status == StatusCode::CREATED {
             // Taken: before the restore closed the gate, or after it.
-            let ((_, job), _) = app.admin(Method::GET, &format!("/admin/backup-logs/{restore_id}"), None).await;
+            let ((_, job), _) = app
+                .admin(
+                    Method::GET,
+                    &format!("/admin/backup-logs/{restore_id}"),
+                    None,
+                )
+                .await;
             if job["status"] != "running" {
                 break;
             }
@@ -218,4 +293,41 @@ pub async fn writes_get_maintenance_during_a_restore(app: &TestApp) {
     }
     succeeded(app, &restore_id).await;
     assert!(refused > 0, "no write was refused while the restore ran");
+}
+
+/// `emporium backup` makes the same backup as the route, into the same repository and log:
+/// the server restores it, and the log holds both jobs.
+pub async fn the_cli_backs_up_what_the_server_restores(
+    app: &TestApp,
+    backup_dir: &std::path::Path,
+) {
+    let product = app.product("CLI kept kettle", "kitchen", "19.00", 6).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+        .arg("backup")
+        .envs(app.cli_env(backup_dir))
+        .output()
+        .await
+        .expect("emporium backup runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let job: Value = serde_json::from_str(&stdout).expect("the job as JSON");
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(job["actor"], "cli");
+    let (status, _) = app.delete(&format!("/products/{}", id(&product))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let restore = start(
+        app,
+        "/admin/restore",
+        json!({"backup_id": job["id"]}),
+        "restore",
+    )
+    .await;
+    succeeded(app, &restore).await;
+    let (status, body) = app.get(&format!("/products/{}", id(&product))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.stock(&id(&product)).await, (6, 0));
 }

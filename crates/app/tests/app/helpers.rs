@@ -53,7 +53,9 @@ impl Drop for TempDir {
 
 /// The memory set with its backups in a folder of the test's own, and a payment gateway
 /// that takes `gateway_latency` per payment (to hold an order in flight).
-pub async fn spawn_memory_with_backups(gateway_latency: std::time::Duration) -> (TestApp, std::path::PathBuf) {
+pub async fn spawn_memory_with_backups(
+    gateway_latency: std::time::Duration,
+) -> (TestApp, std::path::PathBuf) {
     let dir = TempDir::new("emporium-test-backups");
     let path = dir.0.clone();
     let gateway = emporium_memory::TestPaymentGateway::default().with_latency(gateway_latency);
@@ -72,8 +74,12 @@ pub async fn spawn_memory_with_backups(gateway_latency: std::time::Duration) -> 
 /// the test's own.
 pub async fn spawn_real_with_backups() -> (TestApp, std::path::PathBuf) {
     use emporium_testkit::harness::private_postgres::{PrivatePostgres, BACKUP_STANZA};
-    let pg = PrivatePostgres::launch_backup_ready().await.expect("backup-ready PostgreSQL");
-    let mongo = emporium_testkit::harness::mongo::create().await.expect("test MongoDB database");
+    let pg = PrivatePostgres::launch_backup_ready()
+        .await
+        .expect("backup-ready PostgreSQL");
+    let mongo = emporium_testkit::harness::mongo::create()
+        .await
+        .expect("test MongoDB database");
     let mut settings = emporium_app::config::Settings::load(None).expect("default settings");
     settings.backup_pgbackrest_stanza = Some(BACKUP_STANZA.into());
     settings.backup_pgbackrest_config = Some(pg.pgbackrest_config().display().to_string());
@@ -112,7 +118,11 @@ pub async fn spawn_real_with_backups() -> (TestApp, std::path::PathBuf) {
     (spawn_with(backend, guards, options), path)
 }
 
-pub fn spawn_with(backend: Backend, guards: crate::support::Guards, options: AppOptions) -> TestApp {
+pub fn spawn_with(
+    backend: Backend,
+    guards: crate::support::Guards,
+    options: AppOptions,
+) -> TestApp {
     TestApp {
         base: crate::support::spawn_app(backend, options),
         client: reqwest::Client::builder()
@@ -162,6 +172,51 @@ impl TestApp {
             g.downcast_ref::<emporium_testkit::harness::mongo::TestMongo>()
                 .map(|m| (m.uri.clone(), m.db.clone()))
         })
+    }
+
+    /// The environment that points `emporium` (the binary) at this app's stores and
+    /// backups (an app from [`spawn_real_with_backups`]).
+    pub fn cli_env(&self, backup_dir: &std::path::Path) -> Vec<(String, String)> {
+        use emporium_testkit::harness::private_postgres::{PrivatePostgres, BACKUP_STANZA};
+        let pg = self
+            ._guards
+            .iter()
+            .find_map(|g| g.downcast_ref::<PrivatePostgres>())
+            .expect("a backup-ready PostgreSQL");
+        let (uri, db) = self.mongo_database().expect("a MongoDB app");
+        let mut env = vec![
+            ("EMPORIUM_POSTGRES_URL".into(), pg.url.clone()),
+            ("EMPORIUM_MONGODB_URI".into(), uri),
+            ("EMPORIUM_MONGODB_DB".into(), db),
+            ("EMPORIUM_TEST_GATEWAY".into(), "true".into()),
+            (
+                "EMPORIUM_BACKUP_DIR".into(),
+                backup_dir.display().to_string(),
+            ),
+            (
+                "EMPORIUM_BACKUP_PGBACKREST_STANZA".into(),
+                BACKUP_STANZA.into(),
+            ),
+            (
+                "EMPORIUM_BACKUP_PGBACKREST_CONFIG".into(),
+                pg.pgbackrest_config().display().to_string(),
+            ),
+            (
+                "EMPORIUM_BACKUP_PG_DATA".into(),
+                pg.data_dir().display().to_string(),
+            ),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        if let Some(dir) = pg.bindir() {
+            env.push((
+                "EMPORIUM_BACKUP_PG_BINDIR".into(),
+                dir.display().to_string(),
+            ));
+        }
+        if let Some(user) = pg.run_as() {
+            env.push(("EMPORIUM_BACKUP_RUN_AS".into(), user));
+        }
+        env
     }
 
     /// `ws://.../api/ws?<query>`.
@@ -286,7 +341,12 @@ impl TestApp {
     }
 
     /// An admin call with the `write` token (`ops`); the reply and its `Location`.
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (Reply, Option<String>) {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (Reply, Option<String>) {
         self.admin_as(ADMIN_TOKEN, method, path, body).await
     }
 
@@ -297,7 +357,10 @@ impl TestApp {
         path: &str,
         body: Option<&Value>,
     ) -> (Reply, Option<String>) {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -314,13 +377,20 @@ impl TestApp {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let ((status, job), _) = self
-                .admin(reqwest::Method::GET, &format!("/admin/backup-logs/{id}"), None)
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/admin/backup-logs/{id}"),
+                    None,
+                )
                 .await;
             assert_eq!(status, StatusCode::OK, "{job}");
             if job["status"] != "running" {
                 return job;
             }
-            assert!(std::time::Instant::now() < deadline, "job {id} still runs: {job}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} still runs: {job}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }

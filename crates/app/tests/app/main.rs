@@ -92,7 +92,10 @@ cases!(real_only => crate::helpers::spawn_real;
 async fn memory_backup_then_restore_brings_the_shop_back() {
     let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
     let backup = backups::backup_then_restore_brings_the_shop_back(&app).await;
-    assert!(backup["positions"]["memory"]["snapshot"].is_string(), "{backup}");
+    assert!(
+        backup["positions"]["memory"]["snapshot"].is_string(),
+        "{backup}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,16 +115,45 @@ async fn real_backup_then_restore_brings_both_stores_back() {
     let (app, dir) = helpers::spawn_real_with_backups().await;
     let backup = backups::backup_then_restore_brings_the_shop_back(&app).await;
     let postgres = &backup["positions"]["postgres"];
-    assert!(postgres["lsn"].is_string() && postgres["backup_label"].is_string(), "{backup}");
-    assert!(backup["positions"]["mongodb"]["optime"]["t"].is_u64(), "{backup}");
+    assert!(
+        postgres["lsn"].is_string() && postgres["backup_label"].is_string(),
+        "{backup}"
+    );
+    assert!(
+        backup["positions"]["mongodb"]["optime"]["t"].is_u64(),
+        "{backup}"
+    );
     let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("backups").join(helpers::id(&backup)).join("manifest.json")).unwrap(),
+        &std::fs::read(
+            dir.join("backups")
+                .join(helpers::id(&backup))
+                .join("manifest.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
-    assert!(manifest["stores"]["postgres"]["tool"].as_str().unwrap().starts_with("pgBackRest"), "{manifest}");
-    assert!(manifest["stores"]["postgres"]["counts"]["orders"].as_u64() == Some(1), "{manifest}");
-    assert!(manifest["stores"]["mongodb"]["counts"]["products"].as_u64() == Some(2), "{manifest}");
+    assert!(
+        manifest["stores"]["postgres"]["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("pgBackRest"),
+        "{manifest}"
+    );
+    assert!(
+        manifest["stores"]["postgres"]["counts"]["orders"].as_u64() == Some(1),
+        "{manifest}"
+    );
+    assert!(
+        manifest["stores"]["mongodb"]["counts"]["products"].as_u64() == Some(2),
+        "{manifest}"
+    );
     backups::writes_get_maintenance_during_a_restore(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_backup_is_restored_by_the_server() {
+    let (app, dir) = helpers::spawn_real_with_backups().await;
+    backups::the_cli_backs_up_what_the_server_restores(&app, &dir).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

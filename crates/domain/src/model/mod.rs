@@ -18,9 +18,7 @@ mod supplier;
 mod text;
 
 pub use admin::{AdminScope, AuditEntry};
-pub use backup::{
-    BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest,
-};
+pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};

@@ -12,7 +12,7 @@
 //! of it goes into the job's entry in the backup log, which lives outside what a restore
 //! rolls back.
 
-use super::{RecoveryService, ReconciliationService};
+use super::{ReconciliationService, RecoveryService};
 use crate::error::{Error, Result};
 use crate::model::{
     BackupType, Job, JobId, JobKind, Manifest, Page, PageRequest, SagaState, StoreManifest,
@@ -196,7 +196,11 @@ impl BackupService {
 
     /// Starts a restore, after checking what can be checked without changing anything:
     /// the backup exists and is intact, and no saga is in flight (unless forced).
-    pub async fn start_restore(&self, actor: Option<String>, request: RestoreRequest) -> Result<Job> {
+    pub async fn start_restore(
+        &self,
+        actor: Option<String>,
+        request: RestoreRequest,
+    ) -> Result<Job> {
         self.not_busy()?;
         let manifest = self.restorable(&request).await?;
         let (job, slot) = self
@@ -239,13 +243,23 @@ impl BackupService {
 
     /// A job is running: [`Error::JobRunning`] (checked again, atomically, by `claim`).
     fn not_busy(&self) -> Result<()> {
-        match *self.inner.running.lock().map_err(|_| Error::Internal("job slot poisoned".into()))? {
+        match *self
+            .inner
+            .running
+            .lock()
+            .map_err(|_| Error::Internal("job slot poisoned".into()))?
+        {
             Some(job_id) => Err(Error::JobRunning { job_id }),
             None => Ok(()),
         }
     }
 
-    async fn claim(&self, kind: JobKind, actor: Option<String>, request: Value) -> Result<(Job, Slot)> {
+    async fn claim(
+        &self,
+        kind: JobKind,
+        actor: Option<String>,
+        request: Value,
+    ) -> Result<(Job, Slot)> {
         let job = Job::start(kind, actor, request);
         {
             let mut running = self
@@ -266,8 +280,14 @@ impl BackupService {
     async fn restorable(&self, request: &RestoreRequest) -> Result<Manifest> {
         let repository = &self.inner.repository;
         let manifest = match request.backup_id {
-            Some(id) => repository.manifest(id).await?.ok_or(Error::NotFound("backup"))?,
-            None => repository.latest().await?.ok_or(Error::NotFound("backup"))?,
+            Some(id) => repository
+                .manifest(id)
+                .await?
+                .ok_or(Error::NotFound("backup"))?,
+            None => repository
+                .latest()
+                .await?
+                .ok_or(Error::NotFound("backup"))?,
         };
         for store in &self.inner.stores {
             if !manifest.stores.contains_key(store.store()) {
@@ -338,14 +358,25 @@ impl BackupService {
         let count = inner.stores.len();
         let mut dirs = Vec::with_capacity(count);
         for (i, store) in inner.stores.iter().enumerate() {
-            self.step(job, format!("{}/{}: base copy of {}", i + 1, count * 2 + 1, store.store()))
-                .await;
+            self.step(
+                job,
+                format!(
+                    "{}/{}: base copy of {}",
+                    i + 1,
+                    count * 2 + 1,
+                    store.store()
+                ),
+            )
+            .await;
             let dir = inner.repository.store_dir(job.id, store.store()).await?;
             store.base(&dir, kind).await?;
             dirs.push(dir);
         }
-        self.step(job, format!("{}/{}: consistent point", count + 1, count * 2 + 1))
-            .await;
+        self.step(
+            job,
+            format!("{}/{}: consistent point", count + 1, count * 2 + 1),
+        )
+        .await;
         let label = format!("emporium-{}", job.id);
         let (marks, point) = {
             let _paused = inner.gate.pause().await?;
@@ -356,13 +387,23 @@ impl BackupService {
             (marks, crate::model::now())
         };
         let mut parts = BTreeMap::new();
-        for (i, (store, (dir, mark))) in inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate() {
-            self.step(job, format!("{}/{}: sealing {}", count + 2 + i, count * 2 + 1, store.store()))
-                .await;
+        for (i, (store, (dir, mark))) in inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate()
+        {
+            self.step(
+                job,
+                format!(
+                    "{}/{}: sealing {}",
+                    count + 2 + i,
+                    count * 2 + 1,
+                    store.store()
+                ),
+            )
+            .await;
             let (tool, external) = store.seal(dir, &mark).await?;
             let files = inner.repository.files(job.id, store.store()).await?;
             let size_bytes = files.iter().map(|f| f.size).sum::<u64>() + external;
-            job.positions.insert(store.store().to_owned(), mark.position.clone());
+            job.positions
+                .insert(store.store().to_owned(), mark.position.clone());
             parts.insert(
                 store.store().to_owned(),
                 StoreManifest {
@@ -379,7 +420,9 @@ impl BackupService {
             backup_type: kind,
             started_at: job.started_at,
             point,
-            duration_ms: (crate::model::now() - job.started_at).num_milliseconds().max(0) as u64,
+            duration_ms: (crate::model::now() - job.started_at)
+                .num_milliseconds()
+                .max(0) as u64,
             stores: parts,
         };
         job.size_bytes = Some(manifest.size_bytes());
@@ -395,17 +438,29 @@ impl BackupService {
     async fn restore_steps(&self, job: &mut Job, manifest: &Manifest) -> Result<()> {
         let inner = &self.inner;
         let total = inner.stores.len() + 3;
-        self.step(job, format!("1/{total}: maintenance, waiting for writes in flight")).await;
+        self.step(
+            job,
+            format!("1/{total}: maintenance, waiting for writes in flight"),
+        )
+        .await;
         let _maintenance = inner.gate.maintenance().await?;
         job.positions = manifest.positions();
         job.size_bytes = Some(manifest.size_bytes());
         for (i, store) in inner.stores.iter().enumerate() {
-            self.step(job, format!("{}/{total}: restoring {}", i + 2, store.store())).await;
-            let dir = inner.repository.store_dir(manifest.id, store.store()).await?;
+            self.step(
+                job,
+                format!("{}/{total}: restoring {}", i + 2, store.store()),
+            )
+            .await;
+            let dir = inner
+                .repository
+                .store_dir(manifest.id, store.store())
+                .await?;
             let part = &manifest.stores[store.store()];
             store.restore(&dir, part).await?;
         }
-        self.step(job, format!("{}/{total}: verifying", total - 1)).await;
+        self.step(job, format!("{}/{total}: verifying", total - 1))
+            .await;
         let mut counts = serde_json::Map::new();
         let mut mismatches = Vec::new();
         for store in &inner.stores {
@@ -414,21 +469,30 @@ impl BackupService {
             for (name, want) in expected {
                 let got = found.get(name).copied().unwrap_or(0);
                 if got != *want {
-                    mismatches.push(format!("{}.{name}: {got} found, {want} expected", store.store()));
+                    mismatches.push(format!(
+                        "{}.{name}: {got} found, {want} expected",
+                        store.store()
+                    ));
                 }
             }
-            counts.insert(store.store().to_owned(), json!({ "expected": expected, "found": found }));
+            counts.insert(
+                store.store().to_owned(),
+                json!({ "expected": expected, "found": found }),
+            );
         }
         for listener in &inner.listeners {
             listener.restored().await?;
         }
-        self.step(job, format!("{total}/{total}: settling sagas, reconciling")).await;
+        self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
+            .await;
         // No saga of this process runs across a restore; what the point cut in half is
         // settled now, as after a crash.
         let recovery = RecoveryService::new(inner.ledger.clone())
             .recover(Duration::ZERO)
             .await?;
-        let reconcile = ReconciliationService::new(inner.ledger.clone()).check().await?;
+        let reconcile = ReconciliationService::new(inner.ledger.clone())
+            .check()
+            .await?;
         let clean = reconcile.is_clean();
         job.verification = Some(json!({
             "checksums": "ok",
@@ -437,7 +501,7 @@ impl BackupService {
             "recovery": recovery,
             "reconcile": {
                 "clean": clean,
-                "summary": serde_json::to_value(&reconcile.summary).unwrap_or(Value::Null),
+                "summary": serde_json::to_value(reconcile.summary).unwrap_or(Value::Null),
             },
         }));
         if !mismatches.is_empty() {

@@ -149,8 +149,12 @@ impl PrivatePostgres {
             std::fs::create_dir_all(pg.dir.join(sub))?;
         }
         if pg.tools.as_postgres {
-            pg.run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&pg.dir))
-                .await?;
+            pg.run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&pg.dir),
+            )
+            .await?;
         }
         pg.stop().await?;
         pg.start().await?;
@@ -159,9 +163,9 @@ impl PrivatePostgres {
             .arg(format!("--config={}", conf.display()))
             .arg(format!("--stanza={BACKUP_STANZA}"))
             .arg("stanza-create");
-        pg.run(&mut create)
-            .await
-            .context("pgbackrest stanza-create (is pgbackrest installed? apt-get install -y pgbackrest)")?;
+        pg.run(&mut create).await.context(
+            "pgbackrest stanza-create (is pgbackrest installed? apt-get install -y pgbackrest)",
+        )?;
         Ok(pg)
     }
 

@@ -35,19 +35,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// An optional JSON body: empty means every field's default. Syntax errors are 400, wrong
-/// types 422, as for every other body.
+/// An optional JSON object: empty or `null` means every field's default. Syntax errors
+/// are 400; anything but an object, or fields of the wrong type, 422, as for every other
+/// body.
 fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::BadBody(e.to_string())
-        } else {
-            ApiError::BadRequest(format!("malformed JSON: {e}"))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    match value {
+        serde_json::Value::Null => Ok(T::default()),
+        value @ serde_json::Value::Object(_) => {
+            serde_json::from_value(value).map_err(|e| ApiError::BadBody(e.to_string()))
         }
-    })
+        _ => Err(ApiError::BadBody("the body must be a JSON object".into())),
+    }
 }
 
 fn actor(req: &HttpRequest) -> Option<String> {

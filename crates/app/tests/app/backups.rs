@@ -153,8 +153,21 @@ pub async fn bad_backup_requests_are_refused(app: &TestApp, backup_dir: &std::pa
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
+    for (path, body) in [
+        ("/admin/restore", json!([null, null])),
+        ("/admin/backup", json!("full")),
+    ] {
+        let ((status, reply), _) = app.admin(Method::POST, path, Some(&body)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {reply}"
+        );
+    }
+
     let product = app.product("Checksum guard", "misc", "3.00", 2).await;
-    let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
+    // A `null` body is no body: a full backup.
+    let backup_id = start(app, "/admin/backup", Value::Null, "backup").await;
     succeeded(app, &backup_id).await;
     let (status, _) = app.delete(&format!("/products/{}", id(&product))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -21,6 +21,8 @@ pub struct BackupBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RestoreBody {
     /// The backup to restore (a backup job's id); the latest successful one by default.
+    #[schema(value_type = Option<String>, format = Uuid,
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub backup_id: Option<Uuid>,
     /// Restore even while sagas are in flight; they are settled afterwards.
     #[serde(default)]

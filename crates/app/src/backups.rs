@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::config::Settings;
 use async_trait::async_trait;
 use emporium_backup::FsRepository;
-use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::model::{BackupType, Mark, StoreManifest, Timestamp};
 use emporium_domain::ports::StoreBackup;
 use emporium_domain::service::{BackupService, RestoreListener, WriteGate};
 use emporium_postgres::{PgBackRest, PgBackRestConfig};
@@ -62,6 +62,21 @@ impl StoreBackup for Unconfigured {
     async fn counts(&self) -> emporium_domain::Result<BTreeMap<String, u64>> {
         self.refuse()
     }
+    async fn archive(&self, _: &Path, _: &serde_json::Value) -> emporium_domain::Result<()> {
+        Ok(())
+    }
+    async fn recoverable_until(&self, _: &Path) -> emporium_domain::Result<Option<Timestamp>> {
+        self.refuse()
+    }
+    async fn restore_to(
+        &self,
+        _: &Path,
+        _: &StoreManifest,
+        _: &Path,
+        _: Timestamp,
+    ) -> emporium_domain::Result<()> {
+        self.refuse()
+    }
 }
 
 /// The PostgreSQL side of backups the settings describe.
@@ -105,4 +120,29 @@ pub fn service(backend: &Backend, dir: &Path) -> BackupService {
         service = service.with_listener(Arc::new(ClearCache(cache.clone())));
     }
     service
+}
+
+/// Keeps each store's log archived for point-in-time recovery (ADR 0015), every `every`.
+/// A failure is logged once until archiving works again.
+pub async fn archive_forever(
+    service: BackupService,
+    every: std::time::Duration,
+    shutdown: crate::supervisor::Shutdown,
+) {
+    let mut tick = tokio::time::interval(every);
+    let mut failing = false;
+    while shutdown.wait(tick.tick()).await {
+        match service.archive_logs().await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("log archiving works again");
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::error!(error = %e, "log archiving failed: point-in-time recovery cannot reach past this moment until it works again");
+            }
+            Err(_) => {}
+        }
+    }
 }

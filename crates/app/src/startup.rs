@@ -149,6 +149,10 @@ impl Application {
                 shutdown,
             )
         });
+        let backups = state.backups.clone();
+        supervisor.spawn("log_archive", move |shutdown| {
+            crate::backups::archive_forever(backups.clone(), Duration::from_secs(10), shutdown)
+        });
         let log = stores.feed.clone();
         supervisor.spawn("feed_prune", move |shutdown| {
             crate::feed::prune_forever(log.clone(), Duration::from_secs(60), shutdown)

@@ -170,11 +170,15 @@ impl BackupRepository for FsRepository {
     }
 
     async fn latest(&self) -> Result<Option<Manifest>> {
+        Ok(self.manifests().await?.pop())
+    }
+
+    async fn manifests(&self) -> Result<Vec<Manifest>> {
         let dir = self.root.join("backups");
         let Some(mut entries) = read_dir(&dir).await? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let mut latest: Option<Manifest> = None;
+        let mut manifests = Vec::new();
         while let Some(entry) = entries
             .next_entry()
             .await
@@ -184,15 +188,19 @@ impl BackupRepository for FsRepository {
                 continue;
             };
             if let Some(manifest) = self.manifest(id).await? {
-                if latest
-                    .as_ref()
-                    .is_none_or(|l| (manifest.point, manifest.id) > (l.point, l.id))
-                {
-                    latest = Some(manifest);
-                }
+                manifests.push(manifest);
             }
         }
-        Ok(latest)
+        manifests.sort_by_key(|m| (m.point, m.id));
+        Ok(manifests)
+    }
+
+    async fn archive_dir(&self, store: &str) -> Result<PathBuf> {
+        let dir = self.root.join("archive").join(store);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io("creating", &dir, e))?;
+        Ok(dir)
     }
 
     async fn damaged(&self, manifest: &Manifest) -> Result<Vec<String>> {

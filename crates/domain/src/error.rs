@@ -56,6 +56,14 @@ pub enum Error {
     /// `conflict` with `job_id`).
     #[error("job {job_id} is running; one backup, restore, snapshot or PITR runs at a time")]
     JobRunning { job_id: crate::model::JobId },
+    /// A point-in-time recovery target outside what can be recovered (HTTP 422 with the
+    /// `window`).
+    #[error("{message}")]
+    OutsideWindow {
+        message: String,
+        from: Option<crate::model::Timestamp>,
+        to: Option<crate::model::Timestamp>,
+    },
     /// A restore is running: writes wait until it is over (HTTP 503 `maintenance`).
     #[error("a restore is running; writes are refused until it is over")]
     Maintenance,

@@ -520,6 +520,23 @@ pub trait StoreBackup: Send + Sync + 'static {
     async fn restore(&self, dir: &std::path::Path, part: &StoreManifest) -> Result<()>;
     /// Rows or documents per table or collection now, with the keys `mark` counts.
     async fn counts(&self) -> Result<std::collections::BTreeMap<String, u64>>;
+    /// Copies the store's log (what point-in-time recovery replays) into `archive`, this
+    /// store's folder in the repository, from `since` (the oldest backup's position for
+    /// this store) or from where the last call stopped. A no-op for a store whose own tool
+    /// archives continuously (pgBackRest), or that keeps no log (memory).
+    async fn archive(&self, archive: &std::path::Path, since: &serde_json::Value) -> Result<()>;
+    /// Archives the log up to now and says until when the store can be recovered; `None`
+    /// when it keeps no log and can only go back to whole backups.
+    async fn recoverable_until(&self, archive: &std::path::Path) -> Result<Option<Timestamp>>;
+    /// Puts the store back as it was at `target`: the base copy of `part` (in `dir`), then
+    /// its archived log replayed up to `target`.
+    async fn restore_to(
+        &self,
+        dir: &std::path::Path,
+        part: &StoreManifest,
+        archive: &std::path::Path,
+        target: Timestamp,
+    ) -> Result<()>;
 }
 
 /// Where backups are kept: one directory per backup, a manifest with a checksum per file.
@@ -533,6 +550,10 @@ pub trait BackupRepository: Send + Sync + 'static {
     async fn manifest(&self, id: JobId) -> Result<Option<Manifest>>;
     /// The newest backup with a manifest (a backup has one only once it succeeded).
     async fn latest(&self) -> Result<Option<Manifest>>;
+    /// Every backup with a manifest, oldest consistent point first.
+    async fn manifests(&self) -> Result<Vec<Manifest>>;
+    /// The folder `store` archives its log into (created when missing).
+    async fn archive_dir(&self, store: &str) -> Result<std::path::PathBuf>;
     /// The files of `manifest` that are missing or whose size or checksum differ.
     async fn damaged(&self, manifest: &Manifest) -> Result<Vec<String>>;
 }

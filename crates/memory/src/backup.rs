@@ -8,7 +8,7 @@ use crate::catalog::CatalogSnapshot;
 use crate::ledger::LedgerSnapshot;
 use crate::{lock, MemoryCatalog, MemoryLedger};
 use async_trait::async_trait;
-use emporium_domain::model::{now, BackupType, Mark, StoreManifest};
+use emporium_domain::model::{now, BackupType, Mark, StoreManifest, Timestamp};
 use emporium_domain::ports::StoreBackup;
 use emporium_domain::{Error, Result};
 use serde_json::json;
@@ -117,5 +117,26 @@ impl StoreBackup for MemoryBackup {
 
     async fn counts(&self) -> Result<BTreeMap<String, u64>> {
         Ok(self.take().counts())
+    }
+
+    async fn archive(&self, _archive: &Path, _since: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+
+    /// The memory set keeps no log: it goes back to whole backups only.
+    async fn recoverable_until(&self, _archive: &Path) -> Result<Option<Timestamp>> {
+        Ok(None)
+    }
+
+    async fn restore_to(
+        &self,
+        _dir: &Path,
+        _part: &StoreManifest,
+        _archive: &Path,
+        _target: Timestamp,
+    ) -> Result<()> {
+        Err(Error::Internal(
+            "the memory set keeps no log to recover a point in time from".into(),
+        ))
     }
 }

@@ -13,7 +13,7 @@
 //!   slice is exactly the database at `T1`. Indexes are built last.
 
 use async_trait::async_trait;
-use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::model::{BackupType, Mark, StoreManifest, Timestamp as At};
 use emporium_domain::ports::StoreBackup;
 use emporium_domain::{Error, Result};
 use futures::TryStreamExt;
@@ -27,6 +27,8 @@ use tokio::io::AsyncWriteExt;
 
 /// The file holding the oplog slice from the export's start to the consistent point.
 pub const OPLOG_FILE: &str = "oplog.bson";
+/// Where the oplog archive stopped, in the archive folder.
+const ARCHIVE_STATE: &str = "last.json";
 /// Documents per insert while restoring.
 const RESTORE_BATCH: usize = 1000;
 
@@ -35,6 +37,8 @@ pub struct MongoBackup {
     db: Database,
     /// The optime the current export started at.
     start: Mutex<Option<Timestamp>>,
+    /// One archiving pass at a time (the server's loop and a PITR may overlap).
+    archiving: tokio::sync::Mutex<()>,
 }
 
 fn driver(e: mongodb::error::Error) -> Error {
@@ -54,6 +58,7 @@ impl MongoBackup {
         MongoBackup {
             db,
             start: Mutex::new(None),
+            archiving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -439,6 +444,135 @@ impl StoreBackup for MongoBackup {
     async fn counts(&self) -> Result<BTreeMap<String, u64>> {
         self.counts_now().await
     }
+
+    #[tracing::instrument(name = "archive.mongodb", skip_all)]
+    async fn archive(&self, archive: &Path, since: &serde_json::Value) -> Result<()> {
+        let _one_at_a_time = self.archiving.lock().await;
+        let dir = archive.join(self.db.name());
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io("creating", &dir, e))?;
+        let state = dir.join(ARCHIVE_STATE);
+        let last = match tokio::fs::read(&state).await {
+            Ok(bytes) => {
+                let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
+                optime_of(&value)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => optime_of(since)?,
+            Err(e) => return Err(io("reading", &state, e)),
+        };
+        // The oplog is capped: when its oldest entry is newer than where the archive
+        // stopped, entries were lost and the archive would have a gap.
+        let oldest = self
+            .oplog()
+            .find_one(doc! {})
+            .sort(doc! {"$natural": 1})
+            .await
+            .map_err(driver)?
+            .and_then(|e| e.get_timestamp("ts").ok());
+        if oldest.is_some_and(|oldest| oldest > last) {
+            return Err(bad(format!(
+                "the oplog no longer reaches back to {}.{}: the archive has a gap; take a new backup",
+                last.time, last.increment
+            )));
+        }
+        let prefix = format!("{}.", self.db.name());
+        let mut cursor = self
+            .oplog()
+            .find(doc! {"ts": {"$gt": last}})
+            .sort(doc! {"$natural": 1})
+            .await
+            .map_err(driver)?;
+        let mut bytes = Vec::new();
+        let (mut first, mut newest) = (None, last);
+        while let Some(entry) = cursor.try_next().await.map_err(driver)? {
+            let ts = entry.get_timestamp("ts").map_err(bad)?;
+            newest = ts;
+            if entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
+                first.get_or_insert(ts);
+                let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
+                bytes.extend_from_slice(raw.as_bytes());
+            }
+        }
+        if let Some(first) = first {
+            let path = dir.join(format!("{:010}-{:010}.bson", first.time, first.increment));
+            write_then_rename(&path, bytes).await?;
+        }
+        let position = json!({"optime": {"t": newest.time, "i": newest.increment}});
+        write_then_rename(&state, serde_json::to_vec(&position).map_err(bad)?).await
+    }
+
+    async fn recoverable_until(&self, archive: &Path) -> Result<Option<At>> {
+        let state = archive.join(self.db.name()).join(ARCHIVE_STATE);
+        if tokio::fs::metadata(&state).await.is_err() {
+            return Ok(None);
+        }
+        let until = chrono::Utc::now();
+        // Everything up to now goes into the archive first (the caller archived with
+        // the oldest backup's position already, so the state exists).
+        self.archive(archive, &serde_json::Value::Null).await?;
+        Ok(Some(until))
+    }
+
+    #[tracing::instrument(name = "pitr.mongodb", skip_all, fields(%target))]
+    async fn restore_to(
+        &self,
+        dir: &Path,
+        part: &StoreManifest,
+        archive: &Path,
+        target: At,
+    ) -> Result<()> {
+        self.restore(dir, part).await?;
+        let from = optime_of(&part.position)?;
+        let target_ms = target.timestamp_millis();
+        let folder = archive.join(self.db.name());
+        let mut files = Vec::new();
+        let mut entries = tokio::fs::read_dir(&folder)
+            .await
+            .map_err(|e| io("listing", &folder, e))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io("listing", &folder, e))?
+        {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "bson") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        for path in files {
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| io("reading", &path, e))?;
+            for raw in split_documents(&bytes)? {
+                let entry = raw.to_document().map_err(bad)?;
+                let ts = entry.get_timestamp("ts").map_err(bad)?;
+                if ts <= from {
+                    continue;
+                }
+                let at_ms = match entry.get_datetime("wall") {
+                    Ok(wall) => wall.timestamp_millis(),
+                    Err(_) => i64::from(ts.time) * 1000,
+                };
+                if at_ms > target_ms {
+                    return Ok(());
+                }
+                self.replay(&entry).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn write_then_rename(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, bytes)
+        .await
+        .map_err(|e| io("writing", &tmp, e))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| io("renaming", &tmp, e))
 }
 
 fn optime_of(position: &serde_json::Value) -> Result<Timestamp> {

@@ -16,7 +16,7 @@
 
 use crate::error::classify;
 use async_trait::async_trait;
-use emporium_domain::model::{BackupType, Mark, StoreManifest};
+use emporium_domain::model::{BackupType, Mark, StoreManifest, Timestamp};
 use emporium_domain::ports::StoreBackup;
 use emporium_domain::{Error, Result};
 use serde_json::{json, Value};
@@ -206,29 +206,7 @@ impl StoreBackup for PgBackRest {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        sqlx::query("SELECT pg_switch_wal()")
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
-        let deadline = tokio::time::Instant::now() + ARCHIVE_WAIT;
-        loop {
-            let archived: Option<String> =
-                sqlx::query_scalar("SELECT last_archived_wal FROM pg_stat_archiver")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(classify)?;
-            if archived.as_deref().is_some_and(|a| a >= segment.as_str()) {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Error::Unavailable(format!(
-                    "WAL segment {segment} was not archived within {} s; is archive_command \
-                     set to pgbackrest archive-push?",
-                    ARCHIVE_WAIT.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.archived_through(&segment).await?;
         let info = self.info().await?;
         let label = mark.position["backup_label"].as_str().unwrap_or_default();
         let backup = info["backup"]
@@ -258,6 +236,83 @@ impl StoreBackup for PgBackRest {
         let point = part.position["restore_point"]
             .as_str()
             .ok_or_else(|| Error::Internal("the manifest names no restore point".into()))?;
+        self.recover(part, &["--type=name", &format!("--target={point}")])
+            .await
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        self.counts_now().await
+    }
+
+    /// pgBackRest archives the WAL itself (`archive_command`), continuously.
+    async fn archive(&self, _archive: &Path, _since: &Value) -> Result<()> {
+        Ok(())
+    }
+
+    /// Now: a transaction is committed after this moment (recovery to a time needs a
+    /// commit record past it) and the WAL holding it is archived.
+    async fn recoverable_until(&self, _archive: &Path) -> Result<Option<Timestamp>> {
+        let until: Timestamp = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        // A transaction with an id writes a commit record, stamped after `until`.
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        let wal: String = sqlx::query_scalar("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        self.archived_through(&wal).await?;
+        Ok(Some(until))
+    }
+
+    #[tracing::instrument(name = "pitr.postgres", skip_all, fields(%target))]
+    async fn restore_to(
+        &self,
+        _dir: &Path,
+        part: &StoreManifest,
+        _archive: &Path,
+        target: Timestamp,
+    ) -> Result<()> {
+        let target = format!("--target={}", target.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+        self.recover(part, &["--type=time", &target]).await
+    }
+}
+
+impl PgBackRest {
+    /// Switches to a new WAL segment and waits until `segment` is archived.
+    async fn archived_through(&self, segment: &str) -> Result<()> {
+        sqlx::query("SELECT pg_switch_wal()")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        let deadline = tokio::time::Instant::now() + ARCHIVE_WAIT;
+        loop {
+            let archived: Option<String> =
+                sqlx::query_scalar("SELECT last_archived_wal FROM pg_stat_archiver")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)?;
+            if archived.as_deref().is_some_and(|a| a >= segment) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "WAL segment {segment} was not archived within {} s; is archive_command \
+                     set to pgbackrest archive-push?",
+                    ARCHIVE_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the cluster, restores the base copy of `part` with WAL replayed to the
+    /// recovery target in `target`, starts it again, and waits until it has promoted.
+    async fn recover(&self, part: &StoreManifest, target: &[&str]) -> Result<()> {
         let label = part.position["backup_label"]
             .as_str()
             .ok_or_else(|| Error::Internal("the manifest names no pgBackRest backup".into()))?;
@@ -266,19 +321,13 @@ impl StoreBackup for PgBackRest {
             "pg_ctl stop",
         )
         .await?;
-        let (set, target) = (format!("--set={label}"), format!("--target={point}"));
-        run(
-            self.pgbackrest(&[
-                "--delta",
-                &set,
-                "--type=name",
-                &target,
-                "--target-action=promote",
-                "restore",
-            ]),
-            "pgbackrest restore",
-        )
-        .await?;
+        let set = format!("--set={label}");
+        // Along the backup's own timeline: after an earlier restore, the latest timeline
+        // may have left the backup's history behind.
+        let mut args = vec!["--delta", set.as_str(), "--target-timeline=current"];
+        args.extend_from_slice(target);
+        args.extend_from_slice(&["--target-action=promote", "restore"]);
+        run(self.pgbackrest(&args), "pgbackrest restore").await?;
         let log = self.config.data_dir.join("log-after-restore.txt");
         let log = log.to_string_lossy().into_owned();
         run(
@@ -304,9 +353,5 @@ impl StoreBackup for PgBackRest {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-
-    async fn counts(&self) -> Result<BTreeMap<String, u64>> {
-        self.counts_now().await
     }
 }

@@ -3,7 +3,7 @@
 //! on, one at a time (a second one gets 409 `conflict` naming the running job).
 
 use super::admin::AdminActor;
-use super::dto::{BackupBody, ErrorBody, JobPage, JobResponse, RestoreBody};
+use super::dto::{BackupBody, ErrorBody, JobPage, JobResponse, PitrBody, RestoreBody};
 use super::error::{ApiError, ApiResult};
 use super::query;
 use crate::state::AppState;
@@ -21,6 +21,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/restore")
             .route(web::post().to(start_restore))
+            .default_service(super::not_allowed("POST")),
+    )
+    .service(
+        web::resource("/pitr")
+            .route(web::post().to(start_pitr))
             .default_service(super::not_allowed("POST")),
     )
     .service(
@@ -113,6 +118,36 @@ pub async fn start_restore(
         force: body.force.unwrap_or(false),
     };
     let job = state.backups.start_restore(actor(&req), request).await?;
+    Ok(accepted(job))
+}
+
+/// Recovers both stores to one moment: the newest backup before it, then each store's
+/// archived log (WAL, oplog) replayed up to it. Writes get 503 `maintenance` meanwhile.
+#[utoipa::path(post, path = "/api/admin/pitr", tag = "operations",
+    request_body(content = PitrBody, content_type = "application/json"),
+    responses(
+        (status = 202, body = JobResponse, description = "the PITR job; `Location` names its log entry",
+            headers(("Location" = String, description = "/api/admin/backup-logs/{id}"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a job is running (`error.job_id`)"),
+        (status = 422, body = ErrorBody, description = "`to` is missing, malformed, or outside the recoverable window (`error.window` `{from, to}`)"),
+        (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn start_pitr(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body: PitrBody = optional_body(&body)?;
+    let to = body
+        .to
+        .ok_or_else(|| emporium_domain::Error::invalid("to", "is required"))?;
+    let to = chrono::DateTime::parse_from_rfc3339(&to)
+        .map_err(|e| {
+            emporium_domain::Error::invalid("to", format!("is not an RFC 3339 time: {e}"))
+        })?
+        .with_timezone(&chrono::Utc);
+    let job = state.backups.start_pitr(actor(&req), to).await?;
     Ok(accepted(job))
 }
 

@@ -51,6 +51,7 @@ impl ApiError {
                 Error::PaymentDeclined { .. } => "payment_declined",
                 Error::Unavailable(_) => "unavailable",
                 Error::Maintenance => "maintenance",
+                Error::OutsideWindow { .. } => "validation_failed",
                 Error::JobRunning { .. } => "conflict",
                 Error::Internal(_) => "internal",
             },
@@ -79,6 +80,10 @@ impl ApiError {
                 error["order_id"] = json!(order_id)
             }
             ApiError::Domain(Error::JobRunning { job_id }) => error["job_id"] = json!(job_id),
+            ApiError::Domain(Error::OutsideWindow { message, from, to }) => {
+                error["details"] = json!([{"field": "to", "message": message}]);
+                error["window"] = json!({"from": from, "to": to});
+            }
             ApiError::Domain(Error::InvalidTransition { from, to }) => {
                 error["details"] = json!({"from": from, "to": to})
             }
@@ -95,7 +100,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Domain(e) => match e {
-                Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::Validation(_) | Error::OutsideWindow { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_)
                 | Error::JobRunning { .. }

@@ -344,3 +344,113 @@ pub async fn the_cli_backs_up_what_the_server_restores(
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(app.stock(&id(&product)).await, (6, 0));
 }
+
+/// The seed's exercise: data is created, the time `T` noted, then products are deleted and
+/// orders cancelled by mistake, and something new is written. PITR to `T` brings back
+/// everything from before `T` (including what was written after the last backup, from the
+/// archived logs) and nothing from after it.
+pub async fn pitr_undoes_an_accidental_deletion(app: &TestApp) {
+    let lamp = id(&app.product("PITR lamp", "lighting", "12.00", 10).await);
+    let desk = id(&app.product("PITR desk", "furniture", "150.00", 5).await);
+    let (status, first) = app.order("pitr-1", &[(&lamp, 2)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
+    let backup = succeeded(app, &backup_id).await;
+
+    // Before T but after the backup: only the archived WAL and oplog hold these.
+    let rug = id(&app.product("PITR rug", "textiles", "60.00", 3).await);
+    let (status, second) = app.order("pitr-2", &[(&rug, 1)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // The accidents, and a newcomer: all after T.
+    let (status, _) = app.delete(&format!("/products/{desk}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, cancelled) = app.delete(&format!("/orders/{}", id(&first))).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    let late = id(&app.product("PITR latecomer", "misc", "1.00", 1).await);
+    assert_eq!(app.stock(&lamp).await, (10, 0));
+
+    // Outside the window: 422 with the window.
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let before_backup = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    for to in [future, before_backup] {
+        let ((status, body), _) = app
+            .admin(Method::POST, "/admin/pitr", Some(&json!({ "to": to })))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["error"]["window"]["from"].is_string(), "{body}");
+        assert!(body["error"]["window"]["to"].is_string(), "{body}");
+    }
+    let ((status, body), _) = app
+        .admin(
+            Method::POST,
+            "/admin/pitr",
+            Some(&json!({"to": "yesterday"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let pitr_id = start(app, "/admin/pitr", json!({ "to": t.to_rfc3339() }), "pitr").await;
+    let pitr = succeeded(app, &pitr_id).await;
+    assert_eq!(pitr["request"]["backup_id"], backup["id"], "{pitr:#}");
+    let verification = &pitr["verification"];
+    assert_eq!(verification["reconcile"]["clean"], true, "{verification:#}");
+    assert!(verification["rto_ms"].is_i64(), "{verification:#}");
+    assert!(
+        verification["rpo"]["rolled_back_ms"].as_i64().unwrap() >= 1000,
+        "{verification:#}"
+    );
+    assert_eq!(
+        verification["rpo"]["counts"]["mongodb"]["rolled_back"]["products"], 0,
+        "{verification:#}"
+    );
+
+    // Everything from before T is back ...
+    for product in [&lamp, &desk, &rug] {
+        let (status, body) = app.get(&format!("/products/{product}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(app.stock(&lamp).await, (8, 0));
+    assert_eq!(app.stock(&rug).await, (2, 0));
+    for order in [&first, &second] {
+        let (status, body) = app.get(&format!("/orders/{}", id(order))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "confirmed", "{body}");
+    }
+    // ... and nothing written after it.
+    let (status, _) = app.get(&format!("/products/{late}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, found) = app.get("/products?q=latecomer").await;
+    assert_eq!(found["total"], 0, "{found}");
+}
+
+/// The memory set keeps no log: PITR is 422, saying so, and changes nothing.
+pub async fn pitr_needs_a_log(app: &TestApp) {
+    let product = id(&app.product("No log here", "misc", "2.00", 1).await);
+    let backup_id = start(app, "/admin/backup", json!({}), "backup").await;
+    succeeded(app, &backup_id).await;
+    let ((status, body), _) = app
+        .admin(
+            Method::POST,
+            "/admin/pitr",
+            Some(&json!({"to": chrono::Utc::now().to_rfc3339()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keeps no log"),
+        "{body}"
+    );
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/pitr", Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = app.get(&format!("/products/{product}")).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -157,6 +157,18 @@ async fn real_cli_backup_is_restored_by_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_pitr_undoes_an_accidental_deletion() {
+    let (app, _) = helpers::spawn_real_with_backups().await;
+    backups::pitr_undoes_an_accidental_deletion(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pitr_needs_a_log() {
+    let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
+    backups::pitr_needs_a_log(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_bad_backup_requests_are_refused() {
     let (app, dir) = helpers::spawn_real_with_backups().await;
     backups::bad_backup_requests_are_refused(&app, &dir).await;

@@ -140,6 +140,7 @@ impl Refusal {
             Error::Unavailable(_)
             | Error::Internal(_)
             | Error::Maintenance
+            | Error::OutsideWindow { .. }
             | Error::JobRunning { .. } => return None,
         })
     }

@@ -16,6 +16,7 @@ use super::{ReconciliationService, RecoveryService};
 use crate::error::{Error, Result};
 use crate::model::{
     BackupType, Job, JobId, JobKind, Manifest, Page, PageRequest, SagaState, StoreManifest,
+    Timestamp,
 };
 use crate::ports::{BackupRepository, JobLog, StoreBackup, Stores};
 use async_trait::async_trait;
@@ -217,6 +218,156 @@ impl BackupService {
             service.run_restore(running, manifest).await
         });
         Ok(job)
+    }
+
+    /// Starts a point-in-time recovery of every store to `to`, after checking that `to`
+    /// lies in the recoverable window (422 with the window otherwise).
+    pub async fn start_pitr(&self, actor: Option<String>, to: Timestamp) -> Result<Job> {
+        self.not_busy()?;
+        let base = self.pitr_base(to).await?;
+        let (job, slot) = self
+            .claim(
+                JobKind::Pitr,
+                actor,
+                json!({ "to": to, "backup_id": base.id }),
+            )
+            .await?;
+        let service = self.clone();
+        let running = job.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            service.run_pitr(running, base, to).await
+        });
+        Ok(job)
+    }
+
+    /// Runs a point-in-time recovery to its end (the CLI's way): the finished job.
+    pub async fn pitr(&self, actor: Option<String>, to: Timestamp) -> Result<Job> {
+        self.not_busy()?;
+        let base = self.pitr_base(to).await?;
+        let (job, _slot) = self
+            .claim(
+                JobKind::Pitr,
+                actor,
+                json!({ "to": to, "backup_id": base.id }),
+            )
+            .await?;
+        Ok(self.run_pitr(job, base, to).await)
+    }
+
+    /// Copies each store's log into the archive, from the oldest backup on; the server
+    /// calls it every few seconds. Nothing to do before the first backup.
+    pub async fn archive_logs(&self) -> Result<()> {
+        let manifests = self.inner.repository.manifests().await?;
+        let Some(oldest) = manifests.first() else {
+            return Ok(());
+        };
+        for store in &self.inner.stores {
+            let Some(part) = oldest.stores.get(store.store()) else {
+                continue;
+            };
+            let archive = self.inner.repository.archive_dir(store.store()).await?;
+            store.archive(&archive, &part.position).await?;
+        }
+        Ok(())
+    }
+
+    /// The backup to start a recovery to `to` from: the newest one at or before `to`
+    /// among those taken since the last restore (a recovery never crosses one).
+    async fn pitr_base(&self, to: Timestamp) -> Result<Manifest> {
+        let outside = |message: String, from, until| Error::OutsideWindow {
+            message,
+            from,
+            to: until,
+        };
+        let last_restore = self.last_restore().await?;
+        let manifests: Vec<Manifest> = self
+            .inner
+            .repository
+            .manifests()
+            .await?
+            .into_iter()
+            .filter(|m| last_restore.is_none_or(|at| m.point > at))
+            .collect();
+        let from = manifests.first().map(|m| m.point);
+        if to > crate::model::now() {
+            return Err(outside(
+                format!("{to} is in the future"),
+                from,
+                Some(crate::model::now()),
+            ));
+        }
+        let Some(from) = from else {
+            return Err(outside(
+                "no backup to recover from (since the last restore): take one first".into(),
+                None,
+                None,
+            ));
+        };
+        self.archive_logs().await?;
+        let mut until = crate::model::now();
+        for store in &self.inner.stores {
+            let archive = self.inner.repository.archive_dir(store.store()).await?;
+            match store.recoverable_until(&archive).await? {
+                Some(at) => until = until.min(at),
+                None => {
+                    return Err(outside(
+                        format!(
+                            "{} keeps no log: it can go back to whole backups only (POST /api/admin/restore)",
+                            store.store()
+                        ),
+                        None,
+                        None,
+                    ))
+                }
+            }
+        }
+        if to < from || to > until {
+            return Err(outside(
+                format!("{to} is outside the recoverable window"),
+                Some(from),
+                Some(until),
+            ));
+        }
+        let base = manifests
+            .into_iter()
+            .rev()
+            .find(|m| m.point <= to)
+            .ok_or_else(|| Error::Internal("no backup at or before the target".into()))?;
+        let damaged = self.inner.repository.damaged(&base).await?;
+        if !damaged.is_empty() {
+            return Err(Error::invalid(
+                "to",
+                format!(
+                    "backup {} is damaged: {} do not match the manifest's checksums",
+                    base.id,
+                    damaged.join(", ")
+                ),
+            ));
+        }
+        Ok(base)
+    }
+
+    /// When the last successful restore or recovery finished.
+    async fn last_restore(&self) -> Result<Option<Timestamp>> {
+        let mut offset = 0;
+        loop {
+            let page = self
+                .inner
+                .log
+                .list(PageRequest { limit: 500, offset })
+                .await?;
+            if let Some(job) = page.items.iter().find(|j| {
+                matches!(j.kind, JobKind::Restore | JobKind::Pitr)
+                    && j.status == crate::model::JobStatus::Succeeded
+            }) {
+                return Ok(job.finished_at);
+            }
+            if page.items.len() < 500 {
+                return Ok(None);
+            }
+            offset += 500;
+        }
     }
 
     /// Runs a backup to its end (the CLI's way): the finished job.
@@ -427,6 +578,98 @@ impl BackupService {
         };
         job.size_bytes = Some(manifest.size_bytes());
         inner.repository.save_manifest(&manifest).await
+    }
+
+    #[tracing::instrument(name = "pitr", skip(self, job, base), fields(job = %job.id, backup = %base.id, %to))]
+    async fn run_pitr(&self, mut job: Job, base: Manifest, to: Timestamp) -> Job {
+        let outcome = self.pitr_steps(&mut job, &base, to).await;
+        self.finish(job, outcome).await
+    }
+
+    async fn pitr_steps(&self, job: &mut Job, base: &Manifest, to: Timestamp) -> Result<()> {
+        let inner = &self.inner;
+        let total = inner.stores.len() + 3;
+        self.step(
+            job,
+            format!("1/{total}: maintenance, waiting for writes in flight"),
+        )
+        .await;
+        let _maintenance = inner.gate.maintenance().await?;
+        let mut before = BTreeMap::new();
+        for store in &inner.stores {
+            before.insert(store.store(), store.counts().await?);
+        }
+        job.positions = base.positions();
+        for (i, store) in inner.stores.iter().enumerate() {
+            self.step(
+                job,
+                format!("{}/{total}: recovering {} to {to}", i + 2, store.store()),
+            )
+            .await;
+            let dir = inner.repository.store_dir(base.id, store.store()).await?;
+            let archive = inner.repository.archive_dir(store.store()).await?;
+            store
+                .restore_to(&dir, &base.stores[store.store()], &archive, to)
+                .await?;
+            job.positions.insert(
+                store.store().to_owned(),
+                json!({ "recovered_to": to, "from_backup": base.stores[store.store()].position }),
+            );
+        }
+        self.step(job, format!("{}/{total}: verifying", total - 1))
+            .await;
+        let mut counts = serde_json::Map::new();
+        for store in &inner.stores {
+            let after = store.counts().await?;
+            let lost: BTreeMap<&String, i64> = before[store.store()]
+                .iter()
+                .map(|(name, n)| {
+                    (
+                        name,
+                        *n as i64 - after.get(name).copied().unwrap_or(0) as i64,
+                    )
+                })
+                .collect();
+            counts.insert(
+                store.store().to_owned(),
+                json!({ "before": before[store.store()], "after": after, "rolled_back": lost }),
+            );
+        }
+        for listener in &inner.listeners {
+            listener.restored().await?;
+        }
+        self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
+            .await;
+        let recovery = RecoveryService::new(inner.ledger.clone())
+            .recover(Duration::ZERO)
+            .await?;
+        let reconcile = ReconciliationService::new(inner.ledger.clone())
+            .check()
+            .await?;
+        let clean = reconcile.is_clean();
+        let rto_ms = (crate::model::now() - job.started_at)
+            .num_milliseconds()
+            .max(0);
+        job.verification = Some(json!({
+            "checksums": "ok",
+            "rpo": {
+                "target": to,
+                "rolled_back_ms": (job.started_at - to).num_milliseconds(),
+                "counts": counts,
+            },
+            "rto_ms": rto_ms,
+            "recovery": recovery,
+            "reconcile": {
+                "clean": clean,
+                "summary": serde_json::to_value(reconcile.summary).unwrap_or(Value::Null),
+            },
+        }));
+        if !clean {
+            return Err(Error::Internal(
+                "recovered, but reconcile reports problems (see verification)".into(),
+            ));
+        }
+        Ok(())
     }
 
     #[tracing::instrument(name = "restore", skip(self, job, manifest), fields(job = %job.id, backup = %manifest.id))]

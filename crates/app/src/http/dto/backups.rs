@@ -29,6 +29,14 @@ pub struct RestoreBody {
     pub force: Option<bool>,
 }
 
+/// `POST /api/admin/pitr`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PitrBody {
+    /// The moment to recover both stores to (RFC 3339), inside the recoverable window.
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Option<String>,
+}
+
 /// A backup, restore, snapshot or PITR job: an entry of the backup log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobResponse {

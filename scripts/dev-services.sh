@@ -4,6 +4,16 @@
 #   scripts/dev-services.sh up [--install]   start what is missing, print the variables to export
 #   scripts/dev-services.sh down             stop the MongoDB server started by `up`
 #   scripts/dev-services.sh status           say what runs
+#   scripts/dev-services.sh up --private DIR    a backup-ready stack of its own under DIR
+#   scripts/dev-services.sh down --private DIR  stop it (its data stays in DIR)
+#
+# `up --private DIR` starts, on free ports and with everything under DIR:
+#   * a PostgreSQL cluster of its own (initdb), archiving its WAL into a pgBackRest
+#     repository (stanza `emporium` created), with a database `emporium`;
+#   * the MongoDB wire-protocol server, with its oplog;
+# and prints every variable `emporium serve` needs, backup settings included:
+#   eval "$(scripts/dev-services.sh up --private .shop)" && cargo run -p emporium-app -- serve
+# Running it again restarts what stopped, on the same ports and data.
 #
 # `up` is idempotent:
 #   * PostgreSQL: the Debian cluster on 127.0.0.1:5432 (started with pg_ctlcluster when it is
@@ -29,7 +39,7 @@ POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/emporium"
 MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
 
 usage() {
-  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -122,6 +132,130 @@ stop_mongo() {
   rm -f "$MONGO_PID_FILE"
 }
 
+# ------------------------------------------------------------ private stack
+
+# The folder with pg_ctl and initdb: the newest Debian PostgreSQL, else PATH.
+pg_bindir() {
+  local dir
+  dir="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then
+    printf '%s\n' "$dir"
+  else
+    dirname "$(command -v initdb || die "initdb is missing: apt-get install -y postgresql")"
+  fi
+}
+
+# Runs a PostgreSQL tool as the cluster's owner: `postgres` when we are root.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+private_up() {
+  local dir="$1"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  ensure_pgbackrest
+  local bindir pg="$dir/postgres" data="$dir/postgres/data" ports="$dir/ports.env"
+  bindir="$(pg_bindir)"
+  if [ ! -f "$ports" ]; then
+    printf 'PRIVATE_PG_PORT=%s\nPRIVATE_MONGO_PORT=%s\n' "$(free_port)" "$(free_port)" >"$ports"
+  fi
+  # shellcheck source=/dev/null
+  source "$ports"
+  local conf="$pg/pgbackrest.conf" fresh=no
+  if [ ! -f "$data/PG_VERSION" ]; then
+    fresh=yes
+    log "creating a PostgreSQL cluster in ${data}"
+    mkdir -p "$pg/sock" "$pg/repo" "$pg/pgbackrest-log" "$pg/pgbackrest-lock"
+    if [ "$(id -u)" = 0 ]; then
+      chown -R postgres:postgres "$pg"
+      # The server's user must be able to reach the folder.
+      runuser -u postgres -- test -x "$pg" || die "user postgres cannot reach $pg; choose a folder outside a private home directory"
+    fi
+    as_owner "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale >/dev/null
+    cat >"$conf" <<CONF
+[global]
+repo1-path=$pg/repo
+repo1-retention-full=4
+log-path=$pg/pgbackrest-log
+lock-path=$pg/pgbackrest-lock
+start-fast=y
+log-level-console=warn
+
+[emporium]
+pg1-path=$data
+pg1-port=$PRIVATE_PG_PORT
+pg1-socket-path=$pg/sock
+CONF
+    cat >"$data/postgresql.auto.conf" <<CONF
+port = $PRIVATE_PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$pg/sock'
+wal_level = replica
+archive_mode = on
+archive_command = 'pgbackrest --config=$conf --stanza=emporium archive-push %p'
+CONF
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$pg"
+  fi
+  if as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "private PostgreSQL already runs on 127.0.0.1:$PRIVATE_PG_PORT"
+  else
+    log "starting private PostgreSQL on 127.0.0.1:$PRIVATE_PG_PORT"
+    as_owner "$bindir/pg_ctl" -D "$data" -l "$pg/server.log" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$pg/server.log" >&2; die "the private PostgreSQL did not start"; }
+  fi
+  if [ "$fresh" = yes ]; then
+    as_owner pgbackrest --config="$conf" --stanza=emporium stanza-create >&2
+    psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -qtA -c 'CREATE DATABASE emporium' >/dev/null
+  fi
+
+  local mongo_pid_file="$dir/mongo.pid" pid
+  if [ -f "$mongo_pid_file" ] && pid="$(cat "$mongo_pid_file")" && kill -0 "$pid" 2>/dev/null \
+    && ps -p "$pid" -o args= | grep -q secantusd; then
+    log "private MongoDB (secantusdb) already runs on 127.0.0.1:$PRIVATE_MONGO_PORT"
+  else
+    ensure_secantusdb
+    mkdir -p "$dir/mongo"
+    log "starting private MongoDB (secantusdb) on 127.0.0.1:$PRIVATE_MONGO_PORT"
+    nohup "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$PRIVATE_MONGO_PORT" \
+      --storage-path "$dir/mongo" >>"$dir/mongo.log" 2>&1 </dev/null &
+    echo $! >"$mongo_pid_file"
+    wait_for_port "$PRIVATE_MONGO_PORT" 240 || { tail -n 20 "$dir/mongo.log" >&2; die "the private MongoDB did not start"; }
+  fi
+
+  log "private stack is up under $dir; export these (or: eval \"\$($0 up --private $1)\"):"
+  printf 'export EMPORIUM_POSTGRES_URL=postgres://postgres@127.0.0.1:%s/emporium\n' "$PRIVATE_PG_PORT"
+  printf "export EMPORIUM_MONGODB_URI='mongodb://127.0.0.1:%s/?directConnection=true'\n" "$PRIVATE_MONGO_PORT"
+  printf 'export EMPORIUM_BACKUP_DIR=%s\n' "$dir/backups"
+  printf 'export EMPORIUM_BACKUP_PGBACKREST_STANZA=emporium\n'
+  printf 'export EMPORIUM_BACKUP_PGBACKREST_CONFIG=%s\n' "$conf"
+  printf 'export EMPORIUM_BACKUP_PG_DATA=%s\n' "$data"
+  printf 'export EMPORIUM_BACKUP_PG_BINDIR=%s\n' "$bindir"
+  if [ "$(id -u)" = 0 ]; then printf 'export EMPORIUM_BACKUP_RUN_AS=postgres\n'; fi
+  printf '%s\n' '# payments: the test gateway (no money moves)'
+  printf 'export EMPORIUM_TEST_GATEWAY=true\n'
+}
+
+private_down() {
+  local dir="$1"
+  [ -d "$dir" ] || die "no private stack in $dir"
+  dir="$(cd "$dir" && pwd)"
+  local data="$dir/postgres/data" pid
+  if [ -f "$data/postmaster.pid" ]; then
+    log "stopping private PostgreSQL"
+    as_owner "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null || true
+  fi
+  if [ -f "$dir/mongo.pid" ] && pid="$(cat "$dir/mongo.pid")" && kill -0 "$pid" 2>/dev/null \
+    && ps -p "$pid" -o args= | grep -q secantusd; then
+    log "stopping private MongoDB (secantusdb), pid $pid"
+    kill "$pid"
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/mongo.pid"
+  log "stopped; the data stays in $dir (remove the folder to forget it)"
+}
+
 # -------------------------------------------------------------------- commands
 
 print_env() {
@@ -136,6 +270,11 @@ cmd_up() {
   while [ "$#" -gt 0 ]; do
     case "$1" in
       --install) install=yes ;;
+      --private)
+        [ "$#" -eq 2 ] || usage
+        private_up "$2"
+        return
+        ;;
       *) usage ;;
     esac
     shift
@@ -174,7 +313,14 @@ main() {
   shift
   case "$command" in
     up) cmd_up "$@" ;;
-    down) [ "$#" -eq 0 ] || usage; stop_mongo ;;
+    down)
+      if [ "$#" -eq 2 ] && [ "$1" = --private ]; then
+        private_down "$2"
+      else
+        [ "$#" -eq 0 ] || usage
+        stop_mongo
+      fi
+      ;;
     status) [ "$#" -eq 0 ] || usage; cmd_status ;;
     -h | --help | help) usage ;;
     *) usage ;;

@@ -50,6 +50,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Recover both stores to one moment (RFC 3339): the newest backup before it, then
+    /// each store's archived log replayed up to it (what `POST /api/admin/pitr` does).
+    /// Stop the server first, or use the route.
+    Pitr {
+        /// The moment to recover to, e.g. `2026-12-05T10:41:07Z`.
+        #[arg(long)]
+        to: chrono::DateTime<chrono::FixedOffset>,
+    },
 }
 
 #[actix_web::main]
@@ -111,6 +119,14 @@ async fn main() -> anyhow::Result<()> {
             };
             let code = run_job(&settings, |service| async move {
                 service.restore(Some("cli".into()), request).await
+            })
+            .await;
+            std::process::exit(code);
+        }
+        Command::Pitr { to } => {
+            let to = to.with_timezone(&chrono::Utc);
+            let code = run_job(&settings, |service| async move {
+                service.pitr(Some("cli".into()), to).await
             })
             .await;
             std::process::exit(code);
@@ -247,7 +263,13 @@ where
             } else {
                 bar.abandon_with_message("failed");
             }
-            println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
+            // Like `reconcile`: a closed stdout (`| head`) is not worth a panic.
+            if let Ok(json) = serde_json::to_string_pretty(&job) {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{json}");
+                let _ = out.flush();
+            }
             if ok {
                 0
             } else {

@@ -454,3 +454,91 @@ pub async fn pitr_needs_a_log(app: &TestApp) {
     let (status, _) = app.get(&format!("/products/{product}")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The newcomer's path (issue 10, part 7): `scripts/dev-services.sh up --private DIR` starts
+/// a backup-ready stack and prints its variables; with them `emporium migrate`, `backup`
+/// and `restore` work with nothing else set up; `down --private DIR` stops it.
+pub async fn the_private_stack_backs_up_and_restores() {
+    /// Stops the stack even when an assertion fails halfway (dropped before the folder).
+    struct Down(std::path::PathBuf, std::path::PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("bash")
+                .arg(&self.0)
+                .args(["down", "--private"])
+                .arg(&self.1)
+                .output();
+        }
+    }
+    let dir = crate::helpers::TempDir::new("emporium-private-stack");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("scripts/dev-services.sh");
+    let _down = Down(script.clone(), dir.0.clone());
+    let up = tokio::process::Command::new("bash")
+        .arg(&script)
+        .args(["up", "--private"])
+        .arg(&dir.0)
+        .output()
+        .await
+        .expect("dev-services.sh runs");
+    let exports = String::from_utf8_lossy(&up.stdout).into_owned();
+    assert!(
+        up.status.success(),
+        "{exports}{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let env: Vec<(String, String)> = exports
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    assert!(
+        env.iter()
+            .any(|(k, _)| k == "EMPORIUM_BACKUP_PGBACKREST_STANZA"),
+        "{exports}"
+    );
+    let emporium = |args: &'static [&'static str]| {
+        let env = env.clone();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+                .args(args)
+                .envs(env)
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .expect("emporium runs");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "emporium {args:?}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            stdout
+        }
+    };
+    emporium(&["migrate"]).await;
+    let backup: Value =
+        serde_json::from_str(&emporium(&["backup", "--type", "incremental"]).await).unwrap();
+    assert_eq!(backup["status"], "succeeded", "{backup:#}");
+    assert!(
+        backup["positions"]["postgres"]["backup_label"].is_string(),
+        "{backup:#}"
+    );
+    let restore: Value = serde_json::from_str(&emporium(&["restore"]).await).unwrap();
+    assert_eq!(restore["status"], "succeeded", "{restore:#}");
+    assert_eq!(restore["request"]["backup_id"], backup["id"]);
+    assert_eq!(restore["verification"]["counts_match"], true, "{restore:#}");
+    let down = tokio::process::Command::new("bash")
+        .arg(&script)
+        .args(["down", "--private"])
+        .arg(&dir.0)
+        .output()
+        .await
+        .expect("dev-services.sh runs");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}

@@ -163,6 +163,11 @@ async fn real_pitr_undoes_an_accidental_deletion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_stack_backs_up_and_restores() {
+    backups::the_private_stack_backs_up_and_restores().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_pitr_needs_a_log() {
     let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
     backups::pitr_needs_a_log(&app).await;

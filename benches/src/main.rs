@@ -17,6 +17,7 @@
 //! (every order takes 1 unit of the same SKU), `crossed` (2-item baskets over two SKUs, in
 //! opposite orders half of the time).
 
+mod backup;
 mod feed;
 mod placement;
 mod reports;
@@ -51,6 +52,9 @@ enum Command {
     /// Start a release server, create N products and time ranked search with two filters,
     /// and facets, once the index has them all.
     Search(search::SearchArgs),
+    /// Start a private backup-ready stack, generate N products and M orders, and time full
+    /// and incremental backups, a restore and a PITR through the `emporium` commands.
+    Backup(backup::BackupArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -131,6 +135,7 @@ async fn main() -> Result<()> {
         Command::Reports(args) => reports::reports(args).await,
         Command::Feed(args) => feed::feed(args).await,
         Command::Search(args) => search::search(args).await,
+        Command::Backup(args) => backup::backup(args).await,
     }
 }
 

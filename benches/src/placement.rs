@@ -193,48 +193,54 @@ impl Drop for Server {
     }
 }
 
+/// Builds the server in release mode and returns the path of its binary.
+pub(crate) fn release_server(root: &Path) -> Result<PathBuf> {
+    eprintln!("building the server (release) ...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    // `cargo run` hands this process the package's CARGO_* variables and its own
+    // LD_LIBRARY_PATH; build scripts that watch them would make every bench run rebuild
+    // the server from scratch. The build gets the environment of a plain shell.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let cargo_own = name.starts_with("CARGO_")
+            && !matches!(name.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+        if cargo_own || name == "LD_LIBRARY_PATH" || name == "OUT_DIR" {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let built = build
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "emporium-app",
+            "--bin",
+            "emporium",
+        ])
+        .current_dir(root)
+        .status()?;
+    if !built.success() {
+        bail!("cargo build of the server failed");
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    Ok(target.join("release/emporium"))
+}
+
 impl Server {
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
     pub(crate) async fn start(root: &Path, db_url: &str) -> Result<Server> {
-        eprintln!("building the server (release) ...");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        // `cargo run` hands this process the package's CARGO_* variables and its own
-        // LD_LIBRARY_PATH; build scripts that watch them would make every bench run rebuild
-        // the server from scratch. The build gets the environment of a plain shell.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let cargo_own = name.starts_with("CARGO_")
-                && !matches!(name.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR");
-            if cargo_own || name == "LD_LIBRARY_PATH" || name == "OUT_DIR" {
-                build.env_remove(name.as_ref());
-            }
-        }
-        let built = build
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "-p",
-                "emporium-app",
-                "--bin",
-                "emporium",
-            ])
-            .current_dir(root)
-            .status()?;
-        if !built.success() {
-            bail!("cargo build of the server failed");
-        }
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root.join("target"));
+        let binary = release_server(root)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = tokio::process::Command::new(target.join("release/emporium"))
+        let child = tokio::process::Command::new(&binary)
             .arg("serve")
             .env("EMPORIUM_LISTEN", format!("127.0.0.1:{port}"))
             .env("EMPORIUM_POSTGRES_URL", db_url)

@@ -316,6 +316,13 @@ impl PgBackRest {
         let label = part.position["backup_label"]
             .as_str()
             .ok_or_else(|| Error::Internal("the manifest names no pgBackRest backup".into()))?;
+        // The feed's `seq` names a point in the feed for every client and for this
+        // server's hub: it must not go back with the restore (the hub would skip every
+        // new event until the sequence passed its position again).
+        let feed_head: i64 = sqlx::query_scalar("SELECT last_value FROM feed_seq")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
         run(
             self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]),
             "pg_ctl stop",
@@ -344,6 +351,13 @@ impl PgBackRest {
                     .fetch_one(&self.pool)
                     .await;
             if let Ok(false) = recovering {
+                sqlx::query(
+                    "SELECT setval('feed_seq', GREATEST($1, (SELECT last_value FROM feed_seq)))",
+                )
+                .bind(feed_head)
+                .execute(&self.pool)
+                .await
+                .map_err(classify)?;
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {

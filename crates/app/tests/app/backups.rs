@@ -95,6 +95,22 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     assert_eq!(ids, [doomed_id.as_str()], "{found}");
     let (_, found) = app.get("/products?q=latecomer").await;
     assert_eq!(found["total"], 0, "{found}");
+    // New changes reach search again (through the feed, whose positions did not go back).
+    let glow = id(&app
+        .product("Backup afterglow sconce", "lighting", "30.00", 2)
+        .await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, found) = app.get("/products?q=afterglow").await;
+        if found["items"][0]["id"] == glow.as_str() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a product created after the restore never reached search: {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // The shop takes orders again, against the restored stock.
     let (status, body) = app
         .order("cust-again", &[(&doomed_id, 5)], "tok_visa")

@@ -53,7 +53,7 @@ impl StoreBackup for Unconfigured {
     async fn mark(&self, _: &str) -> emporium_domain::Result<Mark> {
         self.refuse()
     }
-    async fn seal(&self, _: &Path, _: &Mark) -> emporium_domain::Result<(String, u64)> {
+    async fn seal(&self, _: &Path, _: &mut Mark) -> emporium_domain::Result<(String, u64)> {
         self.refuse()
     }
     async fn restore(&self, _: &Path, _: &StoreManifest) -> emporium_domain::Result<()> {

@@ -509,12 +509,13 @@ pub trait StoreBackup: Send + Sync + 'static {
     /// The slow part, before the consistent point: a base copy (into `dir`, this store's
     /// directory in the backup, or the store's own backup tool's repository).
     async fn base(&self, dir: &std::path::Path, kind: BackupType) -> Result<()>;
-    /// Where the store is now, and its counts. Called with writes paused: must be quick.
+    /// Where the store is now. Called with writes paused: must be quick. The counts may
+    /// be left for `seal`, as of this moment.
     async fn mark(&self, label: &str) -> Result<Mark>;
     /// After the point: whatever makes the base copy reach `mark` (the WAL or oplog that
-    /// leads there) is made durable. Returns the tool that wrote the backup (with its
-    /// version) and the bytes kept outside `dir`.
-    async fn seal(&self, dir: &std::path::Path, mark: &Mark) -> Result<(String, u64)>;
+    /// leads there) is made durable, and `mark.counts` completed as of the mark. Returns
+    /// the tool that wrote the backup (with its version) and the bytes kept outside `dir`.
+    async fn seal(&self, dir: &std::path::Path, mark: &mut Mark) -> Result<(String, u64)>;
     /// Puts the store back where `part` says, from the files in `dir`. Everything the
     /// store holds now is replaced.
     async fn restore(&self, dir: &std::path::Path, part: &StoreManifest) -> Result<()>;

@@ -86,7 +86,7 @@ impl StoreBackup for MemoryBackup {
         })
     }
 
-    async fn seal(&self, dir: &Path, _mark: &Mark) -> Result<(String, u64)> {
+    async fn seal(&self, dir: &Path, _mark: &mut Mark) -> Result<(String, u64)> {
         let snapshot = lock(&self.taken)
             .take()
             .ok_or_else(|| Error::Internal("memory backup sealed without a mark".into()))?;

@@ -251,6 +251,73 @@ impl MongoBackup {
     }
 }
 
+/// Documents per exported collection at the consistent point: the export's `_id`s, with
+/// the oplog slice's inserts added and its deletes taken away (updates change no count).
+async fn counts_at_the_point(dir: &Path, prefix: &str) -> Result<BTreeMap<String, u64>> {
+    let mut ids: BTreeMap<String, std::collections::HashSet<String>> = BTreeMap::new();
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| io("listing", dir, e))?;
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| io("listing", dir, e))?
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(collection) = name.strip_suffix(".bson") else {
+            continue;
+        };
+        if name == OPLOG_FILE {
+            continue;
+        }
+        let bytes = tokio::fs::read(entry.path())
+            .await
+            .map_err(|e| io("reading", &entry.path(), e))?;
+        let mut set = std::collections::HashSet::new();
+        for document in split_documents(&bytes)? {
+            let id = document
+                .get("_id")
+                .map_err(bad)?
+                .ok_or_else(|| bad("a document without _id"))?;
+            set.insert(format!(
+                "{:?}",
+                Bson::try_from(id.to_raw_bson()).map_err(bad)?
+            ));
+        }
+        ids.insert(collection.to_owned(), set);
+    }
+    let path = dir.join(OPLOG_FILE);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| io("reading", &path, e))?;
+    for raw in split_documents(&bytes)? {
+        let entry = raw.to_document().map_err(bad)?;
+        let (Ok(op), Ok(ns)) = (entry.get_str("op"), entry.get_str("ns")) else {
+            continue;
+        };
+        let Some(set) = ns.strip_prefix(prefix).and_then(|c| ids.get_mut(c)) else {
+            continue;
+        };
+        let Some(id) = entry.get_document("o").ok().and_then(|o| o.get("_id")) else {
+            continue;
+        };
+        let id = format!("{id:?}");
+        match op {
+            "i" => {
+                set.insert(id);
+            }
+            "d" => {
+                set.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    Ok(ids
+        .into_iter()
+        .map(|(c, set)| (c, set.len() as u64))
+        .collect())
+}
+
 /// The documents of a mongodump `.bson` file.
 fn split_documents(bytes: &[u8]) -> Result<Vec<RawDocumentBuf>> {
     let mut documents = Vec::new();
@@ -351,6 +418,8 @@ impl StoreBackup for MongoBackup {
         Ok(())
     }
 
+    /// Only the optime: the counts as of it come from the export and the oplog slice, in
+    /// `seal`, after the writes are let go again.
     async fn mark(&self, _label: &str) -> Result<Mark> {
         let at = self.last_optime().await?;
         Ok(Mark {
@@ -359,12 +428,12 @@ impl StoreBackup for MongoBackup {
                 "time": chrono::DateTime::from_timestamp(at.time as i64, 0),
                 "database": self.db.name(),
             }),
-            counts: self.counts_now().await?,
+            counts: BTreeMap::new(),
         })
     }
 
     #[tracing::instrument(name = "backup.mongodb.seal", skip_all)]
-    async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
+    async fn seal(&self, dir: &Path, mark: &mut Mark) -> Result<(String, u64)> {
         let start = self
             .start
             .lock()
@@ -397,6 +466,7 @@ impl StoreBackup for MongoBackup {
                 .map_err(|e| io("writing", &path, e))?;
         }
         out.flush().await.map_err(|e| io("writing", &path, e))?;
+        mark.counts = counts_at_the_point(dir, &prefix).await?;
         Ok((
             "emporium-mongo export (mongodump layout, with the oplog to the point)".into(),
             0,

@@ -56,6 +56,8 @@ pub struct PgBackRest {
     config: PgBackRestConfig,
     /// The label of the base copy the current backup made.
     label: Mutex<Option<String>>,
+    /// The transaction that holds the consistent point's snapshot, from mark to seal.
+    snapshot: tokio::sync::Mutex<Option<sqlx::Transaction<'static, sqlx::Postgres>>>,
 }
 
 impl PgBackRest {
@@ -64,6 +66,7 @@ impl PgBackRest {
             pool,
             config,
             label: Mutex::new(None),
+            snapshot: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -174,15 +177,24 @@ impl StoreBackup for PgBackRest {
         Ok(())
     }
 
+    /// The restore point is created in a REPEATABLE READ transaction whose snapshot is
+    /// taken by that same statement: `seal` counts the rows in it, as of the point, after
+    /// the writes are let go again.
     async fn mark(&self, label: &str) -> Result<Mark> {
+        let mut snapshot = self.pool.begin().await.map_err(classify)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *snapshot)
+            .await
+            .map_err(classify)?;
         let (lsn, wal, time): (String, String, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
             "SELECT lsn::text, pg_walfile_name(lsn), now() \
              FROM pg_create_restore_point($1) AS lsn",
         )
         .bind(label)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *snapshot)
         .await
         .map_err(classify)?;
+        *self.snapshot.lock().await = Some(snapshot);
         let backup_label = self
             .label
             .lock()
@@ -196,12 +208,23 @@ impl StoreBackup for PgBackRest {
                 "time": time,
                 "backup_label": backup_label,
             }),
-            counts: self.counts_now().await?,
+            counts: BTreeMap::new(),
         })
     }
 
     #[tracing::instrument(name = "backup.postgres.seal", skip_all)]
-    async fn seal(&self, dir: &Path, mark: &Mark) -> Result<(String, u64)> {
+    async fn seal(&self, dir: &Path, mark: &mut Mark) -> Result<(String, u64)> {
+        let snapshot = self.snapshot.lock().await.take();
+        let mut snapshot =
+            snapshot.ok_or_else(|| Error::Internal("sealed without a mark".into()))?;
+        for table in COUNTED_TABLES {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&mut *snapshot)
+                .await
+                .map_err(classify)?;
+            mark.counts.insert(table.to_owned(), n as u64);
+        }
+        snapshot.commit().await.map_err(classify)?;
         let segment = mark.position["wal_segment"]
             .as_str()
             .unwrap_or_default()

@@ -538,7 +538,8 @@ impl BackupService {
             (marks, crate::model::now())
         };
         let mut parts = BTreeMap::new();
-        for (i, (store, (dir, mark))) in inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate()
+        for (i, (store, (dir, mut mark))) in
+            inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate()
         {
             self.step(
                 job,
@@ -550,7 +551,7 @@ impl BackupService {
                 ),
             )
             .await;
-            let (tool, external) = store.seal(dir, &mark).await?;
+            let (tool, external) = store.seal(dir, &mut mark).await?;
             let files = inner.repository.files(job.id, store.store()).await?;
             let size_bytes = files.iter().map(|f| f.size).sum::<u64>() + external;
             job.positions

@@ -152,6 +152,11 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
         restore["verification"]["counts"]
     );
     println!("pitr rpo: {}", pitr["verification"]["rpo"]);
+    println!("full backup pause: {}", full["verification"]["pause"]);
+    println!(
+        "incremental backup pause: {}",
+        incremental["verification"]["pause"]
+    );
     drop(stack);
     Ok(())
 }

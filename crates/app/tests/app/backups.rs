@@ -49,6 +49,10 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     let backup = succeeded(app, &backup_id).await;
     assert_eq!(backup["request"]["type"], "full");
     assert!(backup["size_bytes"].as_u64().unwrap_or(0) > 0, "{backup}");
+    assert!(
+        backup["verification"]["pause"]["marks_ms"].is_f64(),
+        "{backup}"
+    );
     let positions = backup["positions"].as_object().expect("positions");
     assert!(!positions.is_empty(), "{backup}");
 

@@ -529,14 +529,23 @@ impl BackupService {
         )
         .await;
         let label = format!("emporium-{}", job.id);
-        let (marks, point) = {
+        let waited = std::time::Instant::now();
+        let (marks, point, paused_for) = {
             let _paused = inner.gate.pause().await?;
+            let paused = std::time::Instant::now();
             let mut marks = Vec::with_capacity(count);
             for store in &inner.stores {
                 marks.push(store.mark(&label).await?);
             }
-            (marks, crate::model::now())
+            (marks, crate::model::now(), paused.elapsed())
         };
+        // How long writes were held: waiting for those in flight, then the marks.
+        job.verification = Some(json!({
+            "pause": {
+                "waiting_for_writes_ms": (waited.elapsed() - paused_for).as_secs_f64() * 1000.0,
+                "marks_ms": paused_for.as_secs_f64() * 1000.0,
+            }
+        }));
         let mut parts = BTreeMap::new();
         for (i, (store, (dir, mut mark))) in
             inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate()

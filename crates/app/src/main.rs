@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use emporium_app::{config::Settings, startup::Application, telemetry};
+use emporium_domain::service::JobRequest;
 
 /// Emporium: an e-commerce backend with its catalog in MongoDB and its money in PostgreSQL.
 #[derive(Parser)]
@@ -106,30 +107,18 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 emporium_domain::model::BackupType::Full
             };
-            let code = run_job(&settings, |service| async move {
-                service.backup(Some("cli".into()), kind).await
-            })
-            .await;
-            std::process::exit(code);
+            std::process::exit(run_job(&settings, JobRequest::Backup(kind)).await);
         }
         Command::Restore { backup_id, force } => {
             let request = emporium_domain::service::RestoreRequest {
                 backup_id: backup_id.map(emporium_domain::model::JobId::from_uuid),
                 force,
             };
-            let code = run_job(&settings, |service| async move {
-                service.restore(Some("cli".into()), request).await
-            })
-            .await;
-            std::process::exit(code);
+            std::process::exit(run_job(&settings, JobRequest::Restore(request)).await);
         }
         Command::Pitr { to } => {
             let to = to.with_timezone(&chrono::Utc);
-            let code = run_job(&settings, |service| async move {
-                service.pitr(Some("cli".into()), to).await
-            })
-            .await;
-            std::process::exit(code);
+            std::process::exit(run_job(&settings, JobRequest::Pitr(to)).await);
         }
         Command::Openapi => {
             use utoipa::OpenApi;
@@ -204,11 +193,7 @@ async fn run_reconciliation(
 /// Runs a backup or restore job in this process with a progress bar on stderr; prints the
 /// finished job as JSON on stdout. Exit code 0 when it succeeded, 1 when it failed, 2 when
 /// it could not start.
-async fn run_job<F, Fut>(settings: &Settings, job: F) -> i32
-where
-    F: FnOnce(emporium_domain::service::BackupService) -> Fut,
-    Fut: std::future::Future<Output = emporium_domain::Result<emporium_domain::model::Job>>,
-{
+async fn run_job(settings: &Settings, request: JobRequest) -> i32 {
     let settings = Settings {
         migrate_on_start: false,
         ..settings.clone()
@@ -252,7 +237,7 @@ where
             }
         }
     });
-    let outcome = job(service).await;
+    let outcome = service.run(Some("cli".into()), request).await;
     watcher.abort();
     match outcome {
         Ok(job) => {

@@ -526,8 +526,9 @@ pub trait StoreBackup: Send + Sync + 'static {
     /// this store) or from where the last call stopped. A no-op for a store whose own tool
     /// archives continuously (pgBackRest), or that keeps no log (memory).
     async fn archive(&self, archive: &std::path::Path, since: &serde_json::Value) -> Result<()>;
-    /// Archives the log up to now and says until when the store can be recovered; `None`
-    /// when it keeps no log and can only go back to whole backups.
+    /// Until when the store can be recovered, called right after `archive` copied its log
+    /// up to now (a store whose own tool archives makes sure of it here); `None` when it
+    /// keeps no log and can only go back to whole backups.
     async fn recoverable_until(&self, archive: &std::path::Path) -> Result<Option<Timestamp>>;
     /// Puts the store back as it was at `target`: the base copy of `part` (in `dir`), then
     /// its archived log replayed up to `target`.

@@ -577,11 +577,9 @@ impl StoreBackup for MongoBackup {
         if tokio::fs::metadata(&state).await.is_err() {
             return Ok(None);
         }
-        let until = chrono::Utc::now();
-        // Everything up to now goes into the archive first (the caller archived with
-        // the oldest backup's position already, so the state exists).
-        self.archive(archive, &serde_json::Value::Null).await?;
-        Ok(Some(until))
+        // `archive` has just copied the oplog up to the moment it started; the caller
+        // bounds the window by that moment.
+        Ok(Some(chrono::Utc::now()))
     }
 
     #[tracing::instrument(name = "pitr.mongodb", skip_all, fields(%target))]

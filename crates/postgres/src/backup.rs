@@ -106,15 +106,8 @@ impl PgBackRest {
     }
 
     async fn counts_now(&self) -> Result<BTreeMap<String, u64>> {
-        let mut counts = BTreeMap::new();
-        for table in COUNTED_TABLES {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?;
-            counts.insert(table.to_owned(), n as u64);
-        }
-        Ok(counts)
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        count_rows(&mut conn).await
     }
 
     /// `pgbackrest info` for this stanza, as JSON.
@@ -131,6 +124,19 @@ impl PgBackRest {
             .cloned()
             .ok_or_else(|| Error::Internal("pgbackrest info names no stanza".into()))
     }
+}
+
+/// Rows per counted table, as `conn` (or its transaction's snapshot) sees them.
+async fn count_rows(conn: &mut sqlx::PgConnection) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for table in COUNTED_TABLES {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(classify)?;
+        counts.insert(table.to_owned(), n as u64);
+    }
+    Ok(counts)
 }
 
 /// Runs `command`; its stdout, or its output in the error.
@@ -217,13 +223,7 @@ impl StoreBackup for PgBackRest {
         let snapshot = self.snapshot.lock().await.take();
         let mut snapshot =
             snapshot.ok_or_else(|| Error::Internal("sealed without a mark".into()))?;
-        for table in COUNTED_TABLES {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                .fetch_one(&mut *snapshot)
-                .await
-                .map_err(classify)?;
-            mark.counts.insert(table.to_owned(), n as u64);
-        }
+        mark.counts = count_rows(&mut snapshot).await?;
         snapshot.commit().await.map_err(classify)?;
         let segment = mark.position["wal_segment"]
             .as_str()

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use emporium_domain::model::{Job, JobId};
-use emporium_domain::service::RestoreRequest;
+use emporium_domain::service::{JobRequest, RestoreRequest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -87,10 +87,8 @@ pub async fn start_backup(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let body: BackupBody = optional_body(&body)?;
-    let job = state
-        .backups
-        .start_backup(actor(&req), body.backup_type.unwrap_or_default())
-        .await?;
+    let request = JobRequest::Backup(body.backup_type.unwrap_or_default());
+    let job = state.backups.start(actor(&req), request).await?;
     Ok(accepted(job))
 }
 
@@ -117,7 +115,10 @@ pub async fn start_restore(
         backup_id: body.backup_id.map(JobId::from_uuid),
         force: body.force.unwrap_or(false),
     };
-    let job = state.backups.start_restore(actor(&req), request).await?;
+    let job = state
+        .backups
+        .start(actor(&req), JobRequest::Restore(request))
+        .await?;
     Ok(accepted(job))
 }
 
@@ -147,7 +148,10 @@ pub async fn start_pitr(
             emporium_domain::Error::invalid("to", format!("is not an RFC 3339 time: {e}"))
         })?
         .with_timezone(&chrono::Utc);
-    let job = state.backups.start_pitr(actor(&req), to).await?;
+    let job = state
+        .backups
+        .start(actor(&req), JobRequest::Pitr(to))
+        .await?;
     Ok(accepted(job))
 }
 

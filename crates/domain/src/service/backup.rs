@@ -97,6 +97,24 @@ pub trait RestoreListener: Send + Sync + 'static {
     async fn restored(&self) -> Result<()>;
 }
 
+/// What a job is asked to do.
+#[derive(Debug, Clone)]
+pub enum JobRequest {
+    /// Back every store up to one consistent point.
+    Backup(BackupType),
+    /// Restore every store to a backup's point.
+    Restore(RestoreRequest),
+    /// Recover every store to one moment.
+    Pitr(Timestamp),
+}
+
+/// A request once checked: what the job works from.
+enum Plan {
+    Backup(BackupType),
+    Restore(Manifest),
+    Pitr(Manifest, Timestamp),
+}
+
 /// How a restore may be asked for.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
@@ -181,78 +199,57 @@ impl BackupService {
         self.inner.log.list(page).await
     }
 
-    /// Starts a backup of every store; the job runs on after this returns.
-    pub async fn start_backup(&self, actor: Option<String>, kind: BackupType) -> Result<Job> {
-        let (job, slot) = self
-            .claim(JobKind::Backup, actor, json!({ "type": kind }))
-            .await?;
-        let service = self.clone();
-        let running = job.clone();
+    /// Starts a job, after the checks that change nothing (for a restore: the backup
+    /// exists, is intact and no saga is in flight unless forced; for a recovery: the
+    /// target lies in the window); the job runs on after this returns.
+    pub async fn start(&self, actor: Option<String>, request: JobRequest) -> Result<Job> {
+        let (job, slot, plan) = self.prepare(actor, request).await?;
+        let (service, running) = (self.clone(), job.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            service.run_backup(running, kind).await
+            service.execute(running, plan).await
         });
         Ok(job)
     }
 
-    /// Starts a restore, after checking what can be checked without changing anything:
-    /// the backup exists and is intact, and no saga is in flight (unless forced).
-    pub async fn start_restore(
+    /// Runs a job to its end (the CLI's way), after the same checks: the finished job.
+    pub async fn run(&self, actor: Option<String>, request: JobRequest) -> Result<Job> {
+        let (job, _slot, plan) = self.prepare(actor, request).await?;
+        Ok(self.execute(job, plan).await)
+    }
+
+    /// Checks `request`, then claims the one-job slot and logs the job as running.
+    async fn prepare(
         &self,
         actor: Option<String>,
-        request: RestoreRequest,
-    ) -> Result<Job> {
+        request: JobRequest,
+    ) -> Result<(Job, Slot, Plan)> {
         self.not_busy()?;
-        let manifest = self.restorable(&request).await?;
-        let (job, slot) = self
-            .claim(
-                JobKind::Restore,
-                actor,
-                json!({ "backup_id": manifest.id, "force": request.force }),
-            )
-            .await?;
-        let service = self.clone();
-        let running = job.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            service.run_restore(running, manifest).await
-        });
-        Ok(job)
+        let (kind, asked, plan) = match request {
+            JobRequest::Backup(kind) => {
+                (JobKind::Backup, json!({ "type": kind }), Plan::Backup(kind))
+            }
+            JobRequest::Restore(restore) => {
+                let manifest = self.restorable(&restore).await?;
+                let asked = json!({ "backup_id": manifest.id, "force": restore.force });
+                (JobKind::Restore, asked, Plan::Restore(manifest))
+            }
+            JobRequest::Pitr(to) => {
+                let base = self.pitr_base(to).await?;
+                let asked = json!({ "to": to, "backup_id": base.id });
+                (JobKind::Pitr, asked, Plan::Pitr(base, to))
+            }
+        };
+        let (job, slot) = self.claim(kind, actor, asked).await?;
+        Ok((job, slot, plan))
     }
 
-    /// Starts a point-in-time recovery of every store to `to`, after checking that `to`
-    /// lies in the recoverable window (422 with the window otherwise).
-    pub async fn start_pitr(&self, actor: Option<String>, to: Timestamp) -> Result<Job> {
-        self.not_busy()?;
-        let base = self.pitr_base(to).await?;
-        let (job, slot) = self
-            .claim(
-                JobKind::Pitr,
-                actor,
-                json!({ "to": to, "backup_id": base.id }),
-            )
-            .await?;
-        let service = self.clone();
-        let running = job.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            service.run_pitr(running, base, to).await
-        });
-        Ok(job)
-    }
-
-    /// Runs a point-in-time recovery to its end (the CLI's way): the finished job.
-    pub async fn pitr(&self, actor: Option<String>, to: Timestamp) -> Result<Job> {
-        self.not_busy()?;
-        let base = self.pitr_base(to).await?;
-        let (job, _slot) = self
-            .claim(
-                JobKind::Pitr,
-                actor,
-                json!({ "to": to, "backup_id": base.id }),
-            )
-            .await?;
-        Ok(self.run_pitr(job, base, to).await)
+    async fn execute(&self, job: Job, plan: Plan) -> Job {
+        match plan {
+            Plan::Backup(kind) => self.run_backup(job, kind).await,
+            Plan::Restore(manifest) => self.run_restore(job, manifest).await,
+            Plan::Pitr(base, to) => self.run_pitr(job, base, to).await,
+        }
     }
 
     /// Copies each store's log into the archive, from the oldest backup on; the server
@@ -304,8 +301,10 @@ impl BackupService {
                 None,
             ));
         };
-        self.archive_logs().await?;
+        // Every log is archived up to this moment (the window's end at most), then each
+        // store says until when it can recover.
         let mut until = crate::model::now();
+        self.archive_logs().await?;
         for store in &self.inner.stores {
             let archive = self.inner.repository.archive_dir(store.store()).await?;
             match store.recoverable_until(&archive).await? {
@@ -368,28 +367,6 @@ impl BackupService {
             }
             offset += 500;
         }
-    }
-
-    /// Runs a backup to its end (the CLI's way): the finished job.
-    pub async fn backup(&self, actor: Option<String>, kind: BackupType) -> Result<Job> {
-        let (job, _slot) = self
-            .claim(JobKind::Backup, actor, json!({ "type": kind }))
-            .await?;
-        Ok(self.run_backup(job, kind).await)
-    }
-
-    /// Runs a restore to its end (the CLI's way): the finished job.
-    pub async fn restore(&self, actor: Option<String>, request: RestoreRequest) -> Result<Job> {
-        self.not_busy()?;
-        let manifest = self.restorable(&request).await?;
-        let (job, _slot) = self
-            .claim(
-                JobKind::Restore,
-                actor,
-                json!({ "backup_id": manifest.id, "force": request.force }),
-            )
-            .await?;
-        Ok(self.run_restore(job, manifest).await)
     }
 
     /// A job is running: [`Error::JobRunning`] (checked again, atomically, by `claim`).

@@ -13,7 +13,7 @@ mod suppliers;
 
 pub use audit::AuditService;
 pub use backup::{
-    BackupService, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
+    BackupService, JobRequest, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
 };
 pub use catalog::{CatalogService, ProductView};
 pub use orders::{

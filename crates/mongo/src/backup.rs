@@ -177,11 +177,8 @@ impl MongoBackup {
         }
         self.db.run_command(create).await.map_err(driver)?;
         let path = dir.join(format!("{name}.bson"));
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| io("reading", &path, e))?;
         let mut batch = Vec::with_capacity(RESTORE_BATCH);
-        for document in split_documents(&bytes)? {
+        for document in read_documents(&path).await? {
             batch.push(document);
             if batch.len() == RESTORE_BATCH {
                 collection
@@ -270,11 +267,8 @@ async fn counts_at_the_point(dir: &Path, prefix: &str) -> Result<BTreeMap<String
         if name == OPLOG_FILE {
             continue;
         }
-        let bytes = tokio::fs::read(entry.path())
-            .await
-            .map_err(|e| io("reading", &entry.path(), e))?;
         let mut set = std::collections::HashSet::new();
-        for document in split_documents(&bytes)? {
+        for document in read_documents(&entry.path()).await? {
             let id = document
                 .get("_id")
                 .map_err(bad)?
@@ -287,10 +281,7 @@ async fn counts_at_the_point(dir: &Path, prefix: &str) -> Result<BTreeMap<String
         ids.insert(collection.to_owned(), set);
     }
     let path = dir.join(OPLOG_FILE);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| io("reading", &path, e))?;
-    for raw in split_documents(&bytes)? {
+    for raw in read_documents(&path).await? {
         let entry = raw.to_document().map_err(bad)?;
         let (Ok(op), Ok(ns)) = (entry.get_str("op"), entry.get_str("ns")) else {
             continue;
@@ -316,6 +307,14 @@ async fn counts_at_the_point(dir: &Path, prefix: &str) -> Result<BTreeMap<String
         .into_iter()
         .map(|(c, set)| (c, set.len() as u64))
         .collect())
+}
+
+/// The documents of the mongodump-layout `.bson` file at `path`.
+async fn read_documents(path: &Path) -> Result<Vec<RawDocumentBuf>> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| io("reading", path, e))?;
+    split_documents(&bytes)
 }
 
 /// The documents of a mongodump `.bson` file.
@@ -481,10 +480,7 @@ impl StoreBackup for MongoBackup {
             indexes.push((name.clone(), self.load(dir, name).await?));
         }
         let path = dir.join(OPLOG_FILE);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| io("reading", &path, e))?;
-        for raw in split_documents(&bytes)? {
+        for raw in read_documents(&path).await? {
             let entry = raw.to_document().map_err(bad)?;
             if entry.get_timestamp("ts").is_ok_and(|ts| ts > end) {
                 break;
@@ -610,10 +606,7 @@ impl StoreBackup for MongoBackup {
         }
         files.sort();
         for path in files {
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(|e| io("reading", &path, e))?;
-            for raw in split_documents(&bytes)? {
+            for raw in read_documents(&path).await? {
                 let entry = raw.to_document().map_err(bad)?;
                 let ts = entry.get_timestamp("ts").map_err(bad)?;
                 if ts <= from {

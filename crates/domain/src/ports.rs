@@ -25,7 +25,7 @@ use crate::model::{
     ResumeToken, SagaId, SagaRecord, SagaState, SalesWindow, SearchHit, SearchQuery, Seq, Sku,
     StockLevel, StoreManifest, Supplier, SupplierId, SupplierSales, Timestamp, Units,
 };
-use crate::Result;
+use crate::{Error, Result};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -392,6 +392,33 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Where `source` was last read up to.
     async fn resume_token(&self, source: &str) -> Result<Option<ResumeToken>>;
+    /// [`Self::record_external`] for a follower that keeps its own `previous`: `Ok` when the
+    /// log is now at `resume` (recorded here, or first by another follower), and an error
+    /// when the log's cursor is anywhere else, so that the follower starts again from
+    /// [`Self::resume_token`] instead of losing every later change to a check that can no
+    /// longer pass. The cursor moves elsewhere when a restore takes the log back to an
+    /// earlier point, or when another follower is further ahead.
+    async fn record_following(
+        &self,
+        source: &str,
+        events: &[DomainEvent],
+        previous: Option<&ResumeToken>,
+        resume: &ResumeToken,
+    ) -> Result<()> {
+        if self
+            .record_external(source, events, previous, resume)
+            .await?
+        {
+            return Ok(());
+        }
+        match self.resume_token(source).await? {
+            Some(at) if &at == resume => Ok(()),
+            _ => Err(Error::Conflict(format!(
+                "the feed's cursor for {source} is no longer where this follower left it; \
+                 following again from the cursor"
+            ))),
+        }
+    }
     /// Drops events recorded before `cutoff`; they leave the replay window. Returns how many.
     async fn prune(&self, cutoff: Timestamp) -> Result<u64>;
 }

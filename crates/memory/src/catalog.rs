@@ -351,7 +351,7 @@ impl CatalogChanges for MemoryCatalog {
                 };
                 let resume = token(last + 1);
                 let events: Vec<DomainEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
-                log.record_external(SOURCE, &events, previous.as_ref(), &resume)
+                log.record_following(SOURCE, &events, previous.as_ref(), &resume)
                     .await?;
                 previous = Some(resume);
                 next = last + 1;

@@ -7,8 +7,9 @@
 //! * **Consistent point**: the newest optime `T1`, read with the server's writes paused,
 //!   and the documents per collection.
 //! * **Seal**: the oplog entries of this database in `(T0, T1]` go into `oplog.bson`.
-//! * **Restore**: each collection is dropped, created again with its options, filled from
-//!   the export, and the oplog slice is replayed over it. Replaying is idempotent (inserts
+//! * **Restore**: each collection is emptied (never dropped: that would invalidate the
+//!   feed's change stream) and given its exported options, or created, filled from the
+//!   export, and the oplog slice is replayed over it. Replaying is idempotent (inserts
 //!   as upserts, updates as `$set`/`$unset`, deletes by id), so the fuzzy export plus the
 //!   slice is exactly the database at `T1`. Indexes are built last.
 
@@ -156,7 +157,7 @@ impl MongoBackup {
         out.flush().await.map_err(|e| io("writing", &path, e))
     }
 
-    /// Drops `name`, creates it again with the exported options, and loads its documents.
+    /// Empties `name` (or creates it) with the exported options, and loads its documents.
     async fn load(&self, dir: &Path, name: &str) -> Result<Vec<Document>> {
         let meta_path = dir.join(format!("{name}.metadata.json"));
         let meta: serde_json::Value = serde_json::from_slice(
@@ -170,12 +171,34 @@ impl MongoBackup {
             _ => return Err(bad("metadata is not a document")),
         };
         let collection = self.db.collection::<RawDocumentBuf>(name);
-        collection.drop().await.map_err(driver)?;
-        let mut create = doc! {"create": name};
-        if let Ok(options) = meta.get_document("options") {
-            create.extend(options.clone());
+        let options = meta.get_document("options").cloned().unwrap_or_default();
+        let exists = !self
+            .db
+            .list_collection_names()
+            .filter(doc! {"name": name})
+            .await
+            .map_err(driver)?
+            .is_empty();
+        if exists {
+            // Emptied, not dropped: a drop invalidates the change streams that follow the
+            // collection (the feed's, among them), and a follower resuming after the drop
+            // meets the invalidation again. Deletes reach the feed as deletions instead.
+            collection.delete_many(doc! {}).await.map_err(driver)?;
+            collection.drop_indexes().await.map_err(driver)?;
+            let mut modify = doc! {"collMod": name};
+            for key in ["validator", "validationLevel", "validationAction"] {
+                if let Some(value) = options.get(key) {
+                    modify.insert(key, value.clone());
+                }
+            }
+            if modify.len() > 1 {
+                self.db.run_command(modify).await.map_err(driver)?;
+            }
+        } else {
+            let mut create = doc! {"create": name};
+            create.extend(options);
+            self.db.run_command(create).await.map_err(driver)?;
         }
-        self.db.run_command(create).await.map_err(driver)?;
         let path = dir.join(format!("{name}.bson"));
         let mut batch = Vec::with_capacity(RESTORE_BATCH);
         for document in read_documents(&path).await? {

@@ -93,10 +93,10 @@ impl CatalogChanges for MongoCatalog {
             let token = to_token(&change.id)?;
             match event_of(&change)? {
                 Some(event) => {
-                    // `false`: another server following the stream recorded it first
-                    // (resume tokens are the same for every follower), so the log is at
-                    // this token either way.
-                    log.record_external(
+                    // Another server following the stream may record it first (resume
+                    // tokens are the same for every follower); a cursor moved anywhere
+                    // else (a restore) ends this stream, to start again from the cursor.
+                    log.record_following(
                         PRODUCT_CHANGES,
                         std::slice::from_ref(&event),
                         previous.as_ref(),

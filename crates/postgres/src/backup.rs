@@ -306,6 +306,37 @@ impl StoreBackup for PgBackRest {
 }
 
 impl PgBackRest {
+    /// Puts the feed's sequence and the followers' cursors back where they were before
+    /// the restore, in one transaction.
+    async fn keep_feed_position(
+        &self,
+        feed_head: i64,
+        cursors: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        let (sources, tokens): (Vec<&str>, Vec<&[u8]>) = cursors
+            .iter()
+            .map(|(source, token)| (source.as_str(), token.as_slice()))
+            .unzip();
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query("SELECT setval('feed_seq', GREATEST($1, (SELECT last_value FROM feed_seq)))")
+            .bind(feed_head)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO feed_cursor (source, resume_token) \
+             SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+             ON CONFLICT (source) DO UPDATE \
+                SET resume_token = EXCLUDED.resume_token, updated_at = now()",
+        )
+        .bind(&sources)
+        .bind(&tokens)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
     /// Switches to a new WAL segment and waits until `segment` is archived.
     async fn archived_through(&self, segment: &str) -> Result<()> {
         sqlx::query("SELECT pg_switch_wal()")
@@ -346,6 +377,14 @@ impl PgBackRest {
             .fetch_one(&self.pool)
             .await
             .map_err(classify)?;
+        // Nor may the followers' cursors: MongoDB's change stream goes on from where it is
+        // (the catalog's own restore reaches the feed through it), and a follower whose
+        // cursor went back would re-record what it already had.
+        let cursors: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT source, resume_token FROM feed_cursor")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
         run(
             self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]),
             "pg_ctl stop",
@@ -374,14 +413,7 @@ impl PgBackRest {
                     .fetch_one(&self.pool)
                     .await;
             if let Ok(false) = recovering {
-                sqlx::query(
-                    "SELECT setval('feed_seq', GREATEST($1, (SELECT last_value FROM feed_seq)))",
-                )
-                .bind(feed_head)
-                .execute(&self.pool)
-                .await
-                .map_err(classify)?;
-                return Ok(());
+                return self.keep_feed_position(feed_head, &cursors).await;
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(Error::Unavailable(

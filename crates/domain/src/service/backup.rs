@@ -37,6 +37,7 @@ pub const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WriteGate {
     lock: Arc<RwLock<()>>,
     maintenance: AtomicBool,
+    replacing: AtomicBool,
 }
 
 /// Held by a write for its whole run.
@@ -57,6 +58,19 @@ impl WriteGate {
 
     pub fn in_maintenance(&self) -> bool {
         self.maintenance.load(Ordering::SeqCst)
+    }
+
+    /// True while a restore replaces the stores' contents and the caches that copy them:
+    /// a read then could see a store half loaded (a product missing that exists both
+    /// before and after), so reads are refused too, as [`Error::Maintenance`].
+    pub fn replacing(&self) -> bool {
+        self.replacing.load(Ordering::SeqCst)
+    }
+
+    /// Refuses reads until the returned guard is dropped (see [`Self::replacing`]).
+    fn replace(self: &Arc<Self>) -> Replacing {
+        self.replacing.store(true, Ordering::SeqCst);
+        Replacing(self.clone())
     }
 
     /// Waits for the writes in flight to finish and holds new ones back until the guard
@@ -83,6 +97,14 @@ impl WriteGate {
 }
 
 struct Maintenance(Arc<WriteGate>);
+
+struct Replacing(Arc<WriteGate>);
+
+impl Drop for Replacing {
+    fn drop(&mut self) {
+        self.0.replacing.store(false, Ordering::SeqCst);
+    }
+}
 
 impl Drop for Maintenance {
     fn drop(&mut self) {
@@ -587,6 +609,7 @@ impl BackupService {
             before.insert(store.store(), store.counts().await?);
         }
         job.positions = base.positions();
+        let replacing = inner.gate.replace();
         for (i, store) in inner.stores.iter().enumerate() {
             self.step(
                 job,
@@ -625,6 +648,7 @@ impl BackupService {
         for listener in &inner.listeners {
             listener.restored().await?;
         }
+        drop(replacing);
         self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
             .await;
         let recovery = RecoveryService::new(inner.ledger.clone())
@@ -676,6 +700,7 @@ impl BackupService {
         let _maintenance = inner.gate.maintenance().await?;
         job.positions = manifest.positions();
         job.size_bytes = Some(manifest.size_bytes());
+        let replacing = inner.gate.replace();
         for (i, store) in inner.stores.iter().enumerate() {
             self.step(
                 job,
@@ -713,6 +738,7 @@ impl BackupService {
         for listener in &inner.listeners {
             listener.restored().await?;
         }
+        drop(replacing);
         self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
             .await;
         // No saga of this process runs across a restore; what the point cut in half is

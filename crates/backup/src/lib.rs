@@ -62,12 +62,32 @@ async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<()> {
             .map_err(|e| io("creating", parent, e))?;
     }
     let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, bytes)
+    write_synced(&tmp, &bytes)
         .await
         .map_err(|e| io("writing", &tmp, e))?;
     tokio::fs::rename(&tmp, path)
         .await
-        .map_err(|e| io("renaming", &tmp, e))
+        .map_err(|e| io("renaming", &tmp, e))?;
+    // The rename itself is durable once the folder is.
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)
+            .await
+            .map_err(|e| io("syncing", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` and waits until they are on disk: a manifest or job record
+/// renamed into place must not turn out empty after a power cut.
+async fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await
+}
+
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
@@ -187,8 +207,14 @@ impl BackupRepository for FsRepository {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<JobId>() else {
                 continue;
             };
-            if let Some(manifest) = self.manifest(id).await? {
-                manifests.push(manifest);
+            // One unreadable manifest (a backup cut short by a crash, a damaged disk)
+            // takes that backup out of the list, not every listing with it.
+            match self.manifest(id).await {
+                Ok(Some(manifest)) => manifests.push(manifest),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(backup = %id, error = %e, "skipping an unreadable backup manifest")
+                }
             }
         }
         manifests.sort_by_key(|m| (m.point, m.id));
@@ -250,12 +276,65 @@ impl JobLog for FsRepository {
         {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                if let Some(job) = read_json::<Job>(&path).await? {
-                    jobs.push(job);
+                match read_json::<Job>(&path).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "skipping an unreadable job record"),
                 }
             }
         }
         jobs.sort_by_key(|job| std::cmp::Reverse((job.started_at, job.id)));
         Ok(page.slice(&jobs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emporium_domain::model::{BackupType, JobKind};
+    use emporium_domain::ports::{BackupRepository, JobLog};
+
+    fn temp_root() -> PathBuf {
+        std::env::temp_dir().join(format!("emporium-repository-{}", JobId::new()))
+    }
+
+    /// A backup or job whose file cannot be read drops out of the listings; the others
+    /// stay listed (an operator can still restore from them).
+    #[tokio::test]
+    async fn one_unreadable_file_does_not_hide_the_rest() {
+        let root = temp_root();
+        let repository = FsRepository::new(&root);
+        let job = Job::start(JobKind::Backup, None, serde_json::json!({}));
+        repository.save(&job).await.unwrap();
+        let manifest = Manifest {
+            id: job.id,
+            backup_type: BackupType::Full,
+            started_at: job.started_at,
+            point: job.started_at,
+            duration_ms: 1,
+            stores: Default::default(),
+        };
+        repository.save_manifest(&manifest).await.unwrap();
+
+        let broken = JobId::new();
+        let dir = root.join("backups").join(broken.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("manifest.json"), b"{ cut short").unwrap();
+        std::fs::write(root.join("jobs").join(format!("{broken}.json")), b"").unwrap();
+
+        let manifests = repository.manifests().await.unwrap();
+        assert_eq!(manifests.iter().map(|m| m.id).collect::<Vec<_>>(), [job.id]);
+        let jobs = repository
+            .list(PageRequest {
+                limit: 10,
+                offset: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+            [job.id]
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

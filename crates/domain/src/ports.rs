@@ -543,6 +543,9 @@ pub trait StoreBackup: Send + Sync + 'static {
     /// leads there) is made durable, and `mark.counts` completed as of the mark. Returns
     /// the tool that wrote the backup (with its version) and the bytes kept outside `dir`.
     async fn seal(&self, dir: &std::path::Path, mark: &mut Mark) -> Result<(String, u64)>;
+    /// A backup failed after `mark` and before (or during) `seal`: let go of whatever the
+    /// mark holds (a snapshot kept open would hold back the store's cleanup).
+    async fn abandon(&self) {}
     /// Puts the store back where `part` says, from the files in `dir`. Everything the
     /// store holds now is replaced.
     async fn restore(&self, dir: &std::path::Path, part: &StoreManifest) -> Result<()>;
@@ -557,6 +560,18 @@ pub trait StoreBackup: Send + Sync + 'static {
     /// up to now (a store whose own tool archives makes sure of it here); `None` when it
     /// keeps no log and can only go back to whole backups.
     async fn recoverable_until(&self, archive: &std::path::Path) -> Result<Option<Timestamp>>;
+    /// Whether the archived log reaches without a gap from a backup at `from` (a
+    /// position this store wrote) to `target`; [`Error::OutsideWindow`] naming the gap
+    /// when it does not. Checked before a recovery touches anything. By default the
+    /// store's own tool vouches for its archive.
+    async fn reaches(
+        &self,
+        _archive: &std::path::Path,
+        _from: &serde_json::Value,
+        _target: Timestamp,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Puts the store back as it was at `target`: the base copy of `part` (in `dir`), then
     /// its archived log replayed up to `target`.
     async fn restore_to(

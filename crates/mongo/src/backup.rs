@@ -542,16 +542,18 @@ impl StoreBackup for MongoBackup {
             .await
             .map_err(|e| io("creating", &dir, e))?;
         let state = dir.join(ARCHIVE_STATE);
-        let last = match tokio::fs::read(&state).await {
-            Ok(bytes) => {
-                let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
-                optime_of(&value)?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => optime_of(since)?,
-            Err(e) => return Err(io("reading", &state, e)),
+        let mut archived = match read_archive_state(&state).await? {
+            Some(archived) => archived,
+            None => ArchiveState {
+                optime: Optime::from(optime_of(since)?),
+                gaps: Vec::new(),
+            },
         };
+        let last = archived.optime.timestamp();
         // The oplog is capped: when its oldest entry is newer than where the archive
-        // stopped, entries were lost and the archive would have a gap.
+        // stopped, the entries in between are lost. The gap is recorded (no recovery
+        // crosses it: see `reaches`) and archiving goes on, so backups taken after it
+        // keep their window.
         let oldest = self
             .oplog()
             .find_one(doc! {})
@@ -559,11 +561,16 @@ impl StoreBackup for MongoBackup {
             .await
             .map_err(driver)?
             .and_then(|e| e.get_timestamp("ts").ok());
-        if oldest.is_some_and(|oldest| oldest > last) {
-            return Err(bad(format!(
-                "the oplog no longer reaches back to {}.{}: the archive has a gap; take a new backup",
-                last.time, last.increment
-            )));
+        if let Some(oldest) = oldest.filter(|oldest| *oldest > last) {
+            tracing::error!(
+                after = %archived.optime, before = %Optime::from(oldest),
+                "the oplog no longer reaches back to where its archive stopped: the archive \
+                 has a gap, and no point-in-time recovery can cross it"
+            );
+            archived.gaps.push(Gap {
+                after: archived.optime,
+                before: Optime::from(oldest),
+            });
         }
         let prefix = format!("{}.", self.db.name());
         let mut cursor = self
@@ -587,8 +594,36 @@ impl StoreBackup for MongoBackup {
             let path = dir.join(format!("{:010}-{:010}.bson", first.time, first.increment));
             write_then_rename(&path, bytes).await?;
         }
-        let position = json!({"optime": {"t": newest.time, "i": newest.increment}});
-        write_then_rename(&state, serde_json::to_vec(&position).map_err(bad)?).await
+        archived.optime = Optime::from(newest);
+        write_then_rename(&state, serde_json::to_vec(&archived).map_err(bad)?).await
+    }
+
+    async fn reaches(&self, archive: &Path, from: &serde_json::Value, target: At) -> Result<()> {
+        let from = optime_of(from)?;
+        let state = archive.join(self.db.name()).join(ARCHIVE_STATE);
+        let Some(archived) = read_archive_state(&state).await? else {
+            return Ok(());
+        };
+        let target_secs = u32::try_from(target.timestamp()).unwrap_or(u32::MAX);
+        // The replay needs every entry in (from, target]; a gap loses (after, before).
+        let crossed = archived
+            .gaps
+            .iter()
+            .find(|gap| gap.before.timestamp() > from && gap.after.t <= target_secs);
+        match crossed {
+            None => Ok(()),
+            Some(gap) => Err(Error::OutsideWindow {
+                message: format!(
+                    "MongoDB's oplog archive has a gap from {} to {} (the archiver fell \
+                     further behind than the capped oplog keeps): recover to before it, or \
+                     from a backup taken after it",
+                    gap.after, gap.before
+                ),
+                from: None,
+                // Optimes count whole seconds: the last safe target is the second before.
+                to: gap.after.at().map(|at| at - chrono::Duration::seconds(1)),
+            }),
+        }
     }
 
     async fn recoverable_until(&self, archive: &Path) -> Result<Option<At>> {
@@ -651,12 +686,89 @@ impl StoreBackup for MongoBackup {
 
 async fn write_then_rename(path: &Path, bytes: Vec<u8>) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, bytes)
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| io("creating", &tmp, e))?;
+    file.write_all(&bytes)
         .await
         .map_err(|e| io("writing", &tmp, e))?;
+    // On disk before it is renamed into place: the archive's files and its state file
+    // must not turn out empty after a power cut.
+    file.sync_all().await.map_err(|e| io("syncing", &tmp, e))?;
     tokio::fs::rename(&tmp, path)
         .await
-        .map_err(|e| io("renaming", &tmp, e))
+        .map_err(|e| io("renaming", &tmp, e))?;
+    if let Some(parent) = path.parent() {
+        let folder = tokio::fs::File::open(parent)
+            .await
+            .map_err(|e| io("opening", parent, e))?;
+        folder
+            .sync_all()
+            .await
+            .map_err(|e| io("syncing", parent, e))?;
+    }
+    Ok(())
+}
+
+/// An oplog position as the archive's state file writes it.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct Optime {
+    t: u32,
+    i: u32,
+}
+
+impl Optime {
+    fn timestamp(self) -> Timestamp {
+        Timestamp {
+            time: self.t,
+            increment: self.i,
+        }
+    }
+
+    fn at(self) -> Option<At> {
+        chrono::DateTime::from_timestamp(i64::from(self.t), 0)
+    }
+}
+
+impl From<Timestamp> for Optime {
+    fn from(ts: Timestamp) -> Self {
+        Optime {
+            t: ts.time,
+            i: ts.increment,
+        }
+    }
+}
+
+impl std::fmt::Display for Optime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at() {
+            Some(at) => write!(f, "{} ({}.{})", at.to_rfc3339(), self.t, self.i),
+            None => write!(f, "{}.{}", self.t, self.i),
+        }
+    }
+}
+
+/// Oplog entries lost between two archived ones: those after `after` and before `before`.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct Gap {
+    after: Optime,
+    before: Optime,
+}
+
+/// The archive's state file: where archiving stopped, and the gaps it met.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ArchiveState {
+    optime: Optime,
+    #[serde(default)]
+    gaps: Vec<Gap>,
+}
+
+async fn read_archive_state(path: &Path) -> Result<Option<ArchiveState>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(bad)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", path, e)),
+    }
 }
 
 fn optime_of(position: &serde_json::Value) -> Result<Timestamp> {

@@ -218,6 +218,14 @@ impl StoreBackup for PgBackRest {
         })
     }
 
+    async fn abandon(&self) {
+        if let Some(snapshot) = self.snapshot.lock().await.take() {
+            if let Err(e) = snapshot.rollback().await {
+                tracing::warn!(error = %e, "could not roll back an abandoned backup's snapshot");
+            }
+        }
+    }
+
     #[tracing::instrument(name = "backup.postgres.seal", skip_all)]
     async fn seal(&self, dir: &Path, mark: &mut Mark) -> Result<(String, u64)> {
         let snapshot = self.snapshot.lock().await.take();

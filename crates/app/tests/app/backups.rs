@@ -285,7 +285,16 @@ pub async fn one_job_at_a_time(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(order.await.unwrap(), StatusCode::CREATED);
-    succeeded(app, &first).await;
+    let backup = succeeded(app, &first).await;
+    // The point waited for the order in flight (its payment takes 1.5 s; the backup
+    // started 0.2 s in), and did not take its marks while the order was half written.
+    let waited = backup["verification"]["pause"]["waiting_for_writes_ms"]
+        .as_f64()
+        .expect("waiting_for_writes_ms");
+    assert!(
+        waited >= 1_000.0,
+        "the point waited {waited} ms: {backup:#}"
+    );
 }
 
 /// While a restore runs, writes get 503 `maintenance` with `Retry-After` and reads go on;

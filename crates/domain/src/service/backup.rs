@@ -307,6 +307,13 @@ impl BackupService {
             .await?
             .into_iter()
             .filter(|m| last_restore.is_none_or(|at| m.point > at))
+            // A backup taken before a store was configured cannot bring that store back.
+            .filter(|m| {
+                self.inner
+                    .stores
+                    .iter()
+                    .all(|store| m.stores.contains_key(store.store()))
+            })
             .collect();
         let from = manifests.first().map(|m| m.point);
         if to > crate::model::now() {
@@ -355,6 +362,12 @@ impl BackupService {
             .rev()
             .find(|m| m.point <= to)
             .ok_or_else(|| Error::Internal("no backup at or before the target".into()))?;
+        for store in &self.inner.stores {
+            let archive = self.inner.repository.archive_dir(store.store()).await?;
+            store
+                .reaches(&archive, &base.stores[store.store()].position, to)
+                .await?;
+        }
         let damaged = self.inner.repository.damaged(&base).await?;
         if !damaged.is_empty() {
             return Err(Error::invalid(
@@ -369,7 +382,8 @@ impl BackupService {
         Ok(base)
     }
 
-    /// When the last successful restore or recovery finished.
+    /// When the last restore or recovery started, whatever its outcome: one that failed
+    /// half way may have changed the stores as much as one that succeeded.
     async fn last_restore(&self) -> Result<Option<Timestamp>> {
         let mut offset = 0;
         loop {
@@ -378,11 +392,12 @@ impl BackupService {
                 .log
                 .list(PageRequest { limit: 500, offset })
                 .await?;
-            if let Some(job) = page.items.iter().find(|j| {
-                matches!(j.kind, JobKind::Restore | JobKind::Pitr)
-                    && j.status == crate::model::JobStatus::Succeeded
-            }) {
-                return Ok(job.finished_at);
+            if let Some(job) = page
+                .items
+                .iter()
+                .find(|j| matches!(j.kind, JobKind::Restore | JobKind::Pitr))
+            {
+                return Ok(Some(job.started_at));
             }
             if page.items.len() < 500 {
                 return Ok(None);
@@ -500,6 +515,11 @@ impl BackupService {
     #[tracing::instrument(name = "backup", skip(self, job), fields(job = %job.id))]
     async fn run_backup(&self, mut job: Job, kind: BackupType) -> Job {
         let outcome = self.backup_steps(&mut job, kind).await;
+        if outcome.is_err() {
+            for store in &self.inner.stores {
+                store.abandon().await;
+            }
+        }
         self.finish(job, outcome).await
     }
 

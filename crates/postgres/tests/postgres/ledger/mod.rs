@@ -20,6 +20,7 @@ use emporium_testkit::harness::postgres::TestPostgres;
 use futures::future::join_all;
 use std::time::{Duration, Instant};
 
+mod backup;
 mod failure_modes;
 mod feed_wakeups;
 mod inventory;

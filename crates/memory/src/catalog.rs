@@ -30,7 +30,7 @@ struct State {
     /// Every product's SKU, in SKU order: the unique index a database would keep.
     skus: BTreeMap<Sku, ProductId>,
     suppliers: HashMap<SupplierId, Supplier>,
-    /// Product changes, oldest first; the first has number `history_start`.
+    /// Product and supplier changes, oldest first; the first has number `history_start`.
     history: VecDeque<DomainEvent>,
     history_start: u64,
 }
@@ -264,6 +264,9 @@ impl Suppliers for MemoryCatalog {
             )));
         }
         state.suppliers.insert(supplier.id, supplier.clone());
+        state.changed(DomainEvent::supplier(EventKind::SupplierCreated, supplier));
+        drop(state);
+        self.changed.notify_waiters();
         Ok(())
     }
 
@@ -286,9 +289,13 @@ impl Suppliers for MemoryCatalog {
     }
 
     async fn replace(&self, supplier: &Supplier) -> Result<()> {
-        match lock(&self.state).suppliers.get_mut(&supplier.id) {
+        let mut state = lock(&self.state);
+        match state.suppliers.get_mut(&supplier.id) {
             Some(slot) => {
                 *slot = supplier.clone();
+                state.changed(DomainEvent::supplier(EventKind::SupplierUpdated, supplier));
+                drop(state);
+                self.changed.notify_waiters();
                 Ok(())
             }
             None => Err(Error::NotFound("supplier")),
@@ -296,7 +303,14 @@ impl Suppliers for MemoryCatalog {
     }
 
     async fn delete(&self, id: SupplierId) -> Result<bool> {
-        Ok(lock(&self.state).suppliers.remove(&id).is_some())
+        let mut state = lock(&self.state);
+        let removed = state.suppliers.remove(&id).is_some();
+        if removed {
+            state.changed(DomainEvent::supplier_deleted(id));
+            drop(state);
+            self.changed.notify_waiters();
+        }
+        Ok(removed)
     }
 }
 

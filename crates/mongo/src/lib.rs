@@ -32,7 +32,7 @@ pub mod schema;
 mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
-pub use changes::PRODUCT_CHANGES;
+pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
 pub use query::SearchMode;
 
 use emporium_domain::{Error, Result};

@@ -35,13 +35,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Upgrades to a WebSocket and streams every change to orders, products and stock:
-/// `{"type", "id", "data", "at", "seq"}`. `topics` subscribes to a subset; `since`
+/// `{"type", "id", "data", "at", "seq"}`. `topics` subscribes to a subset, or opts in to
+/// supplier changes (`supplier.created|updated|deleted`, only when `suppliers` is named); `since`
 /// replays the events after that `seq` still kept (the last hour at least) first, and
 /// when it is older than that, the first message is `{"type": "replay.truncated"}`.
 #[utoipa::path(get, path = "/api/ws", tag = "feed",
     params(
-        ("topics" = Option<String>, Query, pattern = "^(orders|products|stock)(,(orders|products|stock))*$",
-            description = "comma-separated subset of `orders`, `products`, `stock` (default: all)"),
+        ("topics" = Option<String>, Query, pattern = "^(orders|products|stock|suppliers)(,(orders|products|stock|suppliers))*$",
+            description = "comma-separated topics among `orders`, `products`, `stock` and `suppliers` \
+                (default: `orders,products,stock`; supplier events only when `suppliers` is named)"),
         ("since" = Option<String>, Query, pattern = "^[0-9]+$", description = "replay the events after this `seq` first")),
     responses(
         (status = 101, description = "switched to the WebSocket protocol; events follow as text messages"),

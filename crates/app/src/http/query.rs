@@ -188,7 +188,7 @@ pub fn low_stock(pairs: &Pairs) -> Result<LowStockRule, ApiError> {
 /// `GET /api/ws`: `topics` (comma-separated, default all) and `since` (a `seq`).
 pub fn feed(pairs: &Pairs) -> Result<(Vec<Topic>, Option<Seq>), ApiError> {
     let topics = match last(pairs, "topics") {
-        None => Topic::ALL.to_vec(),
+        None => Topic::DEFAULT.to_vec(),
         Some(list) => {
             let mut topics = list
                 .split(',')

@@ -101,7 +101,7 @@ pub async fn backup_then_restore_brings_the_shop_back(app: &TestApp) -> Value {
     assert_eq!(found["total"], 0, "{found}");
     // New changes reach feed clients and search again: the feed's positions and the
     // catalog follower's cursor did not go back with the restore.
-    let mut feed = crate::feed::connect(app, "?topics=products").await;
+    let mut feed = crate::feed::connect(app, "topics=products").await;
     let glow = id(&app
         .product("Backup afterglow sconce", "lighting", "30.00", 2)
         .await);

@@ -228,4 +228,65 @@ pub async fn direct_database_changes_reach_clients(app: &TestApp) {
     // The catalog cache heard it too: the API shows the new name at once.
     let (_, body) = app.get(&format!("/products/{pid}")).await;
     assert_eq!(body["name"], "Lamp renamed in the shell");
+
+    // A supplier edited in the shell reaches a client that asked for suppliers.
+    let (status, supplier) = app
+        .post(
+            "/suppliers",
+            &json!({"name": "Shell Supplies", "region": "EU"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{supplier}");
+    let sid = id(&supplier);
+    let mut suppliers = connect(app, "topics=suppliers").await;
+    app.rename_document("suppliers", &sid, "Shell Supplies Renamed")
+        .await;
+    let updated = wait_for(&mut suppliers, |e| is(e, "supplier.updated", &sid)).await;
+    assert_eq!(updated["data"]["name"], "Shell Supplies Renamed");
+}
+
+/// Supplier events are opt-in: a client that names `suppliers` gets each supplier's
+/// creation, edit and deletion, in feed order; a client that names no topics gets the
+/// contract's types only (API.md), so it never meets a `supplier.*` type.
+pub async fn feed_supplier_changes_are_opt_in(app: &TestApp) {
+    let mut plain = connect(app, "").await;
+    let mut suppliers = connect(app, "topics=suppliers").await;
+    let (status, supplier) = app
+        .post(
+            "/suppliers",
+            &json!({"name": "Feed Supplies", "region": "EU"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{supplier}");
+    let sid = id(&supplier);
+    let created = wait_for(&mut suppliers, |e| is(e, "supplier.created", &sid)).await;
+    assert_eq!(created["data"]["name"], "Feed Supplies");
+    assert_eq!(created["data"]["region"], "EU");
+    let (status, _) = app
+        .put(
+            &format!("/suppliers/{sid}"),
+            &json!({"name": "Feed Supplies Ltd"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let updated = wait_for(&mut suppliers, |e| is(e, "supplier.updated", &sid)).await;
+    assert_eq!(updated["data"]["name"], "Feed Supplies Ltd");
+    let (status, _) = app.delete(&format!("/suppliers/{sid}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let deleted = wait_for(&mut suppliers, |e| is(e, "supplier.deleted", &sid)).await;
+    assert!(seq(&created) < seq(&updated) && seq(&updated) < seq(&deleted));
+
+    // The plain client: everything up to a product created after the supplier's changes,
+    // and not one supplier event among it.
+    let product = app.product("Feed after suppliers", "misc", "3.00", 1).await;
+    let pid = id(&product);
+    let seen = collect_until(&mut plain, |events| {
+        events.iter().any(|e| is(e, "product.created", &pid))
+    })
+    .await;
+    assert!(
+        seen.iter()
+            .all(|e| !e["type"].as_str().unwrap_or("").starts_with("supplier.")),
+        "a client that asked for no topics got supplier events: {seen:#?}"
+    );
 }

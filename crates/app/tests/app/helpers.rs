@@ -323,12 +323,17 @@ impl TestApp {
 
     /// Renames a product straight in MongoDB, as the MongoDB shell would (real stores only).
     pub async fn rename_in_mongodb(&self, product_id: &str, name: &str) {
+        self.rename_document("products", product_id, name).await
+    }
+
+    /// Sets `name` on the document `id` of `collection`, as the MongoDB shell would.
+    pub async fn rename_document(&self, collection: &str, id: &str, name: &str) {
         let (uri, db) = self.mongo_database().expect("a MongoDB app");
         let client = mongodb::Client::with_uri_str(&uri).await.expect("mongo");
-        let uuid = uuid::Uuid::parse_str(product_id).expect("product id");
+        let uuid = uuid::Uuid::parse_str(id).expect("a uuid");
         client
             .database(&db)
-            .collection::<mongodb::bson::Document>("products")
+            .collection::<mongodb::bson::Document>(collection)
             .update_one(
                 mongodb::bson::doc! {"_id": mongodb::bson::Binary {
                     subtype: mongodb::bson::spec::BinarySubtype::Uuid,

@@ -73,6 +73,7 @@ macro_rules! all_cases {
             feed::feed_pushes_every_kind_of_change,
             feed::feed_topics_filter_and_since_replays,
             feed::feed_bad_requests_are_400_before_the_upgrade,
+            feed::feed_supplier_changes_are_opt_in,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

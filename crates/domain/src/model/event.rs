@@ -1,11 +1,12 @@
-//! Events: every change to an order, a product or stock, as the feed carries it.
+//! Events: every change to an order, a product or stock, as the feed carries it; and,
+//! for clients that ask for them by topic, every change to a supplier.
 //!
 //! Events are not published by the services. The stores record them with the change
 //! itself (PostgreSQL triggers into the outbox, MongoDB's change stream, the memory
 //! adapters under their lock), so a change made directly in a database is announced too.
 //! See ADR 0013.
 
-use super::{Order, Product, ProductId, Timestamp};
+use super::{Order, Product, ProductId, Supplier, SupplierId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +27,12 @@ pub enum EventKind {
     ProductDeleted,
     #[serde(rename = "stock.changed")]
     StockChanged,
+    #[serde(rename = "supplier.created")]
+    SupplierCreated,
+    #[serde(rename = "supplier.updated")]
+    SupplierUpdated,
+    #[serde(rename = "supplier.deleted")]
+    SupplierDeleted,
 }
 
 impl EventKind {
@@ -38,6 +45,9 @@ impl EventKind {
             EventKind::ProductUpdated => "product.updated",
             EventKind::ProductDeleted => "product.deleted",
             EventKind::StockChanged => "stock.changed",
+            EventKind::SupplierCreated => "supplier.created",
+            EventKind::SupplierUpdated => "supplier.updated",
+            EventKind::SupplierDeleted => "supplier.deleted",
         }
     }
 
@@ -49,6 +59,9 @@ impl EventKind {
             "product.updated" => EventKind::ProductUpdated,
             "product.deleted" => EventKind::ProductDeleted,
             "stock.changed" => EventKind::StockChanged,
+            "supplier.created" => EventKind::SupplierCreated,
+            "supplier.updated" => EventKind::SupplierUpdated,
+            "supplier.deleted" => EventKind::SupplierDeleted,
             _ => return None,
         })
     }
@@ -60,26 +73,43 @@ impl EventKind {
                 Topic::Products
             }
             EventKind::StockChanged => Topic::Stock,
+            EventKind::SupplierCreated
+            | EventKind::SupplierUpdated
+            | EventKind::SupplierDeleted => Topic::Suppliers,
         }
     }
 }
 
 /// What a feed client subscribes to (`?topics=orders,stock`).
+///
+/// API.md fixes the event types a client receives by default (orders, products, stock).
+/// Supplier events are an opt-in topic: only a client that names `suppliers` gets them,
+/// so a client that switches on the contract's types never meets a type it does not know
+/// (ADR 0013).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     Orders,
     Products,
     Stock,
+    Suppliers,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 3] = [Topic::Orders, Topic::Products, Topic::Stock];
+    pub const ALL: [Topic; 4] = [
+        Topic::Orders,
+        Topic::Products,
+        Topic::Stock,
+        Topic::Suppliers,
+    ];
+    /// What a client gets when it names no topics: the contract's event types.
+    pub const DEFAULT: [Topic; 3] = [Topic::Orders, Topic::Products, Topic::Stock];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Orders => "orders",
             Topic::Products => "products",
             Topic::Stock => "stock",
+            Topic::Suppliers => "suppliers",
         }
     }
 }
@@ -91,12 +121,14 @@ impl FromStr for Topic {
         Topic::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown topic `{s}` (known: orders, products, stock)"))
+            .ok_or_else(|| {
+                format!("unknown topic `{s}` (known: orders, products, stock, suppliers)")
+            })
     }
 }
 
-/// A change worth telling the world about. `id` is the order's id for order events and
-/// the product's id for product and stock events.
+/// A change worth telling the world about. `id` is the order's id for order events, the
+/// product's id for product and stock events, and the supplier's id for supplier events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DomainEvent {
     #[serde(rename = "type")]
@@ -157,6 +189,27 @@ impl DomainEvent {
     pub fn product_deleted(id: ProductId) -> Self {
         DomainEvent::new(
             EventKind::ProductDeleted,
+            id.as_uuid(),
+            serde_json::json!({}),
+        )
+    }
+
+    /// `supplier.created` or `supplier.updated`, carrying the supplier as the API shows it.
+    pub fn supplier(kind: EventKind, s: &Supplier) -> Self {
+        DomainEvent::new(
+            kind,
+            s.id.as_uuid(),
+            serde_json::json!({
+                "name": s.name.as_str(),
+                "region": s.region.as_str(),
+                "contact": {"email": s.contact.email, "phone": s.contact.phone},
+            }),
+        )
+    }
+
+    pub fn supplier_deleted(id: SupplierId) -> Self {
+        DomainEvent::new(
+            EventKind::SupplierDeleted,
             id.as_uuid(),
             serde_json::json!({}),
         )
@@ -230,6 +283,9 @@ mod tests {
             EventKind::ProductUpdated,
             EventKind::ProductDeleted,
             EventKind::StockChanged,
+            EventKind::SupplierCreated,
+            EventKind::SupplierUpdated,
+            EventKind::SupplierDeleted,
         ] {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());

@@ -54,7 +54,13 @@ impl PendingUpdates {
                     }
                 }
             }
-            EventKind::OrderCreated | EventKind::OrderUpdated => {}
+            // The index holds a product's supplier id only, which a supplier's edit
+            // does not change.
+            EventKind::OrderCreated
+            | EventKind::OrderUpdated
+            | EventKind::SupplierCreated
+            | EventKind::SupplierUpdated
+            | EventKind::SupplierDeleted => {}
         }
     }
 

@@ -2,7 +2,7 @@
 //! positions, followers of the catalog's change history record each change once, and the
 //! replay window says when a reader has missed something.
 
-use super::support::{new_order, product};
+use super::support::{new_order, product, supplier};
 use emporium_domain::model::{now, EventKind, FeedEvent, ResumeToken, Seq, Units};
 use emporium_domain::ports::{EventLog, Stores};
 use std::time::Duration;
@@ -116,9 +116,22 @@ pub async fn feed_records_catalog_changes_once_each(stores: &Stores) {
     p.name = emporium_domain::model::Name::parse("Feed chair, oak").expect("name");
     stores.catalog.replace(&p).await.expect("replace");
     stores.catalog.delete(p.id).await.expect("delete");
+    let mut s = supplier("Feed timber");
+    stores.suppliers.insert(&s).await.expect("insert supplier");
+    s.name = emporium_domain::model::Name::parse("Feed timber and sons").expect("name");
+    stores
+        .suppliers
+        .replace(&s)
+        .await
+        .expect("replace supplier");
+    stores
+        .suppliers
+        .delete(s.id)
+        .await
+        .expect("delete supplier");
 
     events_until(feed.as_ref(), start, |e| {
-        kinds_of(e, p.id.as_uuid()).len() >= 3
+        kinds_of(e, p.id.as_uuid()).len() >= 3 && kinds_of(e, s.id.as_uuid()).len() >= 3
     })
     .await;
     // Let a late duplicate show up if there were going to be one.
@@ -140,6 +153,19 @@ pub async fn feed_records_catalog_changes_once_each(stores: &Stores) {
         .expect("updated");
     assert_eq!(updated.event.data["name"], "Feed chair, oak");
     assert_eq!(updated.event.data["price"], "80.00");
+    assert_eq!(
+        kinds_of(&events, s.id.as_uuid()),
+        [
+            EventKind::SupplierCreated,
+            EventKind::SupplierUpdated,
+            EventKind::SupplierDeleted
+        ]
+    );
+    let renamed = events
+        .iter()
+        .find(|e| e.event.kind == EventKind::SupplierUpdated)
+        .expect("supplier updated");
+    assert_eq!(renamed.event.data["name"], "Feed timber and sons");
 }
 
 pub async fn feed_external_records_move_the_cursor_only_from_where_it_was(stores: &Stores) {
@@ -173,6 +199,20 @@ pub async fn feed_external_records_move_the_cursor_only_from_where_it_was(stores
         .record_external(source, &[updated, deleted], Some(&t1), &t2)
         .await
         .expect("next"));
+    assert_eq!(
+        feed.resume_token(source).await.expect("token"),
+        Some(t2.clone())
+    );
+    // A follower: another follower that recorded the same change first is fine; a
+    // cursor anywhere else (moved back by a restore) sends it back to the cursor.
+    feed.record_following(source, &[], Some(&t1), &t2)
+        .await
+        .expect("recorded by another follower");
+    let t3 = ResumeToken(vec![3]);
+    assert!(matches!(
+        feed.record_following(source, &[], Some(&t1), &t3).await,
+        Err(emporium_domain::Error::Conflict(_))
+    ));
     assert_eq!(feed.resume_token(source).await.expect("token"), Some(t2));
     feed.relay().await.expect("relay");
     let recorded = feed.read_after(Seq(0), 10_000).await.expect("read");

@@ -65,6 +65,7 @@ type CatalogPorts = (
     Arc<dyn Catalog>,
     Arc<dyn emporium_domain::ports::Suppliers>,
     Arc<dyn CatalogChanges>,
+    Arc<dyn emporium_domain::ports::OrderQueue>,
 );
 
 impl Backend {
@@ -86,20 +87,28 @@ impl Backend {
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
-        let (catalog, uncached_catalog, suppliers, catalog_changes): CatalogPorts = match catalog {
-            Some(mongo) => {
-                let mongo = Arc::new(mongo);
-                probes.push(Probe::Catalog("mongodb", mongo.clone()));
-                let cached = Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
-                cache = Some(cached.clone());
-                (cached, mongo.clone(), mongo.clone(), mongo)
-            }
-            None => {
-                let memory = Arc::new(MemoryCatalog::default());
-                memory_catalog = Some(memory.clone());
-                (memory.clone(), memory.clone(), memory.clone(), memory)
-            }
-        };
+        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue): CatalogPorts =
+            match catalog {
+                Some(mongo) => {
+                    let mongo = Arc::new(mongo);
+                    probes.push(Probe::Catalog("mongodb", mongo.clone()));
+                    let cached =
+                        Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
+                    cache = Some(cached.clone());
+                    (cached, mongo.clone(), mongo.clone(), mongo.clone(), mongo)
+                }
+                None => {
+                    let memory = Arc::new(MemoryCatalog::default());
+                    memory_catalog = Some(memory.clone());
+                    (
+                        memory.clone(),
+                        memory.clone(),
+                        memory.clone(),
+                        memory,
+                        Arc::new(emporium_memory::MemoryOrderQueue::default()),
+                    )
+                }
+            };
         let stores = match ledger {
             Some(pg) => {
                 let pg = Arc::new(pg);
@@ -123,6 +132,7 @@ impl Backend {
                     admin_audit: pg.clone(),
                     feed: pg as Arc<dyn EventLog>,
                     catalog_changes,
+                    order_queue,
                 }
             }
             None => {
@@ -143,6 +153,7 @@ impl Backend {
                     gateway,
                     feed,
                     catalog_changes,
+                    order_queue,
                 }
             }
         };

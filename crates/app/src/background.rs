@@ -87,6 +87,20 @@ pub async fn catch_up_reports(reports: Arc<dyn SalesReports>, every: Duration, s
     }
 }
 
+/// Places the orders queued while PostgreSQL was unreachable, every `every`, once it
+/// answers again (ADR 0016). A pass with nothing queued is one query to the queue.
+pub async fn drain_order_queue(orders: OrderService, every: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown.wait(tick.tick()).await {
+        match orders.drain_queue().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(orders = n, "queued orders settled"),
+            Err(e) => tracing::debug!(error = %e, "order queue pass failed; will retry"),
+        }
+    }
+}
+
 /// Findings logged one by one per pass; the rest are counted, so a badly broken store does
 /// not flood the log every hour.
 const LOGGED_FINDINGS: usize = 50;

@@ -60,6 +60,10 @@ pub struct Settings {
     /// On SIGTERM, how long requests and background passes under way may take to finish
     /// (`EMPORIUM_SHUTDOWN_DRAIN_SECS`, default 10).
     pub shutdown_drain_secs: u64,
+    /// Queue orders while PostgreSQL is unreachable, as if every placement carried
+    /// `Prefer: respond-async` (`EMPORIUM_ORDERS_QUEUE_WHEN_LEDGER_DOWN`, default false:
+    /// 503 unless the client asks).
+    pub orders_queue_when_ledger_down: bool,
     /// The payment gateway's base URL, a Stripe-style API (`EMPORIUM_GATEWAY_URL`). A server
     /// with a database needs one (or, in tests only, `EMPORIUM_TEST_GATEWAY=true`).
     pub gateway_url: Option<String>,
@@ -169,6 +173,7 @@ impl Settings {
             .set_default("recovery_stale_after_secs", 60)?
             .set_default("reconcile_interval_secs", 3600)?
             .set_default("shutdown_drain_secs", 10)?
+            .set_default("orders_queue_when_ledger_down", false)?
             .set_default("gateway_timeout_ms", 3000)?
             .set_default("gateway_attempts", 3)?
             .set_default("test_gateway", false)?

@@ -34,6 +34,9 @@ pub struct AppOptions {
     /// Where backups and the backup log are kept; a folder under the system's temporary
     /// directory when `None` (tests).
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Queue orders while PostgreSQL is unreachable even without `Prefer: respond-async`
+    /// (`EMPORIUM_ORDERS_QUEUE_WHEN_LEDGER_DOWN`).
+    pub queue_orders_when_ledger_down: bool,
 }
 
 /// The drain time when none is configured.
@@ -55,6 +58,7 @@ impl AppOptions {
             }),
             drain: Duration::from_secs(settings.shutdown_drain_secs),
             backup_dir: Some(settings.backup_dir.clone().into()),
+            queue_orders_when_ledger_down: settings.orders_queue_when_ledger_down,
         })
     }
 }
@@ -115,7 +119,9 @@ impl Application {
             std::env::temp_dir().join(format!("emporium-backups-{}-{unique}", std::process::id()))
         });
         tracing::info!(dir = %backup_dir.display(), "backups and the backup log are kept here");
-        let state = web::Data::new(AppState::new(backend, options.admin_tokens, &backup_dir)?);
+        let mut state = AppState::new(backend, options.admin_tokens, &backup_dir)?;
+        state.queue_orders_when_ledger_down = options.queue_orders_when_ledger_down;
+        let state = web::Data::new(state);
         let drain = if options.drain.is_zero() {
             DEFAULT_DRAIN
         } else {
@@ -152,6 +158,10 @@ impl Application {
         let backups = state.backups.clone();
         supervisor.spawn("log_archive", move |shutdown| {
             crate::backups::archive_forever(backups.clone(), Duration::from_secs(10), shutdown)
+        });
+        let orders = state.orders.clone();
+        supervisor.spawn("order_queue", move |shutdown| {
+            background::drain_order_queue(orders.clone(), Duration::from_secs(1), shutdown)
         });
         let log = stores.feed.clone();
         supervisor.spawn("feed_prune", move |shutdown| {

@@ -27,6 +27,9 @@ pub struct AppState {
     pub feed: std::sync::Arc<crate::feed::FeedHub>,
     /// Backups and restores of both stores, and the write gate they close.
     pub backups: BackupService,
+    /// Queue orders while PostgreSQL is unreachable without waiting for `Prefer:
+    /// respond-async` (ADR 0016).
+    pub queue_orders_when_ledger_down: bool,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             admin_tokens,
             metrics,
             feed,
+            queue_orders_when_ledger_down: false,
         })
     }
 }

@@ -178,7 +178,7 @@ pub fn payment_agrees(status: OrderStatus, payment: Option<PaymentStatus>) -> bo
             payment == Some(PaymentStatus::Authorized)
         }
         OrderStatus::Failed | OrderStatus::Cancelled => payment != Some(PaymentStatus::Authorized),
-        OrderStatus::Pending => payment.is_none(),
+        OrderStatus::Queued | OrderStatus::Pending => payment.is_none(),
     }
 }
 
@@ -261,6 +261,10 @@ pub trait Orders: Send + Sync + 'static {
     /// Moves that touch no stock (`confirmed → shipped`, `shipped → delivered`), checked
     /// against the state machine inside the store's transaction.
     async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order>;
+    /// Stores `order` as `failed`, with `reason`, touching no stock: a queued placement
+    /// that could not be placed. Idempotent on `order.id`: an order that exists keeps its
+    /// status; a `failed` one without a reason gets this one. Returns the order as stored.
+    async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order>;
     /// The order with its payment, if any.
     async fn get(&self, id: OrderId) -> Result<Option<Order>>;
     /// Filters as [`OrderQuery::matches`] describes; oldest first, ties by id.
@@ -500,6 +504,34 @@ pub trait IdempotencyKeys: Send + Sync + 'static {
     async fn purge(&self, cutoff: crate::model::Timestamp) -> Result<u64>;
 }
 
+/// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
+/// in the store that was up (the catalog's) until a worker places them, oldest first.
+#[async_trait]
+pub trait OrderQueue: Send + Sync + 'static {
+    /// Adds `entry` (`queued`). Idempotent on its id: an entry already there is kept as it
+    /// is.
+    async fn enqueue(&self, entry: &crate::model::QueuedOrder) -> Result<()>;
+    async fn get(&self, id: crate::model::OrderId) -> Result<Option<crate::model::QueuedOrder>>;
+    /// In one atomic step: the oldest entry (by `received_at`, then id) that is `queued`,
+    /// or `placing` under a claim older than `lease` (its worker died), moved to
+    /// `placing` and claimed now. `None` when no entry waits.
+    async fn claim_next(
+        &self,
+        lease: std::time::Duration,
+    ) -> Result<Option<crate::model::QueuedOrder>>;
+    /// Gives a claimed entry back (`queued`, in its place) when it cannot be placed yet.
+    async fn release(&self, id: crate::model::OrderId) -> Result<()>;
+    /// Ends an entry: `placed`, or `failed` with the reason. `NotFound` for an unknown id.
+    async fn settle(
+        &self,
+        id: crate::model::OrderId,
+        state: crate::model::QueueState,
+        reason: Option<&str>,
+    ) -> Result<()>;
+    /// How many entries wait (`queued` or `placing`).
+    async fn waiting(&self) -> Result<u64>;
+}
+
 /// One adapter for every port: what the services run on. Any port can come from any
 /// adapter crate, which is how the mixed sets (memory catalog + PostgreSQL ledger, ...) run.
 #[derive(Clone)]
@@ -522,6 +554,8 @@ pub struct Stores {
     pub reports: Arc<dyn SalesReports>,
     /// Who called which admin route, and what came of it.
     pub admin_audit: Arc<dyn AdminAudit>,
+    /// Placements waiting for the ledger (in the catalog's store).
+    pub order_queue: Arc<dyn OrderQueue>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

@@ -486,6 +486,28 @@ impl Orders for MemoryLedger {
         self.lock().set_status(id, to)
     }
 
+    async fn record_failed(&self, new: &NewOrder, reason: &str) -> Result<Order> {
+        let mut state = self.lock();
+        if let Some(order) = state.orders.get_mut(&new.id) {
+            if order.status == OrderStatus::Failed && order.failure_reason.is_none() {
+                order.failure_reason = Some(reason.to_owned());
+                order.updated_at = now();
+            }
+            let order = order.clone();
+            return Ok(state.with_payment(&order));
+        }
+        let order = Order {
+            status: OrderStatus::Failed,
+            failure_reason: Some(reason.to_owned()),
+            ..Order::pending(new)
+        };
+        state.orders.insert(order.id, order.clone());
+        state
+            .outbox
+            .push(DomainEvent::order(EventKind::OrderCreated, &order));
+        Ok(order)
+    }
+
     async fn get(&self, id: OrderId) -> Result<Option<Order>> {
         let state = self.lock();
         Ok(state.orders.get(&id).map(|o| state.with_payment(o)))

@@ -15,6 +15,7 @@ mod events;
 mod gateway;
 mod idempotency;
 mod ledger;
+mod order_queue;
 
 pub use audit::MemoryAdminAudit;
 pub use backup::{MemoryBackup, SNAPSHOT_FILE};
@@ -23,6 +24,7 @@ pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
+pub use order_queue::MemoryOrderQueue;
 
 use emporium_domain::ports::Stores;
 use std::sync::Arc;
@@ -46,6 +48,7 @@ pub fn memory_stores() -> Stores {
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
         reports: ledger,
         admin_audit: Arc::new(MemoryAdminAudit::default()),
+        order_queue: Arc::new(MemoryOrderQueue::default()),
     }
 }
 

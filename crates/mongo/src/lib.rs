@@ -27,12 +27,14 @@ mod catalog;
 mod changes;
 pub mod codec;
 pub mod error;
+mod order_queue;
 pub mod query;
 pub mod schema;
 mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
 pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
+pub use order_queue::ORDER_QUEUE;
 pub use query::SearchMode;
 
 use emporium_domain::{Error, Result};

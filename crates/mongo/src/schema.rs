@@ -32,6 +32,16 @@ pub async fn init(db: &Database) -> Result<SearchMode> {
     ensure_collection(db, SUPPLIERS, suppliers_validator()).await?;
     create_indexes(db, PRODUCTS, product_indexes()).await?;
     create_indexes(db, SUPPLIERS, supplier_indexes()).await?;
+    create_indexes(
+        db,
+        crate::order_queue::ORDER_QUEUE,
+        vec![index(
+            "state_received_at_id",
+            doc! { "state": 1, "received_at": 1, "_id": 1 },
+            false,
+        )],
+    )
+    .await?;
     ensure_text_index(db).await
 }
 

@@ -61,7 +61,7 @@ impl StockRow {
 
 /// The columns of [`OrderRow`], qualified with the alias `o`.
 pub(crate) const ORDER_COLUMNS: &str = "o.id, o.customer_id, o.customer_name, o.status, \
-     o.total, o.currency, o.created_at, o.updated_at";
+     o.total, o.currency, o.failure_reason, o.created_at, o.updated_at";
 
 /// One `orders` row (the order without its lines and payment).
 #[derive(Debug, sqlx::FromRow)]
@@ -72,6 +72,7 @@ pub(crate) struct OrderRow {
     pub status: String,
     pub total: Decimal,
     pub currency: String,
+    pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -96,6 +97,7 @@ impl OrderRow {
             items,
             total: Money::new(self.total, currency).map_err(|e| corrupt("orders", e))?,
             payment,
+            failure_reason: self.failure_reason,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -182,6 +182,7 @@ impl<L: Inventory + Orders> Orders for FailFast<L> {
         fn settle<'a, 'b>(id: OrderId, settlement: &'a Settlement, saga: &'b SagaRecord) -> Order;
         fn cancel(id: OrderId) -> Cancellation;
         fn advance(id: OrderId, to: OrderStatus) -> Order;
+        fn record_failed<'a, 'b>(order: &'a NewOrder, reason: &'b str) -> Order;
         fn get(id: OrderId) -> Option<Order>;
         fn list<'a>(query: &'a OrderQuery) -> Page<Order>;
     }

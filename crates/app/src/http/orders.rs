@@ -6,6 +6,7 @@ use super::{idempotency, not_allowed, query};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use emporium_domain::model::{OrderId, OrderRequest, OrderStatus};
+use emporium_domain::service::Placement;
 use emporium_domain::Error;
 use serde_json::Value;
 
@@ -32,9 +33,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// as is a duplicate that arrives while the first request still runs.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderBody,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
-        pattern = r"^[\x21-\x7e]+$", description = "1-255 printable ASCII characters")),
+        pattern = r"^[\x21-\x7e]+$", description = "1-255 printable ASCII characters"),
+        ("Prefer" = Option<String>, Header,
+            description = "`respond-async`: while PostgreSQL is unreachable, queue the order (202) instead of 503")),
     responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
         (status = 201, description = "confirmed", body = OrderResponse),
+        (status = 202, description = "PostgreSQL is unreachable and `Prefer: respond-async` was sent: \
+            the order is queued (`status` `queued`) and placed when PostgreSQL is back; \
+            follow `Location`", body = OrderResponse,
+            headers(("Location" = String, description = "/api/orders/{id}"),
+                ("Preference-Applied" = String, description = "respond-async"))),
         (status = 402, description = "payment declined; the order exists as failed", body = ErrorBody),
         (status = 409, description = "insufficient stock (nothing changed), or an Idempotency-Key conflict", body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -48,16 +56,45 @@ pub async fn place_order(
         serde_json::from_value(body.into_inner()).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let request = OrderRequest::parse(parsed.into())?;
     let Some(key) = key else {
-        let order = state.orders.place(OrderId::new(), request).await?;
-        return Ok(HttpResponse::Created().json(OrderResponse::from(order)));
+        if !(state.queue_orders_when_ledger_down || prefers_async(&req)) {
+            let order = state.orders.place(OrderId::new(), request).await?;
+            return Ok(HttpResponse::Created().json(OrderResponse::from(order)));
+        }
+        return Ok(
+            match state.orders.place_or_queue(OrderId::new(), request).await? {
+                Placement::Placed(order) => {
+                    HttpResponse::Created().json(OrderResponse::from(order))
+                }
+                Placement::Queued(order) => HttpResponse::Accepted()
+                    .insert_header(("Location", format!("/api/orders/{}", order.id)))
+                    .insert_header(("Preference-Applied", "respond-async"))
+                    .json(OrderResponse::from(order)),
+            },
+        );
     };
     let placement = state.orders.place_idempotent(&key, request).await?;
     Ok(idempotency::respond(placement))
 }
 
+/// True when the request carries `Prefer: respond-async` (RFC 7240), among other
+/// preferences or alone.
+fn prefers_async(req: &HttpRequest) -> bool {
+    req.headers().get_all("prefer").any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',').any(|p| {
+                p.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("respond-async")
+            })
+        })
+    })
+}
+
 /// List orders: filters `status`, `customer_id`, `product_id`, `from`, `to`.
 #[utoipa::path(get, path = "/api/orders", tag = "orders",
-    params(("status" = Option<String>, Query, pattern = r"^(pending|confirmed|shipped|delivered|cancelled|failed)$"),
+    params(("status" = Option<String>, Query, pattern = r"^(queued|pending|confirmed|shipped|delivered|cancelled|failed)$"),
         ("customer_id" = Option<String>, Query, min_length = 1),
         ("product_id" = Option<uuid::Uuid>, Query),
         ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 timestamp"),

@@ -59,6 +59,9 @@ impl Orders for BrokenCompensation {
     async fn advance(&self, id: OrderId, to: OrderStatus) -> Result<Order> {
         self.inner.advance(id, to).await
     }
+    async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order> {
+        self.inner.record_failed(order, reason).await
+    }
     async fn get(&self, id: OrderId) -> Result<Option<Order>> {
         self.inner.get(id).await
     }

@@ -11,6 +11,7 @@ mod order;
 mod page;
 mod payment;
 mod product;
+mod queue;
 mod report;
 mod saga;
 mod search;
@@ -34,6 +35,7 @@ pub use product::{
     parse_attributes, AttrFilter, Attributes, NewProduct, Product, ProductInput, ProductPatch,
     ProductQuery, ProductSort, Variant, VariantInput,
 };
+pub use queue::{QueueState, QueuedOrder};
 pub use report::{
     is_sale, CategorySales, LowStock, ProductSales, Revenue, SalesWindow, SupplierSales,
 };

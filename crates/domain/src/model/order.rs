@@ -42,6 +42,9 @@ impl Quantity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// Taken while the ledger was unreachable (`Prefer: respond-async`) and waiting in
+    /// the order queue; never stored in the ledger as such.
+    Queued,
     Pending,
     Confirmed,
     Shipped,
@@ -51,7 +54,8 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Queued,
         OrderStatus::Pending,
         OrderStatus::Confirmed,
         OrderStatus::Shipped,
@@ -62,6 +66,7 @@ impl OrderStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::Queued => "queued",
             OrderStatus::Pending => "pending",
             OrderStatus::Confirmed => "confirmed",
             OrderStatus::Shipped => "shipped",
@@ -71,13 +76,17 @@ impl OrderStatus {
         }
     }
 
-    /// The contract's allowed moves: `pending → confirmed | cancelled | failed`,
+    /// The contract's allowed moves: `queued → pending | failed | cancelled`,
+    /// `pending → confirmed | cancelled | failed`,
     /// `confirmed → shipped | cancelled`, `shipped → delivered`.
     pub fn can_move_to(self, to: OrderStatus) -> bool {
         use OrderStatus::*;
         matches!(
             (self, to),
-            (Pending, Confirmed)
+            (Queued, Pending)
+                | (Queued, Failed)
+                | (Queued, Cancelled)
+                | (Pending, Confirmed)
                 | (Pending, Cancelled)
                 | (Pending, Failed)
                 | (Confirmed, Shipped)
@@ -123,21 +132,21 @@ impl FromStr for OrderStatus {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "`{s}` is not one of pending, confirmed, shipped, delivered, cancelled, failed"
+                    "`{s}` is not one of queued, pending, confirmed, shipped, delivered, cancelled, failed"
                 )
             })
     }
 }
 
 /// An opaque payment token from the shop's payment form (e.g. `tok_visa`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentToken {
     pub method: String,
     pub token: String,
 }
 
 /// A valid order request, before prices are looked up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRequest {
     pub customer_id: CustomerId,
     pub customer_name: Option<Name>,
@@ -323,11 +332,21 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     pub total: Money,
     pub payment: Option<Payment>,
+    /// Why a `failed` order failed, when that was recorded (a queued order's placement).
+    pub failure_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl Order {
+    /// A new order as the order queue shows it while it waits: `queued`.
+    pub fn queued(new: &NewOrder) -> Order {
+        Order {
+            status: OrderStatus::Queued,
+            ..Order::pending(new)
+        }
+    }
+
     /// The `pending` order a new order becomes once its stock is reserved.
     pub fn pending(new: &NewOrder) -> Order {
         Order {
@@ -338,6 +357,7 @@ impl Order {
             items: new.items.clone(),
             total: new.total,
             payment: None,
+            failure_reason: None,
             created_at: new.created_at,
             updated_at: new.created_at,
         }
@@ -379,6 +399,9 @@ mod tests {
     #[test]
     fn state_machine_matches_contract() {
         let allowed = [
+            (Queued, Pending),
+            (Queued, Failed),
+            (Queued, Cancelled),
             (Pending, Confirmed),
             (Pending, Cancelled),
             (Pending, Failed),

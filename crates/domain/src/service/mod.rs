@@ -17,7 +17,8 @@ pub use backup::{
 };
 pub use catalog::{CatalogService, ProductView};
 pub use orders::{
-    KeyedPlacement, OrderService, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
+    KeyedPlacement, OrderService, Placement, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
+    QUEUE_LEASE,
 };
 pub use reconcile::{
     Finding, FindingKind, Mode, ReconciliationReport, ReconciliationService, Resolution, Scanned,

@@ -16,7 +16,8 @@ use super::sagas::{cancel_order::CancelOrder, place_order::PlaceOrder};
 use crate::error::{Error, Result};
 use crate::model::{
     now, IdempotencyKey, KeyedOutcome, NewOrder, Order, OrderId, OrderQuery, OrderRequest,
-    OrderStatus, Page, Payment, PaymentStatus, RequestFingerprint, Timestamp,
+    OrderStatus, Page, Payment, PaymentStatus, QueueState, QueuedOrder, RequestFingerprint,
+    Timestamp,
 };
 use crate::ports::{IdempotencyClaim, Stores};
 use crate::saga;
@@ -36,6 +37,20 @@ pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 pub struct KeyedPlacement {
     pub replayed: bool,
     pub outcome: Result<Order>,
+}
+
+/// How long a worker's claim on a queued order lasts before another worker may take the
+/// order over (its worker died). Placing is idempotent on the order id, so a takeover is
+/// safe even when the first worker was only slow.
+pub const QUEUE_LEASE: Duration = Duration::from_secs(60);
+
+/// What a placement that may be queued answers.
+#[derive(Debug)]
+pub enum Placement {
+    /// Placed now: the order as the saga left it.
+    Placed(Order),
+    /// The ledger was unreachable: the order waits in the queue (`queued`).
+    Queued(Order),
 }
 
 /// Places, reads, moves and cancels orders.
@@ -200,12 +215,136 @@ impl OrderService {
             .ok_or_else(|| Error::Internal("a completed placement left no order".into()))
     }
 
+    /// The order: from the ledger, or, while the ledger does not hold it (it is down, or
+    /// a queued order is not placed yet), as the order queue shows it.
     pub async fn get(&self, id: OrderId) -> Result<Order> {
-        self.stores
-            .orders
-            .get(id)
-            .await?
-            .ok_or(Error::NotFound("order"))
+        let queued = || async {
+            self.stores
+                .order_queue
+                .get(id)
+                .await
+                .map(|entry| entry.map(|e| e.view()))
+        };
+        match self.stores.orders.get(id).await {
+            Ok(Some(order)) => Ok(order),
+            Ok(None) => queued().await?.ok_or(Error::NotFound("order")),
+            Err(Error::Unavailable(why)) => match queued().await {
+                Ok(Some(order)) => Ok(order),
+                _ => Err(Error::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`OrderService::place`], except that when the ledger cannot be reached the priced
+    /// order is put in the order queue (the catalog's store) and answered `queued`; a
+    /// worker places it when the ledger is back ([`OrderService::drain_queue`]). The
+    /// request is validated and priced against the catalog first, so an order that could
+    /// never be placed is refused now, not later.
+    #[tracing::instrument(name = "orders.place_or_queue", skip_all, fields(order_id = %id))]
+    pub async fn place_or_queue(&self, id: OrderId, request: OrderRequest) -> Result<Placement> {
+        let ids: Vec<_> = request.lines.iter().map(|(id, _)| *id).collect();
+        let products = self.stores.catalog.get_many(&ids).await?;
+        let new = NewOrder::price(id, &request, &products)?;
+        match self
+            .place_priced(&new, &request.payment.method, &request.payment.token)
+            .await
+        {
+            Err(Error::Unavailable(why)) if self.ledger_is_down(id).await => {
+                let entry = QueuedOrder::new(request, Order::queued(&new));
+                self.stores.order_queue.enqueue(&entry).await?;
+                tracing::warn!(reason = %why, "the ledger is unreachable: order queued");
+                Ok(Placement::Queued(entry.view()))
+            }
+            outcome => outcome.map(Placement::Placed),
+        }
+    }
+
+    /// True when the ledger itself does not answer (not the payment gateway, say).
+    async fn ledger_is_down(&self, id: OrderId) -> bool {
+        matches!(self.stores.orders.get(id).await, Err(Error::Unavailable(_)))
+    }
+
+    /// Places the queued orders, oldest first, each through the normal saga at the price
+    /// it was taken at, until none waits or the ledger is still down. Each ends `placed`
+    /// (the ledger's order says how it ended) or `failed` with the reason, the failure
+    /// recorded in the ledger as a `failed` order so that reads and the feed show it.
+    /// Returns how many it settled.
+    #[tracing::instrument(name = "orders.drain_queue", skip_all)]
+    pub async fn drain_queue(&self) -> Result<u64> {
+        let queue = &self.stores.order_queue;
+        let mut settled = 0;
+        while let Some(entry) = queue.claim_next(QUEUE_LEASE).await? {
+            match self.place_queued(&entry).await {
+                Ok((state, reason)) => {
+                    queue.settle(entry.id, state, reason.as_deref()).await?;
+                    tracing::info!(order_id = %entry.id, state = state.as_str(), reason, "queued order settled");
+                    settled += 1;
+                }
+                Err(e) => {
+                    // Still down, or busy: back in its place, tried again on the next round.
+                    queue.release(entry.id).await?;
+                    tracing::warn!(order_id = %entry.id, error = %e, "queued order not placed yet");
+                    return Ok(settled);
+                }
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Places one queued order; the queue state it ends in, or an error to try again later.
+    async fn place_queued(&self, entry: &QueuedOrder) -> Result<(QueueState, Option<String>)> {
+        let new = NewOrder {
+            id: entry.order.id,
+            customer_id: entry.order.customer_id.clone(),
+            customer_name: entry.order.customer_name.clone(),
+            items: entry.order.items.clone(),
+            total: entry.order.total,
+            created_at: entry.order.created_at,
+        };
+        // A worker that died after placing it, or after recording the failure.
+        if let Some(order) = self.stores.orders.get(entry.id).await? {
+            if order.status == OrderStatus::Failed {
+                let reason = failure_reason_of(&order);
+                self.stores.orders.record_failed(&new, &reason).await?;
+                return Ok((QueueState::Failed, Some(reason)));
+            }
+            if order.status != OrderStatus::Pending {
+                return Ok((QueueState::Placed, None));
+            }
+        }
+        let payment = &entry.request.payment;
+        match self
+            .place_priced(&new, &payment.method, &payment.token)
+            .await
+        {
+            Ok(_) => Ok((QueueState::Placed, None)),
+            Err(
+                e @ (Error::Unavailable(_)
+                | Error::Maintenance
+                | Error::Conflict(_)
+                | Error::Internal(_)),
+            ) => Err(e),
+            Err(refusal) => {
+                let reason = match &refusal {
+                    Error::InsufficientStock(short) => format!(
+                        "insufficient stock: {}",
+                        short
+                            .iter()
+                            .map(|s| format!(
+                                "product {} requested {}, available {}",
+                                s.product_id, s.requested, s.available
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    Error::PaymentDeclined { reason, .. } => format!("payment declined: {reason}"),
+                    other => other.to_string(),
+                };
+                self.stores.orders.record_failed(&new, &reason).await?;
+                Ok((QueueState::Failed, Some(reason)))
+            }
+        }
     }
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
@@ -239,10 +378,13 @@ impl OrderService {
         // The contract allows cancelling only `pending` and `confirmed` orders; a second
         // cancel is an invalid transition for the client (the ledger step itself stays
         // idempotent, for recovery).
-        self.get(id)
-            .await?
-            .status
-            .transition(OrderStatus::Cancelled)?;
+        let status = self.get(id).await?.status;
+        if status == OrderStatus::Queued {
+            return Err(Error::Conflict(format!(
+                "order {id} is queued until the ledger is back; cancel it once it is placed"
+            )));
+        }
+        status.transition(OrderStatus::Cancelled)?;
         let mut cancellation = CancelOrder::new(&self.stores, id);
         let outcome = saga::run(
             self.stores.saga_log.as_ref(),
@@ -272,6 +414,21 @@ pub(crate) async fn void_authorization(stores: &Stores, payment: Payment) -> Res
             ..payment
         })
         .await
+}
+
+/// Why a `failed` order failed: its recorded reason, its payment's decline, or that it
+/// failed and nothing says why.
+fn failure_reason_of(order: &Order) -> String {
+    if let Some(reason) = &order.failure_reason {
+        return reason.clone();
+    }
+    match &order.payment {
+        Some(p) if p.status == PaymentStatus::Declined => format!(
+            "payment declined: {}",
+            p.decline_reason.as_deref().unwrap_or("card declined")
+        ),
+        _ => "the placement failed".into(),
+    }
 }
 
 /// The answer for an order that was already settled when a retry of its request arrived:

@@ -1,4 +1,5 @@
-//! `MongoCatalog` passes the shared contract suite as the catalog and supplier ports; every
+//! `MongoCatalog` passes the shared contract suite as the catalog, supplier and order queue
+//! ports; every
 //! other port comes from the memory adapters. Each case gets its own database on the
 //! harness's server, dropped with the fixture.
 
@@ -16,6 +17,7 @@ emporium_testkit::contract_suite!(async {
     let mut stores = emporium_memory::memory_stores();
     stores.catalog = catalog.clone();
     stores.suppliers = catalog.clone();
-    stores.catalog_changes = catalog;
+    stores.catalog_changes = catalog.clone();
+    stores.order_queue = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

@@ -13,7 +13,7 @@ use crate::rows::sql_quantity;
 use crate::saga_log;
 use crate::stock::{self, Reservation};
 use crate::PgLedger;
-use emporium_domain::model::{now, NewOrder, Order, SagaRecord};
+use emporium_domain::model::{now, NewOrder, Order, OrderStatus, SagaRecord};
 use emporium_domain::{Error, Shortfall};
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -35,6 +35,30 @@ enum Placement {
 }
 
 impl PgLedger {
+    /// [`Orders::record_failed`](emporium_domain::ports::Orders::record_failed): the order
+    /// row as `failed` with its reason and its lines, no stock touched; an existing order
+    /// keeps its status, and a failed one without a reason gets this one.
+    pub(super) async fn record_failed_order(
+        &self,
+        new: &NewOrder,
+        reason: &str,
+    ) -> PgResult<Order> {
+        let mut tx = self.pool.begin().await?;
+        if !insert(&mut tx, new, OrderStatus::Failed, Some(reason)).await? {
+            sqlx::query(
+                "UPDATE orders SET failure_reason = $2, updated_at = now() \
+                  WHERE id = $1 AND status = 'failed' AND failure_reason IS NULL",
+            )
+            .bind(new.id.as_uuid())
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let order = load(&mut tx, new.id.as_uuid()).await?;
+        tx.commit().await?;
+        order.ok_or_else(|| Error::NotFound("order").into())
+    }
+
     /// Attempts until one is decisive. Only optimistic attempts can be `Contended`, and
     /// [`PgLedger::locking_for`] makes every attempt past the bound pessimistic, so the loop
     /// ends: a hot SKU can delay an order but never starve it.
@@ -117,6 +141,17 @@ async fn try_place(
 /// Inserts the order row as `pending` and its lines, numbered from 1 in the order given,
 /// in one statement; `false`, with nothing written, when an order with this id exists.
 async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
+    insert(conn, new, OrderStatus::Pending, None).await
+}
+
+/// Inserts the order row with `status` (and `failure_reason`) and its lines; `false`,
+/// with nothing written, when an order with this id exists.
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    new: &NewOrder,
+    status: OrderStatus,
+    failure_reason: Option<&str>,
+) -> PgResult<bool> {
     let items = &new.items;
     let line_no: Vec<i32> = (1..).take(items.len()).collect();
     let product: Vec<Uuid> = items.iter().map(|i| i.product_id.as_uuid()).collect();
@@ -133,8 +168,9 @@ async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
     let claimed: i64 = sqlx::query_scalar(
         "WITH claimed AS ( \
              INSERT INTO orders \
-                 (id, customer_id, customer_name, status, total, currency, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) \
+                 (id, customer_id, customer_name, status, total, currency, created_at, updated_at, \
+                  failure_reason) \
+             VALUES ($1, $2, $3, $16, $4, $5, $6, $6, $17) \
              ON CONFLICT (id) DO NOTHING \
              RETURNING id), \
          lines AS ( \
@@ -160,6 +196,8 @@ async fn claim(conn: &mut PgConnection, new: &NewOrder) -> PgResult<bool> {
     .bind(&quantity)
     .bind(&unit_price)
     .bind(&line_total)
+    .bind(status.as_str())
+    .bind(failure_reason)
     .fetch_one(conn)
     .await?;
     Ok(claimed == 1)

@@ -74,6 +74,11 @@ impl Orders for PgLedger {
         Ok(order)
     }
 
+    #[tracing::instrument(name = "pg.orders.record_failed", skip_all, fields(order_id = %order.id))]
+    async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order> {
+        Ok(self.woken(self.record_failed_order(order, reason).await)?)
+    }
+
     #[tracing::instrument(name = "pg.orders.get", skip_all, fields(order_id = %id))]
     async fn get(&self, id: OrderId) -> Result<Option<Order>> {
         Ok(self.get_order(id).await?)

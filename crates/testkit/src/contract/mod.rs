@@ -19,6 +19,7 @@ mod crash;
 mod feed;
 mod idempotency;
 mod inventory;
+mod order_queue;
 mod orders;
 mod payments;
 mod reconcile;
@@ -36,6 +37,7 @@ pub use crash::*;
 pub use feed::*;
 pub use idempotency::*;
 pub use inventory::*;
+pub use order_queue::*;
 pub use orders::*;
 pub use payments::*;
 pub use reconcile::*;
@@ -111,7 +113,10 @@ macro_rules! contract_suite {
             feed_publishes_ledger_changes_with_increasing_positions,
             feed_records_catalog_changes_once_each,
             feed_external_records_move_the_cursor_only_from_where_it_was,
-            feed_prunes_old_events_and_says_a_reader_missed_them
+            feed_prunes_old_events_and_says_a_reader_missed_them,
+            order_queue_claims_oldest_first_and_settles,
+            queued_orders_are_placed_in_arrival_order,
+            a_queued_order_reads_as_queued_until_placed
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

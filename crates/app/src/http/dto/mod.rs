@@ -564,12 +564,15 @@ pub struct OrderResponse {
     pub id: Uuid,
     pub customer_id: String,
     pub customer_name: Option<String>,
-    /// `pending`, `confirmed`, `shipped`, `delivered`, `cancelled` or `failed`.
+    /// `queued`, `pending`, `confirmed`, `shipped`, `delivered`, `cancelled` or `failed`.
     pub status: String,
     pub items: Vec<OrderItemResponse>,
     pub total: String,
     pub currency: String,
     pub payment: Option<PaymentResponse>,
+    /// Why a `failed` order failed, when that was recorded (a queued order refused when
+    /// it was placed: stock ran out, the payment was declined).
+    pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -585,6 +588,7 @@ impl From<Order> for OrderResponse {
             total: o.total.to_string(),
             currency: o.total.currency().to_string(),
             payment: o.payment.map(Into::into),
+            failure_reason: o.failure_reason,
             created_at: o.created_at,
             updated_at: o.updated_at,
         }

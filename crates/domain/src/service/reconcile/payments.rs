@@ -29,7 +29,7 @@ impl ReconciliationService {
                 FindingKind::AuthorizedPaymentOnClosedOrder,
                 "no authorized payment",
             ),
-            OrderStatus::Pending => (
+            OrderStatus::Queued | OrderStatus::Pending => (
                 FindingKind::PendingOrderWithPayment,
                 "no payment until the order is settled",
             ),

@@ -379,6 +379,150 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
     );
 }
 
+impl Api {
+    /// An order sent with `Prefer: respond-async`.
+    async fn async_order(&self, product: &str, quantity: u32) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}/orders", self.base))
+            .header("Prefer", "respond-async")
+            .json(&order_body(product, quantity));
+        self.send(request).await
+    }
+
+    /// Polls `GET /orders/{id}` until its status is not `queued`.
+    async fn wait_until_placed(&self, id: &str) -> Value {
+        let deadline = Instant::now() + RECOVERY_DEADLINE;
+        loop {
+            let reply = self.get(&format!("/orders/{id}")).await;
+            if reply.status == StatusCode::OK && reply.body["status"] != "queued" {
+                return reply.body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order {id} still not placed after PostgreSQL came back: {} {}",
+                reply.status,
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Seed 001's first scenario: PostgreSQL down, orders queued (`Prefer: respond-async`),
+/// PostgreSQL back, the queued orders placed in arrival order, each ending confirmed or
+/// failed with its reason, seen through `GET /api/orders/{id}` and the feed; the ledger
+/// balances. Without the header an order still gets 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_orders_are_queued_and_placed_when_it_returns() {
+    use futures::StreamExt;
+    let pg = PrivatePostgres::launch()
+        .await
+        .expect("a private PostgreSQL cluster");
+    let catalog_db = mongo::create().await.expect("a MongoDB test database");
+    let ledger = connect_postgres(
+        &pg.url,
+        &settings(),
+        true,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger");
+    let catalog = connect_mongo(&catalog_db.uri, &catalog_db.db, true)
+        .await
+        .expect("MongoDB catalog");
+    let api = Api::spawn(Backend::assemble(
+        Some(catalog),
+        Some(ledger),
+        Arc::new(emporium_memory::TestPaymentGateway::default()),
+    ));
+    let (product, _) = api.product("Queued Outage Lamp", 5).await;
+    let before = api.order(&product, 1).await;
+    assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);
+    let (mut feed, _) = tokio_tungstenite::connect_async(format!(
+        "{}/ws?topics=orders",
+        api.base.replacen("http://", "ws://", 1)
+    ))
+    .await
+    .expect("feed");
+
+    pg.stop().await.expect("stop PostgreSQL");
+    // Without the header: 503, as before.
+    api.order(&product, 1)
+        .await
+        .assert_unavailable("an order without Prefer: respond-async");
+    // With it: 202 queued, in arrival order. 4 units are left: the third no longer fits.
+    let mut queued = Vec::new();
+    for (quantity, total) in [(2, "25.00"), (2, "25.00"), (1, "12.50")] {
+        let reply = api.async_order(&product, quantity).await;
+        reply.assert_bounded("a queued order");
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        assert_eq!(reply.body["status"], "queued");
+        assert_eq!(reply.body["total"], total, "priced when taken");
+        let id = reply.body["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            reply.headers.get("location").and_then(|l| l.to_str().ok()),
+            Some(format!("/api/orders/{id}").as_str())
+        );
+        assert_eq!(
+            reply
+                .headers
+                .get("preference-applied")
+                .and_then(|l| l.to_str().ok()),
+            Some("respond-async")
+        );
+        // Readable while PostgreSQL is still down.
+        let read = api.get(&format!("/orders/{id}")).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+        assert_eq!(read.body["status"], "queued");
+        queued.push(id);
+    }
+    // Validated against the catalog before it is queued: nothing is queued for it.
+    let unknown = api.async_order(&uuid::Uuid::new_v4().to_string(), 1).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.body
+    );
+
+    pg.start().await.expect("start PostgreSQL again");
+    api.wait_healthy().await;
+    let first = api.wait_until_placed(&queued[0]).await;
+    let second = api.wait_until_placed(&queued[1]).await;
+    let third = api.wait_until_placed(&queued[2]).await;
+    assert_eq!(first["status"], "confirmed", "{first}");
+    assert_eq!(second["status"], "confirmed", "{second}");
+    assert_eq!(third["status"], "failed", "{third}");
+    let reason = third["failure_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("insufficient stock"), "{third}");
+    assert_eq!(api.wait_for_stock(&product).await, (json!(0), json!(0)));
+    api.assert_nothing_half_written().await;
+
+    // The feed tells the outcome of each: the two sales confirmed, the third failed.
+    let mut outcomes = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + RECOVERY_DEADLINE;
+    while outcomes.len() < 3 {
+        let message = tokio::time::timeout_at(deadline, feed.next())
+            .await
+            .expect("the queued orders' outcomes reach the feed")
+            .expect("feed open")
+            .expect("frame");
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(&text).expect("JSON event");
+        let id = event["id"].as_str().unwrap_or_default().to_owned();
+        let status = event["data"]["status"].as_str().unwrap_or_default();
+        if queued.contains(&id) && matches!(status, "confirmed" | "failed") {
+            outcomes.insert(id, status.to_owned());
+        }
+    }
+    assert_eq!(outcomes[&queued[0]], "confirmed");
+    assert_eq!(outcomes[&queued[1]], "confirmed");
+    assert_eq!(outcomes[&queued[2]], "failed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_down_orders_for_recently_seen_products_still_work() {
     let mongo = PrivateMongo::launch()

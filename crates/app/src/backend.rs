@@ -66,6 +66,7 @@ type CatalogPorts = (
     Arc<dyn emporium_domain::ports::Suppliers>,
     Arc<dyn CatalogChanges>,
     Arc<dyn emporium_domain::ports::OrderQueue>,
+    Arc<dyn emporium_domain::ports::Customers>,
 );
 
 impl Backend {
@@ -87,7 +88,7 @@ impl Backend {
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
-        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue): CatalogPorts =
+        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue, customers): CatalogPorts =
             match catalog {
                 Some(mongo) => {
                     let mongo = Arc::new(mongo);
@@ -95,7 +96,14 @@ impl Backend {
                     let cached =
                         Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
                     cache = Some(cached.clone());
-                    (cached, mongo.clone(), mongo.clone(), mongo.clone(), mongo)
+                    (
+                    cached,
+                    mongo.clone(),
+                    mongo.clone(),
+                    mongo.clone(),
+                    mongo.clone(),
+                    mongo,
+                )
                 }
                 None => {
                     let memory = Arc::new(MemoryCatalog::default());
@@ -106,6 +114,7 @@ impl Backend {
                         memory.clone(),
                         memory,
                         Arc::new(emporium_memory::MemoryOrderQueue::default()),
+                        Arc::new(emporium_memory::MemoryCustomers::default()),
                     )
                 }
             };
@@ -133,6 +142,7 @@ impl Backend {
                     feed: pg as Arc<dyn EventLog>,
                     catalog_changes,
                     order_queue,
+                    customers,
                 }
             }
             None => {
@@ -154,6 +164,7 @@ impl Backend {
                     feed,
                     catalog_changes,
                     order_queue,
+                    customers,
                 }
             }
         };

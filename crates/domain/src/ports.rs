@@ -265,6 +265,10 @@ pub trait Orders: Send + Sync + 'static {
     /// that could not be placed. Idempotent on `order.id`: an order that exists keeps its
     /// status; a `failed` one without a reason gets this one. Returns the order as stored.
     async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order>;
+    /// Anonymises every order of `customer` (a deleted customer): the customer id becomes
+    /// [`ANONYMOUS_CUSTOMER`] and the name is removed; lines, totals, payments and stock
+    /// stay as they are. Returns how many orders changed; idempotent.
+    async fn anonymise(&self, customer: &crate::model::CustomerId) -> Result<u64>;
     /// The order with its payment, if any.
     async fn get(&self, id: OrderId) -> Result<Option<Order>>;
     /// Filters as [`OrderQuery::matches`] describes; oldest first, ties by id.
@@ -504,6 +508,22 @@ pub trait IdempotencyKeys: Send + Sync + 'static {
     async fn purge(&self, cutoff: crate::model::Timestamp) -> Result<u64>;
 }
 
+/// Registered customers (ADR 0017: in MongoDB). E-mail addresses are unique without
+/// regard to case ([`crate::model::Email::key`]).
+#[async_trait]
+pub trait Customers: Send + Sync + 'static {
+    /// `Conflict` when the id or the e-mail address (any case) is taken; nothing stored.
+    async fn insert(&self, customer: &crate::model::Customer) -> Result<()>;
+    async fn get(&self, id: &crate::model::CustomerId) -> Result<Option<crate::model::Customer>>;
+    /// Oldest first, ties by id.
+    async fn list(&self, page: PageRequest) -> Result<Page<crate::model::Customer>>;
+    /// Replaces the customer whole. `NotFound` for an unknown id; `Conflict` when the new
+    /// e-mail address belongs to another customer.
+    async fn replace(&self, customer: &crate::model::Customer) -> Result<()>;
+    /// True when there was such a customer.
+    async fn delete(&self, id: &crate::model::CustomerId) -> Result<bool>;
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]
@@ -532,6 +552,9 @@ pub trait OrderQueue: Send + Sync + 'static {
     async fn waiting(&self) -> Result<u64>;
 }
 
+/// The customer id a deleted customer's orders carry.
+pub const ANONYMOUS_CUSTOMER: &str = "anonymised";
+
 /// One adapter for every port: what the services run on. Any port can come from any
 /// adapter crate, which is how the mixed sets (memory catalog + PostgreSQL ledger, ...) run.
 #[derive(Clone)]
@@ -556,6 +579,8 @@ pub struct Stores {
     pub admin_audit: Arc<dyn AdminAudit>,
     /// Placements waiting for the ledger (in the catalog's store).
     pub order_queue: Arc<dyn OrderQueue>,
+    /// Registered customers (in the catalog's store).
+    pub customers: Arc<dyn Customers>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

@@ -486,6 +486,29 @@ impl Orders for MemoryLedger {
         self.lock().set_status(id, to)
     }
 
+    async fn anonymise(&self, customer: &emporium_domain::model::CustomerId) -> Result<u64> {
+        let mut state = self.lock();
+        let anonymous =
+            emporium_domain::model::CustomerId::parse(emporium_domain::ports::ANONYMOUS_CUSTOMER)
+                .map_err(Error::Internal)?;
+        let at = now();
+        let mut changed = Vec::new();
+        for order in state.orders.values_mut() {
+            if &order.customer_id == customer {
+                order.customer_id = anonymous.clone();
+                order.customer_name = None;
+                order.updated_at = at;
+                changed.push(order.clone());
+            }
+        }
+        for order in &changed {
+            state
+                .outbox
+                .push(DomainEvent::order(EventKind::OrderUpdated, order));
+        }
+        Ok(changed.len() as u64)
+    }
+
     async fn record_failed(&self, new: &NewOrder, reason: &str) -> Result<Order> {
         let mut state = self.lock();
         if let Some(order) = state.orders.get_mut(&new.id) {

@@ -11,6 +11,7 @@
 mod audit;
 mod backup;
 mod catalog;
+mod customers;
 mod events;
 mod gateway;
 mod idempotency;
@@ -20,6 +21,7 @@ mod order_queue;
 pub use audit::MemoryAdminAudit;
 pub use backup::{MemoryBackup, SNAPSHOT_FILE};
 pub use catalog::MemoryCatalog;
+pub use customers::MemoryCustomers;
 pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
@@ -49,6 +51,7 @@ pub fn memory_stores() -> Stores {
         reports: ledger,
         admin_audit: Arc::new(MemoryAdminAudit::default()),
         order_queue: Arc::new(MemoryOrderQueue::default()),
+        customers: Arc::new(MemoryCustomers::default()),
     }
 }
 

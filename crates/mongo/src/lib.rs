@@ -26,6 +26,7 @@ mod backup;
 mod catalog;
 mod changes;
 pub mod codec;
+mod customers;
 pub mod error;
 mod order_queue;
 pub mod query;
@@ -34,6 +35,7 @@ mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
 pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
+pub use customers::CUSTOMERS;
 pub use order_queue::ORDER_QUEUE;
 pub use query::SearchMode;
 

@@ -42,6 +42,15 @@ pub async fn init(db: &Database) -> Result<SearchMode> {
         )],
     )
     .await?;
+    create_indexes(
+        db,
+        crate::customers::CUSTOMERS,
+        vec![
+            index("email_key", doc! { "email_key": 1 }, true),
+            index("created_at_id", doc! { "created_at": 1, "_id": 1 }, false),
+        ],
+    )
+    .await?;
     ensure_text_index(db).await
 }
 

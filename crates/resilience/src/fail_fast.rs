@@ -183,6 +183,7 @@ impl<L: Inventory + Orders> Orders for FailFast<L> {
         fn cancel(id: OrderId) -> Cancellation;
         fn advance(id: OrderId, to: OrderStatus) -> Order;
         fn record_failed<'a, 'b>(order: &'a NewOrder, reason: &'b str) -> Order;
+        fn anonymise<'a>(customer: &'a emporium_domain::model::CustomerId) -> u64;
         fn get(id: OrderId) -> Option<Order>;
         fn list<'a>(query: &'a OrderQuery) -> Page<Order>;
     }

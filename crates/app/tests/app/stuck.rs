@@ -62,6 +62,9 @@ impl Orders for BrokenCompensation {
     async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order> {
         self.inner.record_failed(order, reason).await
     }
+    async fn anonymise(&self, customer: &emporium_domain::model::CustomerId) -> Result<u64> {
+        self.inner.anonymise(customer).await
+    }
     async fn get(&self, id: OrderId) -> Result<Option<Order>> {
         self.inner.get(id).await
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod customer;
 mod event;
 mod idempotency;
 mod ids;
@@ -20,6 +21,7 @@ mod text;
 
 pub use admin::{AdminScope, AuditEntry};
 pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest};
+pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};

@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod catalog;
+mod customers;
 mod orders;
 mod reconcile;
 mod recovery;
@@ -16,6 +17,7 @@ pub use backup::{
     BackupService, JobRequest, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
 };
 pub use catalog::{CatalogService, ProductView};
+pub use customers::CustomerService;
 pub use orders::{
     KeyedPlacement, OrderService, Placement, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
     QUEUE_LEASE,

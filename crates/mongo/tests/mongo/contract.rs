@@ -18,6 +18,7 @@ emporium_testkit::contract_suite!(async {
     stores.catalog = catalog.clone();
     stores.suppliers = catalog.clone();
     stores.catalog_changes = catalog.clone();
-    stores.order_queue = catalog;
+    stores.order_queue = catalog.clone();
+    stores.customers = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

@@ -74,6 +74,23 @@ impl Orders for PgLedger {
         Ok(order)
     }
 
+    #[tracing::instrument(name = "pg.orders.anonymise", skip_all)]
+    async fn anonymise(&self, customer: &emporium_domain::model::CustomerId) -> Result<u64> {
+        // The outbox trigger announces each changed order as `order.updated`.
+        let changed = sqlx::query(
+            "UPDATE orders SET customer_id = $2, customer_name = NULL, updated_at = now() \
+              WHERE customer_id = $1",
+        )
+        .bind(customer.as_str())
+        .bind(emporium_domain::ports::ANONYMOUS_CUSTOMER)
+        .execute(&self.pool)
+        .await
+        .map_err(crate::error::Failure::from)?
+        .rows_affected();
+        self.wake_feed();
+        Ok(changed)
+    }
+
     #[tracing::instrument(name = "pg.orders.record_failed", skip_all, fields(order_id = %order.id))]
     async fn record_failed(&self, order: &NewOrder, reason: &str) -> Result<Order> {
         Ok(self.woken(self.record_failed_order(order, reason).await)?)

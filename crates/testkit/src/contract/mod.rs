@@ -16,6 +16,7 @@
 mod admin_audit;
 mod catalog;
 mod crash;
+mod customers;
 mod feed;
 mod idempotency;
 mod inventory;
@@ -34,6 +35,7 @@ mod support;
 pub use admin_audit::*;
 pub use catalog::*;
 pub use crash::*;
+pub use customers::*;
 pub use feed::*;
 pub use idempotency::*;
 pub use inventory::*;
@@ -116,7 +118,9 @@ macro_rules! contract_suite {
             feed_prunes_old_events_and_says_a_reader_missed_them,
             order_queue_claims_oldest_first_and_settles,
             queued_orders_are_placed_in_arrival_order,
-            a_queued_order_reads_as_queued_until_placed
+            a_queued_order_reads_as_queued_until_placed,
+            customers_keep_emails_unique_without_case,
+            deleting_a_customer_anonymises_their_orders
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

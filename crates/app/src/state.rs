@@ -14,6 +14,7 @@ pub struct AppState {
     /// Listings with text or a stock filter, and facets.
     pub search: SearchService,
     pub suppliers: SupplierService,
+    pub customers: emporium_domain::service::CustomerService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
     pub reports: ReportService,
@@ -57,6 +58,7 @@ impl AppState {
             search,
             backups,
             suppliers: SupplierService::new(stores.clone()),
+            customers: emporium_domain::service::CustomerService::new(stores.clone()),
             audit: AuditService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
             reports: ReportService::new(stores.clone()),

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod backups;
+pub mod customers;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(actix_web::middleware::from_fn(maintenance::write_gate))
             .configure(products::routes)
             .configure(suppliers::routes)
+            .configure(customers::routes)
             .configure(orders::routes)
             .configure(reports::routes)
             .configure(feed::routes)

@@ -14,6 +14,7 @@
 mod backups;
 mod contract;
 mod crash;
+mod customers;
 mod dashboard;
 mod feed;
 mod gateway;
@@ -74,6 +75,8 @@ macro_rules! all_cases {
             feed::feed_topics_filter_and_since_replays,
             feed::feed_bad_requests_are_400_before_the_upgrade,
             feed::feed_supplier_changes_are_opt_in,
+            customers::customers_register_update_and_leave_their_orders_behind,
+            customers::concurrent_registrations_of_one_email_create_one_customer,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

@@ -5,9 +5,11 @@
 //! domain types only.
 
 mod backups;
+mod customers;
 mod facets;
 
 pub use backups::*;
+pub use customers::*;
 pub use facets::*;
 
 use chrono::{DateTime, Utc};

@@ -142,30 +142,14 @@ impl Catalog for MongoCatalog {
         let Some(filter) = product_filter(query, self.effective_search_mode())? else {
             return Ok(empty_page(page));
         };
-        let products = self.products();
-        let find = async {
-            let cursor = products
-                .find(filter.clone())
-                .sort(product_sort(query.sort))
-                .skip(page.offset)
-                .limit(i64::from(page.limit))
-                .await
-                .map_err(from_driver)?;
-            collect_products(cursor).await
-        };
-        let count = async {
-            products
-                .count_documents(filter.clone())
-                .await
-                .map_err(from_driver)
-        };
-        let (items, total) = tokio::try_join!(find, count)?;
-        Ok(Page {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        crate::find_page(
+            &self.products(),
+            filter,
+            product_sort(query.sort),
+            page,
+            product_from_document,
+        )
+        .await
     }
 
     /// Served by the `supplier_id` index.

@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use emporium_domain::model::{Address, Customer, CustomerId, Email, Name, Page, PageRequest};
 use emporium_domain::ports::Customers;
 use emporium_domain::{Error, Result};
-use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::Collection;
 
@@ -93,31 +92,14 @@ impl Customers for MongoCatalog {
 
     #[tracing::instrument(name = "mongo.customers.list", skip_all)]
     async fn list(&self, page: PageRequest) -> Result<Page<Customer>> {
-        let customers = self.customers();
-        let find = async {
-            let cursor = customers
-                .find(Document::new())
-                .sort(doc! { "created_at": 1, "_id": 1 })
-                .skip(page.offset)
-                .limit(i64::from(page.limit))
-                .await
-                .map_err(from_driver)?;
-            let docs: Vec<Document> = cursor.try_collect().await.map_err(from_driver)?;
-            docs.iter().map(from_document).collect::<Result<Vec<_>>>()
-        };
-        let count = async {
-            customers
-                .count_documents(Document::new())
-                .await
-                .map_err(from_driver)
-        };
-        let (items, total) = tokio::try_join!(find, count)?;
-        Ok(Page {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        crate::find_page(
+            &self.customers(),
+            Document::new(),
+            doc! { "created_at": 1, "_id": 1 },
+            page,
+            from_document,
+        )
+        .await
     }
 
     #[tracing::instrument(name = "mongo.customers.replace", skip_all, fields(id = %customer.id))]

@@ -152,6 +152,43 @@ impl MongoCatalog {
     }
 }
 
+/// One page of `collection`'s documents matching `filter` in `sort` order, each decoded,
+/// with the total count of matches, the two read concurrently: the listing of every
+/// collection that pages like the API (products, suppliers, customers).
+pub(crate) async fn find_page<T>(
+    collection: &Collection<Document>,
+    filter: Document,
+    sort: Document,
+    page: emporium_domain::model::PageRequest,
+    decode: impl Fn(&Document) -> Result<T>,
+) -> Result<emporium_domain::model::Page<T>> {
+    use futures::TryStreamExt;
+    let find = async {
+        let cursor = collection
+            .find(filter.clone())
+            .sort(sort)
+            .skip(page.offset)
+            .limit(i64::from(page.limit))
+            .await
+            .map_err(error::from_driver)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(error::from_driver)?;
+        docs.iter().map(&decode).collect::<Result<Vec<T>>>()
+    };
+    let count = async {
+        collection
+            .count_documents(filter.clone())
+            .await
+            .map_err(error::from_driver)
+    };
+    let (items, total) = tokio::try_join!(find, count)?;
+    Ok(emporium_domain::model::Page {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
 /// The search mode shared by every clone of a catalog: 0 until `init` decides it. An
 /// atomic rather than a lock: it is read on every search and written once per `init`.
 #[derive(Clone, Default)]

@@ -59,33 +59,14 @@ impl Suppliers for MongoCatalog {
     /// concurrently.
     #[tracing::instrument(name = "mongo.suppliers.list", skip_all)]
     async fn list(&self, page: PageRequest) -> Result<Page<Supplier>> {
-        let suppliers = self.suppliers();
-        let find = async {
-            let cursor = suppliers
-                .find(Document::new())
-                .sort(doc! { "created_at": 1, "_id": 1 })
-                .skip(page.offset)
-                .limit(i64::from(page.limit))
-                .await
-                .map_err(from_driver)?;
-            let docs: Vec<Document> = cursor.try_collect().await.map_err(from_driver)?;
-            docs.iter()
-                .map(supplier_from_document)
-                .collect::<Result<Vec<_>>>()
-        };
-        let count = async {
-            suppliers
-                .count_documents(Document::new())
-                .await
-                .map_err(from_driver)
-        };
-        let (items, total) = tokio::try_join!(find, count)?;
-        Ok(Page {
-            items,
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        crate::find_page(
+            &self.suppliers(),
+            Document::new(),
+            doc! { "created_at": 1, "_id": 1 },
+            page,
+            supplier_from_document,
+        )
+        .await
     }
 
     #[tracing::instrument(name = "mongo.suppliers.replace", skip_all, fields(id = %supplier.id))]

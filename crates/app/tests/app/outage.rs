@@ -273,8 +273,9 @@ async fn assert_health_names(api: &Api, down: &str, up: &str) -> Duration {
     health.took
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behind() {
+/// The app on the real adapters, its ledger on a private PostgreSQL cluster the test may
+/// stop, its catalog in a fresh database on the shared MongoDB (dropped with the guard).
+async fn with_private_postgres() -> (PrivatePostgres, mongo::TestMongo, Api) {
     let pg = PrivatePostgres::launch()
         .await
         .expect("a private PostgreSQL cluster");
@@ -295,6 +296,12 @@ async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behin
         Some(ledger),
         Arc::new(emporium_memory::TestPaymentGateway::default()),
     ));
+    (pg, catalog_db, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_browsing_works_orders_fail_fast_and_nothing_is_left_behind() {
+    let (pg, _catalog_db, api) = with_private_postgres().await;
 
     let (product, _) = api.product("Ledger Outage Lamp", 10).await;
     let first = api.order(&product, 1).await;
@@ -416,26 +423,7 @@ impl Api {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_orders_are_queued_and_placed_when_it_returns() {
     use futures::StreamExt;
-    let pg = PrivatePostgres::launch()
-        .await
-        .expect("a private PostgreSQL cluster");
-    let catalog_db = mongo::create().await.expect("a MongoDB test database");
-    let ledger = connect_postgres(
-        &pg.url,
-        &settings(),
-        true,
-        emporium_postgres::FeedWakeup::InProcess,
-    )
-    .await
-    .expect("PostgreSQL ledger");
-    let catalog = connect_mongo(&catalog_db.uri, &catalog_db.db, true)
-        .await
-        .expect("MongoDB catalog");
-    let api = Api::spawn(Backend::assemble(
-        Some(catalog),
-        Some(ledger),
-        Arc::new(emporium_memory::TestPaymentGateway::default()),
-    ));
+    let (pg, _catalog_db, api) = with_private_postgres().await;
     let (product, _) = api.product("Queued Outage Lamp", 5).await;
     let before = api.order(&product, 1).await;
     assert_eq!(before.status, StatusCode::CREATED, "{}", before.body);

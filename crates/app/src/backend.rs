@@ -67,6 +67,7 @@ type CatalogPorts = (
     Arc<dyn CatalogChanges>,
     Arc<dyn emporium_domain::ports::OrderQueue>,
     Arc<dyn emporium_domain::ports::Customers>,
+    Arc<dyn emporium_domain::ports::Categories>,
 );
 
 impl Backend {
@@ -88,7 +89,7 @@ impl Backend {
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
-        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue, customers): CatalogPorts =
+        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue, customers, categories): CatalogPorts =
             match catalog {
                 Some(mongo) => {
                     let mongo = Arc::new(mongo);
@@ -98,6 +99,7 @@ impl Backend {
                     cache = Some(cached.clone());
                     (
                     cached,
+                    mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
@@ -112,9 +114,10 @@ impl Backend {
                         memory.clone(),
                         memory.clone(),
                         memory.clone(),
-                        memory,
+                        memory.clone(),
                         Arc::new(emporium_memory::MemoryOrderQueue::default()),
                         Arc::new(emporium_memory::MemoryCustomers::default()),
+                        memory,
                     )
                 }
             };
@@ -143,6 +146,7 @@ impl Backend {
                     catalog_changes,
                     order_queue,
                     customers,
+                    categories,
                 }
             }
             None => {
@@ -165,6 +169,7 @@ impl Backend {
                     catalog_changes,
                     order_queue,
                     customers,
+                    categories,
                 }
             }
         };

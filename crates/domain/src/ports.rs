@@ -524,6 +524,28 @@ pub trait Customers: Send + Sync + 'static {
     async fn delete(&self, id: &crate::model::CustomerId) -> Result<bool>;
 }
 
+/// The category tree (ADR 0018: one document in MongoDB), and the products' membership
+/// in it, which lives on the products (in the catalog's store).
+#[async_trait]
+pub trait Categories: Send + Sync + 'static {
+    /// The tree as stored now; version 0 with no nodes before the first write.
+    async fn tree(&self) -> Result<crate::model::CategoryTree>;
+    /// Stores `tree` whole, provided the stored version is still `tree.version - 1`
+    /// (the version it was read at). `Ok(false)`, storing nothing, when another write
+    /// came first: of many concurrent writes from one version, exactly one lands.
+    async fn save_tree(&self, tree: &crate::model::CategoryTree) -> Result<bool>;
+    /// How many products name each category in their `categories` (categories without
+    /// products are left out), in one round trip.
+    async fn product_counts(&self) -> Result<Vec<(crate::model::CategoryId, u64)>>;
+    /// Every product in `from` is put in `to` (once) and taken out of `from`; returns how
+    /// many products moved. A product is never in neither while this runs.
+    async fn reassign_products(
+        &self,
+        from: crate::model::CategoryId,
+        to: crate::model::CategoryId,
+    ) -> Result<u64>;
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]
@@ -581,6 +603,8 @@ pub struct Stores {
     pub order_queue: Arc<dyn OrderQueue>,
     /// Registered customers (in the catalog's store).
     pub customers: Arc<dyn Customers>,
+    /// The category tree (in the catalog's store).
+    pub categories: Arc<dyn Categories>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

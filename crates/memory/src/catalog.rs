@@ -4,10 +4,10 @@ use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{DomainEvent, EventKind, ResumeToken};
 use emporium_domain::model::{
-    Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
+    CategoryId, CategoryTree, Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
     Units,
 };
-use emporium_domain::ports::{Catalog, CatalogChanges, EventLog, Suppliers};
+use emporium_domain::ports::{Catalog, CatalogChanges, Categories, EventLog, Suppliers};
 use emporium_domain::{Error, Result};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -30,6 +30,7 @@ struct State {
     /// Every product's SKU, in SKU order: the unique index a database would keep.
     skus: BTreeMap<Sku, ProductId>,
     suppliers: HashMap<SupplierId, Supplier>,
+    categories: CategoryTree,
     /// Product and supplier changes, oldest first; the first has number `history_start`.
     history: VecDeque<DomainEvent>,
     history_start: u64,
@@ -50,6 +51,8 @@ impl State {
 pub struct CatalogSnapshot {
     products: Vec<Product>,
     suppliers: Vec<Supplier>,
+    #[serde(default)]
+    categories: CategoryTree,
 }
 
 impl CatalogSnapshot {
@@ -69,6 +72,7 @@ impl MemoryCatalog {
         CatalogSnapshot {
             products: state.products.values().cloned().collect(),
             suppliers: state.suppliers.values().cloned().collect(),
+            categories: state.categories.clone(),
         }
     }
 
@@ -84,6 +88,7 @@ impl MemoryCatalog {
             .collect();
         state.products = snapshot.products.into_iter().map(|p| (p.id, p)).collect();
         state.suppliers = snapshot.suppliers.into_iter().map(|s| (s.id, s)).collect();
+        state.categories = snapshot.categories;
     }
 }
 
@@ -371,5 +376,54 @@ impl CatalogChanges for MemoryCatalog {
                 next = last + 1;
             }
         }
+    }
+}
+
+#[async_trait]
+impl Categories for MemoryCatalog {
+    async fn tree(&self) -> Result<CategoryTree> {
+        Ok(lock(&self.state).categories.clone())
+    }
+
+    async fn save_tree(&self, tree: &CategoryTree) -> Result<bool> {
+        let mut state = lock(&self.state);
+        if state.categories.version + 1 != tree.version {
+            return Ok(false);
+        }
+        state.categories = tree.clone();
+        Ok(true)
+    }
+
+    async fn product_counts(&self) -> Result<Vec<(CategoryId, u64)>> {
+        let mut counts: HashMap<CategoryId, u64> = HashMap::new();
+        for p in lock(&self.state).products.values() {
+            for c in &p.categories {
+                *counts.entry(*c).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    async fn reassign_products(&self, from: CategoryId, to: CategoryId) -> Result<u64> {
+        let mut state = lock(&self.state);
+        let mut moved = Vec::new();
+        for p in state.products.values_mut() {
+            if p.categories.contains(&from) {
+                p.categories.retain(|c| *c != from);
+                if !p.categories.contains(&to) {
+                    p.categories.push(to);
+                }
+                p.updated_at = emporium_domain::model::now();
+                moved.push(p.clone());
+            }
+        }
+        for p in &moved {
+            state.changed(DomainEvent::product(EventKind::ProductUpdated, p));
+        }
+        drop(state);
+        if !moved.is_empty() {
+            self.changed.notify_waiters();
+        }
+        Ok(moved.len() as u64)
     }
 }

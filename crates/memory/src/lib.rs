@@ -39,6 +39,7 @@ pub fn memory_stores() -> Stores {
     Stores {
         catalog: catalog.clone(),
         suppliers: catalog.clone(),
+        categories: catalog.clone(),
         catalog_changes: catalog,
         feed,
         inventory: ledger.clone(),

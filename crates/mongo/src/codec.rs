@@ -18,8 +18,8 @@
 
 use crate::error::malformed;
 use emporium_domain::model::{
-    Attributes, Category, Contact, Currency, Description, Money, Name, Product, ProductId, Region,
-    Sku, Supplier, SupplierId, Tag, Timestamp, Units, Variant,
+    Attributes, Category, CategoryId, CategoryNode, Contact, Currency, Description, Money, Name, Product, ProductId, Region,
+    Sku, Slug, Supplier, SupplierId, Tag, Timestamp, Units, Variant,
 };
 use emporium_domain::{Error, Result};
 use mongodb::bson::{
@@ -156,6 +156,7 @@ pub fn product_to_document(p: &Product) -> Result<Document> {
         "currency": p.price.currency().as_str(),
         "low_stock_threshold": i64::from(p.low_stock_threshold.get()),
         "supplier_id": p.supplier_id.map_or(Bson::Null, |s| uuid_to_bson(s.as_uuid())),
+        "categories": p.categories.iter().map(|c| uuid_to_bson(c.as_uuid())).collect::<Array>(),
         "tags": p.tags.iter().map(|t| Bson::String(t.as_str().to_owned())).collect::<Array>(),
         "attributes": object_to_document(&p.attributes),
         "variants": p.variants.iter().map(variant_to_bson).collect::<Array>(),
@@ -186,6 +187,11 @@ pub fn product_from_document(d: &Document) -> Result<Product> {
         low_stock_threshold: Units::try_from(f.int("low_stock_threshold")?)
             .map_err(|e| f.error("low_stock_threshold", e))?,
         supplier_id: f.optional_uuid("supplier_id")?.map(SupplierId::from_uuid),
+        categories: f
+            .optional_uuids("categories")?
+            .into_iter()
+            .map(CategoryId::from_uuid)
+            .collect(),
         tags: f
             .strings("tags")?
             .into_iter()
@@ -248,6 +254,31 @@ pub fn supplier_from_document(d: &Document) -> Result<Supplier> {
     })
 }
 
+/// The stored form of one category of the tree.
+pub fn category_to_document(c: &CategoryNode) -> Document {
+    doc! {
+        "_id": uuid_to_bson(c.id.as_uuid()),
+        "name": c.name.as_str(),
+        "slug": c.slug.as_str(),
+        "parent_id": c.parent_id.map_or(Bson::Null, |p| uuid_to_bson(p.as_uuid())),
+        "created_at": time_to_bson(c.created_at),
+        "updated_at": time_to_bson(c.updated_at),
+    }
+}
+
+/// A stored category back as a domain value.
+pub fn category_from_document(d: &Document) -> Result<CategoryNode> {
+    let f = Fields::new(d, "category");
+    Ok(CategoryNode {
+        id: CategoryId::from_uuid(f.uuid("_id")?),
+        name: f.parsed("name", Name::parse)?,
+        slug: f.parsed("slug", Slug::parse)?,
+        parent_id: f.optional_uuid("parent_id")?.map(CategoryId::from_uuid),
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+    })
+}
+
 /// Typed, strict access to the fields of a stored document, with errors that name the
 /// document kind and the field.
 struct Fields<'a> {
@@ -301,6 +332,18 @@ impl<'a> Fields<'a> {
             Some(v) => uuid_from_bson(v)
                 .map(Some)
                 .ok_or_else(|| self.error(field, "is not a UUID")),
+        }
+    }
+
+    /// An array of UUIDs; a missing field (a document older than the field) is empty.
+    fn optional_uuids(&self, field: &str) -> Result<Vec<Uuid>> {
+        match self.doc.get(field) {
+            None | Some(Bson::Null) => Ok(Vec::new()),
+            Some(Bson::Array(items)) => items
+                .iter()
+                .map(|v| uuid_from_bson(v).ok_or_else(|| self.error(field, "holds a non-UUID")))
+                .collect(),
+            Some(_) => Err(self.error(field, "is not an array")),
         }
     }
 

@@ -24,6 +24,7 @@
 
 mod backup;
 mod catalog;
+mod categories;
 mod changes;
 pub mod codec;
 mod customers;
@@ -34,6 +35,7 @@ pub mod schema;
 mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
+pub use categories::CATEGORIES;
 pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
 pub use customers::CUSTOMERS;
 pub use order_queue::ORDER_QUEUE;

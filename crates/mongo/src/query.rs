@@ -50,7 +50,18 @@ pub const TEXT_FIELDS: [&str; 3] = ["name", "description", "tags"];
 /// which a BSON regex pattern cannot hold, away from the driver.
 pub fn product_filter(query: &ProductQuery, mode: SearchMode) -> Result<Option<Document>> {
     let mut clauses: Vec<Document> = Vec::new();
-    if let Some(category) = &query.category {
+    if let Some(scope) = &query.category_scope {
+        let names: Vec<Bson> = scope.names.iter().cloned().map(Bson::String).collect();
+        let ids: Vec<Bson> = scope
+            .ids
+            .iter()
+            .map(|c| uuid_to_bson(c.as_uuid()))
+            .collect();
+        clauses.push(doc! { "$or": [
+            { "category": { "$in": names } },
+            { "categories": { "$in": ids } },
+        ] });
+    } else if let Some(category) = &query.category {
         clauses.push(doc! { "category": Bson::String(category.clone()) });
     }
     if let Some(range) = price_range(query)? {

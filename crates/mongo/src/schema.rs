@@ -131,6 +131,7 @@ pub fn product_indexes() -> Vec<IndexModel> {
         index("category", doc! { "category": 1 }, false),
         index("category_price", doc! { "category": 1, "price": 1 }, false),
         index("supplier_id", doc! { "supplier_id": 1 }, false),
+        index("categories", doc! { "categories": 1 }, false),
         index("created_at_id", doc! { "created_at": 1, "_id": 1 }, false),
         index(
             "low_stock_threshold",

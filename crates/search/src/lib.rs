@@ -169,6 +169,28 @@ impl Inner {
             }
             must.push((Occur::Must, self.text_query(&words)));
         }
+        if let Some(scope) = &filter.category_scope {
+            let any: Vec<(Occur, Box<dyn Query>)> = scope
+                .names
+                .iter()
+                .map(|n| Term::from_field_text(f.category, n))
+                .chain(
+                    scope
+                        .ids
+                        .iter()
+                        .map(|c| Term::from_field_text(f.category_ids, &c.to_string())),
+                )
+                .map(|term| {
+                    let query: Box<dyn Query> =
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                    (Occur::Should, query)
+                })
+                .collect();
+            must.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(any)), 0.0)),
+            ));
+        }
         let mut exact = |term: Term| {
             let query = TermQuery::new(term, IndexRecordOption::Basic);
             must.push((
@@ -176,8 +198,10 @@ impl Inner {
                 Box::new(ConstScoreQuery::new(Box::new(query), 0.0)),
             ));
         };
-        if let Some(category) = &filter.category {
-            exact(Term::from_field_text(f.category, category));
+        if filter.category_scope.is_none() {
+            if let Some(category) = &filter.category {
+                exact(Term::from_field_text(f.category, category));
+            }
         }
         if let Some(supplier) = filter.supplier_id {
             exact(Term::from_field_text(f.supplier, &supplier.to_string()));

@@ -40,6 +40,8 @@ pub struct Fields {
     /// The name as it is, for sorting by name.
     pub name_sort: Field,
     pub category: Field,
+    /// The ids of the categories of the tree the product belongs to.
+    pub category_ids: Field,
     pub supplier: Field,
     /// Cents, for price filters, buckets and sorting.
     pub price: Field,
@@ -77,6 +79,7 @@ pub fn build() -> (Schema, Fields) {
         attrs: builder.add_text_field("attrs", text),
         name_sort: builder.add_text_field(NAME_SORT, STRING | FAST),
         category: builder.add_text_field(CATEGORY, STRING | FAST),
+        category_ids: builder.add_text_field("category_ids", STRING),
         supplier: builder.add_text_field(SUPPLIER, STRING | FAST),
         price: builder.add_u64_field(PRICE, INDEXED | FAST),
         created: builder.add_u64_field(CREATED, FAST),
@@ -110,6 +113,9 @@ pub fn document(f: &Fields, entry: &IndexEntry) -> TantivyDocument {
     }
     doc.add_text(f.name_sort, p.name.as_str());
     doc.add_text(f.category, p.category.as_str());
+    for c in &p.categories {
+        doc.add_text(f.category_ids, c.to_string());
+    }
     if let Some(supplier) = p.supplier_id {
         doc.add_text(f.supplier, supplier.to_string());
     }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod backups;
+pub mod categories;
 pub mod customers;
 pub mod dashboard;
 pub mod dto;
@@ -46,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(products::routes)
             .configure(suppliers::routes)
             .configure(customers::routes)
+            .configure(categories::routes)
             .configure(orders::routes)
             .configure(reports::routes)
             .configure(feed::routes)

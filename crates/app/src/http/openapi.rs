@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`, generated from the handlers and bodies above.
 
 use super::dto::*;
-use super::{admin, backups, customers, feed, health, orders, products, reports, suppliers};
+use super::{admin, backups, categories, customers, feed, health, orders, products, reports, suppliers};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         suppliers::update_supplier, suppliers::delete_supplier,
         customers::create_customer, customers::list_customers, customers::get_customer,
         customers::update_customer, customers::delete_customer, customers::customer_orders,
+        categories::create_category, categories::list_categories, categories::get_category,
+        categories::update_category, categories::delete_category,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         orders::cancel_order,
         reports::sales_by_product, reports::sales_by_category, reports::low_stock,
@@ -31,10 +33,11 @@ use utoipa::{Modify, OpenApi};
         OrderItemResponse, PaymentResponse, ErrorBody, ErrorDetail, ProductSalesResponse,
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
         CustomerBody, NewCustomerBody, CustomerResponse, AddressBody,
+        CategoryBody, NewCategoryBody, CategoryResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "orders"), (name = "reports"),
+    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "orders"), (name = "reports"),
         (name = "feed", description = "Every change to orders, products and stock, live over WebSocket"),
         (name = "operations")),
 )]

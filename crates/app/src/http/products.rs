@@ -57,7 +57,7 @@ pub async fn create_product(
 /// While the inventory store is down the list is still served, with `stock` and
 /// `reserved` null; while the catalog store is down it is 503.
 #[utoipa::path(get, path = "/api/products", tag = "products",
-    params(("category" = Option<String>, Query, min_length = 1),
+    params(("category" = Option<String>, Query, min_length = 1, description = "a primary category, or a category of the tree (id or slug): then its descendants too"),
         ("min_price" = Option<String>, Query, pattern = r"^[0-9]{1,15}(\.[0-9]{1,10})?$", description = "a decimal amount, e.g. 10 or 9.99"),
         ("max_price" = Option<String>, Query, pattern = r"^[0-9]{1,15}(\.[0-9]{1,10})?$"),
         ("supplier_id" = Option<uuid::Uuid>, Query),
@@ -73,7 +73,8 @@ pub async fn list_products(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
-    let query = query::products(&pairs)?;
+    let mut query = query::products(&pairs)?;
+    state.categories.scope(&mut query.filter).await?;
     let page = state.search.list(&query).await?;
     Ok(HttpResponse::Ok().json(PageBody::from_page(page, ProductResponse::from)))
 }
@@ -96,7 +97,8 @@ pub async fn product_facets(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
-    let query = query::products(&pairs)?;
+    let mut query = query::products(&pairs)?;
+    state.categories.scope(&mut query.filter).await?;
     let wanted = query::facets(&pairs)?;
     let facets = state.search.facets(&query, &wanted).await?;
     Ok(HttpResponse::Ok().json(FacetsResponse::from(facets)))

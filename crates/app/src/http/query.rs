@@ -42,6 +42,20 @@ fn non_empty(pairs: &Pairs, name: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// `reassign_to` of `DELETE /api/categories/{id}`: a category id or slug.
+pub fn reassign_to(pairs: &Pairs) -> Result<Option<String>, ApiError> {
+    non_empty(pairs, "reassign_to")
+}
+
+/// `rollup`: `tree` (true) or `none` (false, the default).
+pub fn rollup_tree(pairs: &Pairs) -> Result<bool, ApiError> {
+    match last(pairs, "rollup") {
+        None | Some("none") => Ok(false),
+        Some("tree") => Ok(true),
+        Some(other) => Err(bad("rollup", format!("`{other}` is not one of none, tree"))),
+    }
+}
+
 /// `limit` (1-500, default 50) and `offset` (>= 0).
 pub fn page(pairs: &Pairs) -> Result<PageRequest, ApiError> {
     let limit = parsed::<i64>(pairs, "limit")?;
@@ -100,6 +114,7 @@ pub fn products(pairs: &Pairs) -> Result<SearchQuery, ApiError> {
     Ok(SearchQuery {
         filter: ProductQuery {
             category: non_empty(pairs, "category")?,
+            category_scope: None,
             min_price,
             max_price,
             supplier_id,

@@ -52,8 +52,11 @@ pub async fn sales_by_product(
 }
 
 /// Units and revenue per category (as the lines had it when placed), highest revenue first.
+/// With `rollup=tree`, per category of the tree instead, each with its descendants'
+/// sales (a product counts in the categories it belongs to now).
 #[utoipa::path(get, path = "/api/reports/sales-by-category", tag = "reports",
     params(
+        ("rollup" = Option<String>, Query, pattern = "^(none|tree)$", description = "`tree`: per category of the tree, descendants included"),
         ("from" = Option<String>, Query, format = DateTime, description = "orders created at or after (RFC 3339)"),
         ("to" = Option<String>, Query, format = DateTime, description = "orders created before (RFC 3339); later than `from`"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
@@ -64,10 +67,12 @@ pub async fn sales_by_category(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
-    let page = state
-        .reports
-        .sales_by_category(query::sales_window(&pairs)?, query::page(&pairs)?)
-        .await?;
+    let (window, page) = (query::sales_window(&pairs)?, query::page(&pairs)?);
+    if query::rollup_tree(&pairs)? {
+        let page = state.reports.sales_by_category_tree(window, page).await?;
+        return Ok(HttpResponse::Ok().json(PageBody::from_page(page, CategorySalesResponse::from)));
+    }
+    let page = state.reports.sales_by_category(window, page).await?;
     Ok(HttpResponse::Ok().json(PageBody::from_page(page, CategorySalesResponse::from)))
 }
 

@@ -75,3 +75,11 @@ id_type!(
     /// Identifies one backup, restore, snapshot or PITR job; a backup's id is its job's.
     JobId
 );
+id_type!(
+    /// Identifies a category of the category tree.
+    CategoryId
+);
+id_type!(
+    /// Identifies a shopping cart.
+    CartId
+);

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod category;
 mod customer;
 mod event;
 mod idempotency;
@@ -24,7 +25,11 @@ pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark
 pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
-pub use ids::{JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};
+pub use category::{
+    CategoryInput, CategoryNode, CategoryScope, CategoryTree, Slug, MAX_CATEGORIES, MAX_DEPTH,
+    MAX_PRODUCT_CATEGORIES,
+};
+pub use ids::{CartId, CategoryId, JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};
 pub use order::{

@@ -1,7 +1,7 @@
 //! Catalog entries: a product with free-form nested attributes and variants.
 
 use super::{
-    now, Category, Currency, Description, Money, Name, PageRequest, ProductId, Sku, SupplierId,
+    now, Category, CategoryId, CategoryScope, Currency, Description, Money, Name, PageRequest, ProductId, Sku, SupplierId,
     Tag, Timestamp, Units,
 };
 use crate::error::{Result, Violations};
@@ -37,6 +37,9 @@ pub struct Product {
     pub price: Money,
     pub low_stock_threshold: Units,
     pub supplier_id: Option<SupplierId>,
+    /// The categories of the tree it belongs to, besides its primary `category`.
+    #[serde(default)]
+    pub categories: Vec<CategoryId>,
     pub tags: Vec<Tag>,
     pub attributes: Attributes,
     pub variants: Vec<Variant>,
@@ -60,6 +63,8 @@ pub struct ProductInput {
     /// Outer `None`: absent; `Some(None)`: explicitly null.
     pub supplier_id: Option<Option<SupplierId>>,
     pub tags: Option<Vec<String>>,
+    /// Category ids or slugs; the catalog service resolves them against the tree.
+    pub categories: Option<Vec<String>>,
     pub attributes: Option<Value>,
     pub variants: Option<Vec<VariantInput>>,
 }
@@ -88,6 +93,8 @@ pub struct ProductPatch {
     pub low_stock_threshold: Option<Units>,
     pub supplier_id: Option<Option<SupplierId>>,
     pub tags: Option<Vec<Tag>>,
+    /// Set by the catalog service once it has resolved the input's references.
+    pub categories: Option<Vec<CategoryId>>,
     pub attributes: Option<Attributes>,
     pub variants: Option<Vec<Variant>>,
     /// Sets the units available to sell now (on hand minus reserved).
@@ -247,6 +254,7 @@ impl NewProduct {
             price,
             low_stock_threshold,
             supplier_id: input.supplier_id.flatten(),
+            categories: Vec::new(),
             tags,
             attributes,
             variants,
@@ -306,6 +314,7 @@ impl ProductPatch {
             low_stock_threshold,
             supplier_id: input.supplier_id,
             tags,
+            categories: None,
             attributes,
             variants,
             stock,
@@ -321,6 +330,7 @@ impl ProductPatch {
             || self.low_stock_threshold.is_some()
             || self.supplier_id.is_some()
             || self.tags.is_some()
+            || self.categories.is_some()
             || self.attributes.is_some()
             || self.variants.is_some()
     }
@@ -348,6 +358,9 @@ impl ProductPatch {
         }
         if let Some(x) = &self.tags {
             p.tags = x.clone();
+        }
+        if let Some(x) = &self.categories {
+            p.categories = x.clone();
         }
         if let Some(x) = &self.attributes {
             p.attributes = x.clone();
@@ -449,7 +462,12 @@ impl ProductSort {
 /// A typed catalog query: adapters build store queries from these values only.
 #[derive(Debug, Clone, Default)]
 pub struct ProductQuery {
+    /// `?category=` as the client wrote it: the primary category to match, unless
+    /// `category_scope` is set.
     pub category: Option<String>,
+    /// What `category` selects when it names categories of the tree (the catalog
+    /// service fills it in): the categories and their descendants.
+    pub category_scope: Option<CategoryScope>,
     pub min_price: Option<Decimal>,
     pub max_price: Option<Decimal>,
     pub supplier_id: Option<SupplierId>,
@@ -464,7 +482,13 @@ impl ProductQuery {
     /// The reference semantics of every filter except paging and sorting; the memory
     /// adapter uses it directly and the contract suite holds other adapters to it.
     pub fn matches(&self, p: &Product) -> bool {
-        if let Some(c) = &self.category {
+        if let Some(scope) = &self.category_scope {
+            let hit = scope.names.iter().any(|n| n == p.category.as_str())
+                || p.categories.iter().any(|c| scope.ids.contains(c));
+            if !hit {
+                return false;
+            }
+        } else if let Some(c) = &self.category {
             if p.category.as_str() != c {
                 return false;
             }

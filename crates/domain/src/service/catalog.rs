@@ -84,6 +84,10 @@ impl CatalogService {
         Self { stores }
     }
 
+    fn categories(&self) -> super::CategoryService {
+        super::CategoryService::new(self.stores.clone())
+    }
+
     async fn check_supplier(&self, supplier: Option<SupplierId>) -> Result<()> {
         if let Some(id) = supplier {
             if self.stores.suppliers.get(id).await?.is_none() {
@@ -99,12 +103,16 @@ impl CatalogService {
     /// Saga: insert the catalog entry, then create its stock record; when the second step
     /// fails the first is compensated (the entry is deleted again).
     #[tracing::instrument(name = "products.create", skip_all)]
-    pub async fn create(&self, input: ProductInput) -> Result<ProductView> {
+    pub async fn create(&self, mut input: ProductInput) -> Result<ProductView> {
+        let categories = input.categories.take();
         let NewProduct {
-            product,
+            mut product,
             initial_stock,
         } = NewProduct::parse(input)?;
         self.check_supplier(product.supplier_id).await?;
+        if let Some(references) = categories {
+            product.categories = self.categories().resolve(&references).await?;
+        }
         let mut creation = CreateProduct::new(&self.stores, &product);
         let payload = create_product::Payload {
             sku: product.sku.clone(),
@@ -158,16 +166,20 @@ impl CatalogService {
     /// Partial update. Catalog fields are written first, then the stock; when the stock
     /// write fails the catalog entry is put back as it was.
     #[tracing::instrument(name = "products.update", skip(self, input))]
-    pub async fn update(&self, id: ProductId, input: ProductInput) -> Result<ProductView> {
+    pub async fn update(&self, id: ProductId, mut input: ProductInput) -> Result<ProductView> {
         let current = self
             .stores
             .catalog
             .get(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        let patch = ProductPatch::parse(input, &current)?;
+        let categories = input.categories.take();
+        let mut patch = ProductPatch::parse(input, &current)?;
         if let Some(supplier) = patch.supplier_id {
             self.check_supplier(supplier).await?;
+        }
+        if let Some(references) = categories {
+            patch.categories = Some(self.categories().resolve(&references).await?);
         }
         let updated = if patch.touches_catalog() {
             let updated = patch.apply_to(&current);

@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod catalog;
+mod categories;
 mod customers;
 mod orders;
 mod reconcile;
@@ -17,6 +18,7 @@ pub use backup::{
     BackupService, JobRequest, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
 };
 pub use catalog::{CatalogService, ProductView};
+pub use categories::{CategoryService, CategoryView};
 pub use customers::CustomerService;
 pub use orders::{
     KeyedPlacement, OrderService, Placement, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
@@ -27,6 +29,6 @@ pub use reconcile::{
     Summary,
 };
 pub use recovery::{RecoveryReport, RecoveryService};
-pub use reports::{LowStockRule, ProductSalesLine, ReportService, SupplierPerformance};
+pub use reports::{CategoryRollup, LowStockRule, ProductSalesLine, ReportService, SupplierPerformance};
 pub use search::{PendingUpdates, RankedProduct, SearchService};
 pub use suppliers::{SupplierService, SupplierView};

@@ -3,11 +3,12 @@
 
 use crate::error::Result;
 use crate::model::{
-    CategorySales, LowStock, Name, Page, PageRequest, ProductId, ProductSales, SalesWindow,
+    CategoryId, CategoryNode, Currency, Revenue, CategorySales, LowStock, Name, Page, PageRequest, ProductId, ProductSales, SalesWindow,
     Supplier, SupplierId, SupplierSales, Units,
 };
 use crate::ports::Stores;
-use std::collections::HashMap;
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
 
 /// How many candidates the low-stock report reads per batch when every product has its own
 /// threshold.
@@ -28,6 +29,15 @@ pub struct SupplierPerformance {
     pub name: Option<Name>,
     /// Catalog products that name the supplier now.
     pub products: u64,
+}
+
+/// Sales of one category of the tree and everything below it, in one currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryRollup {
+    pub category: CategoryNode,
+    pub path: String,
+    pub units: u64,
+    pub revenue: Revenue,
 }
 
 /// Which stock counts as low.
@@ -71,6 +81,81 @@ impl ReportService {
         page: PageRequest,
     ) -> Result<Page<CategorySales>> {
         self.stores.reports.sales_by_category(window, page).await
+    }
+
+    /// Sales by category of the tree (ADR 0018): each category's figures include its
+    /// descendants'. A product counts in the categories it belongs to now (its
+    /// `categories`, and the tree categories whose slug is its primary `category`), each
+    /// of them and every ancestor once, so a parent never counts a product twice.
+    /// Products that left the catalog are not in it. Highest revenue first (ties by
+    /// path), paged.
+    #[tracing::instrument(name = "reports.sales_by_category_tree", skip(self))]
+    pub async fn sales_by_category_tree(
+        &self,
+        window: SalesWindow,
+        page: PageRequest,
+    ) -> Result<Page<CategoryRollup>> {
+        let mut sales = Vec::new();
+        let mut offset = 0;
+        loop {
+            let batch = self
+                .stores
+                .reports
+                .sales_by_product(window, PageRequest { limit: PageRequest::MAX_LIMIT, offset })
+                .await?;
+            let n = batch.items.len() as u64;
+            sales.extend(batch.items);
+            offset += n;
+            if n == 0 || offset >= batch.total {
+                break;
+            }
+        }
+        let tree = self.stores.categories.tree().await?;
+        let mut ids: Vec<ProductId> = sales.iter().map(|s| s.product_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut products = HashMap::new();
+        for chunk in ids.chunks(PageRequest::MAX_LIMIT as usize) {
+            for p in self.stores.catalog.get_many(chunk).await? {
+                products.insert(p.id, p);
+            }
+        }
+        let mut totals: HashMap<(CategoryId, Currency), (u64, Decimal)> = HashMap::new();
+        for line in &sales {
+            let Some(product) = products.get(&line.product_id) else { continue };
+            let mut nodes: HashSet<CategoryId> = HashSet::new();
+            let direct = product
+                .categories
+                .iter()
+                .copied()
+                .chain(tree.resolve(product.category.as_str()));
+            for c in direct {
+                nodes.extend(tree.lineage(c));
+            }
+            for c in nodes {
+                let slot = totals.entry((c, line.revenue.currency())).or_default();
+                slot.0 += line.units;
+                slot.1 += line.revenue.amount();
+            }
+        }
+        let mut items = Vec::with_capacity(totals.len());
+        for ((id, currency), (units, amount)) in totals {
+            let Some(node) = tree.get(id) else { continue };
+            items.push(CategoryRollup {
+                path: tree.path(id),
+                category: node.clone(),
+                units,
+                revenue: Revenue::new(amount, currency).map_err(crate::Error::Internal)?,
+            });
+        }
+        items.sort_by(|a, b| {
+            b.revenue
+                .amount()
+                .cmp(&a.revenue.amount())
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.revenue.currency().as_str().cmp(b.revenue.currency().as_str()))
+        });
+        Ok(page.slice(&items))
     }
 
     #[tracing::instrument(name = "reports.supplier_performance", skip(self))]

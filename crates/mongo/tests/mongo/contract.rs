@@ -19,6 +19,7 @@ emporium_testkit::contract_suite!(async {
     stores.suppliers = catalog.clone();
     stores.catalog_changes = catalog.clone();
     stores.order_queue = catalog.clone();
+    stores.categories = catalog.clone();
     stores.customers = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

@@ -16,6 +16,7 @@
 mod admin_audit;
 mod catalog;
 mod crash;
+mod categories;
 mod customers;
 mod feed;
 mod idempotency;
@@ -35,6 +36,7 @@ mod support;
 pub use admin_audit::*;
 pub use catalog::*;
 pub use crash::*;
+pub use categories::*;
 pub use customers::*;
 pub use feed::*;
 pub use idempotency::*;
@@ -120,7 +122,10 @@ macro_rules! contract_suite {
             queued_orders_are_placed_in_arrival_order,
             a_queued_order_reads_as_queued_until_placed,
             customers_keep_emails_unique_without_case,
-            deleting_a_customer_anonymises_their_orders
+            deleting_a_customer_anonymises_their_orders,
+            category_tree_is_written_whole_with_compare_and_set,
+            category_service_keeps_sibling_slugs_unique_under_concurrency,
+            products_are_counted_moved_and_found_by_category_subtree
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

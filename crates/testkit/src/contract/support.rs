@@ -34,6 +34,7 @@ pub fn product(name: &str, category: &str, price: &str) -> Product {
         price: usd(price),
         low_stock_threshold: Units::new(3).unwrap(),
         supplier_id: None,
+        categories: Vec::new(),
         tags: vec![Tag::parse("featured").unwrap()],
         attributes:
             json!({"color": "red", "ram_gb": 16, "display": {"size": "15.6in", "hdr": true}})

@@ -5,10 +5,12 @@
 //! domain types only.
 
 mod backups;
+mod categories;
 mod customers;
 mod facets;
 
 pub use backups::*;
+pub use categories::*;
 pub use customers::*;
 pub use facets::*;
 
@@ -104,6 +106,10 @@ pub struct ProductBody {
     pub supplier_id: Option<Option<Uuid>>,
     #[schema(max_items = 50)]
     pub tags: Option<Vec<TagText>>,
+    /// Categories of the tree the product belongs to, besides its primary `category`:
+    /// each a category id or a slug that names one category.
+    #[schema(max_items = 50)]
+    pub categories: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Value>,
     #[schema(max_items = 200)]
@@ -159,6 +165,7 @@ impl From<ProductBody> for ProductInput {
             low_stock_threshold: b.low_stock_threshold,
             supplier_id: b.supplier_id.map(|s| s.map(Into::into)),
             tags: b.tags.map(|tags| tags.into_iter().map(|t| t.0).collect()),
+            categories: b.categories,
             attributes: b.attributes,
             variants: b.variants.map(|vs| {
                 vs.into_iter()
@@ -190,6 +197,8 @@ pub struct ProductResponse {
     pub reserved: Option<u32>,
     pub low_stock_threshold: u32,
     pub supplier_id: Option<Uuid>,
+    /// Ids of the categories of the tree the product belongs to.
+    pub categories: Vec<Uuid>,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
     pub attributes: Value,
@@ -227,6 +236,7 @@ impl From<ProductView> for ProductResponse {
             reserved,
             low_stock_threshold: p.low_stock_threshold.get(),
             supplier_id: p.supplier_id.map(|s| s.as_uuid()),
+            categories: p.categories.iter().map(|c| c.as_uuid()).collect(),
             tags: p.tags.into_iter().map(|t| t.into_inner()).collect(),
             attributes: Value::Object(p.attributes),
             variants: p
@@ -627,8 +637,15 @@ impl From<ProductSalesLine> for ProductSalesResponse {
 /// One line of `GET /api/reports/sales-by-category`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategorySalesResponse {
-    /// The category the lines had when their orders were placed.
+    /// The category the lines had when their orders were placed; with `rollup=tree`,
+    /// the slug of the tree's category.
     pub category: String,
+    /// With `rollup=tree`: the category's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<Uuid>,
+    /// With `rollup=tree`: the slugs from the root down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub units: u64,
     #[schema(example = "1299.99")]
     pub revenue: String,
@@ -640,9 +657,24 @@ impl From<CategorySales> for CategorySalesResponse {
     fn from(sales: CategorySales) -> Self {
         CategorySalesResponse {
             category: sales.category.into_inner(),
+            category_id: None,
+            path: None,
             units: sales.units,
             revenue: sales.revenue.amount().to_string(),
             currency: sales.revenue.currency().to_string(),
+        }
+    }
+}
+
+impl From<emporium_domain::service::CategoryRollup> for CategorySalesResponse {
+    fn from(r: emporium_domain::service::CategoryRollup) -> Self {
+        CategorySalesResponse {
+            category: r.category.slug.to_string(),
+            category_id: Some(r.category.id.as_uuid()),
+            path: Some(r.path),
+            units: r.units,
+            revenue: r.revenue.amount().to_string(),
+            currency: r.revenue.currency().to_string(),
         }
     }
 }

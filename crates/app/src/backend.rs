@@ -89,15 +89,21 @@ impl Backend {
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
-        let (catalog, uncached_catalog, suppliers, catalog_changes, order_queue, customers, categories): CatalogPorts =
-            match catalog {
-                Some(mongo) => {
-                    let mongo = Arc::new(mongo);
-                    probes.push(Probe::Catalog("mongodb", mongo.clone()));
-                    let cached =
-                        Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
-                    cache = Some(cached.clone());
-                    (
+        let (
+            catalog,
+            uncached_catalog,
+            suppliers,
+            catalog_changes,
+            order_queue,
+            customers,
+            categories,
+        ): CatalogPorts = match catalog {
+            Some(mongo) => {
+                let mongo = Arc::new(mongo);
+                probes.push(Probe::Catalog("mongodb", mongo.clone()));
+                let cached = Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
+                cache = Some(cached.clone());
+                (
                     cached,
                     mongo.clone(),
                     mongo.clone(),
@@ -106,21 +112,21 @@ impl Backend {
                     mongo.clone(),
                     mongo,
                 )
-                }
-                None => {
-                    let memory = Arc::new(MemoryCatalog::default());
-                    memory_catalog = Some(memory.clone());
-                    (
-                        memory.clone(),
-                        memory.clone(),
-                        memory.clone(),
-                        memory.clone(),
-                        Arc::new(emporium_memory::MemoryOrderQueue::default()),
-                        Arc::new(emporium_memory::MemoryCustomers::default()),
-                        memory,
-                    )
-                }
-            };
+            }
+            None => {
+                let memory = Arc::new(MemoryCatalog::default());
+                memory_catalog = Some(memory.clone());
+                (
+                    memory.clone(),
+                    memory.clone(),
+                    memory.clone(),
+                    memory.clone(),
+                    Arc::new(emporium_memory::MemoryOrderQueue::default()),
+                    Arc::new(emporium_memory::MemoryCustomers::default()),
+                    memory,
+                )
+            }
+        };
         let stores = match ledger {
             Some(pg) => {
                 let pg = Arc::new(pg);

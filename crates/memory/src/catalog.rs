@@ -2,11 +2,11 @@
 
 use crate::lock;
 use async_trait::async_trait;
-use emporium_domain::model::{DomainEvent, EventKind, ResumeToken};
 use emporium_domain::model::{
-    CategoryId, CategoryTree, Page, PageRequest, Product, ProductId, ProductQuery, ProductSort, Sku, Supplier, SupplierId,
-    Units,
+    CategoryId, CategoryTree, Page, PageRequest, Product, ProductId, ProductQuery, ProductSort,
+    Sku, Supplier, SupplierId, Units,
 };
+use emporium_domain::model::{DomainEvent, EventKind, ResumeToken};
 use emporium_domain::ports::{Catalog, CatalogChanges, Categories, EventLog, Suppliers};
 use emporium_domain::{Error, Result};
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -5,7 +5,9 @@
 //! in the tree as stored. Membership lives on the products (`categories`, an array of
 //! category ids with a multikey index).
 
-use crate::codec::{category_from_document, category_to_document, time_to_bson, uuid_from_bson, uuid_to_bson};
+use crate::codec::{
+    category_from_document, category_to_document, time_to_bson, uuid_from_bson, uuid_to_bson,
+};
 use crate::error::{from_driver, is_duplicate_key, malformed};
 use crate::MongoCatalog;
 use async_trait::async_trait;
@@ -31,7 +33,10 @@ fn version_of(d: &Document) -> Result<u64> {
     match d.get("version") {
         Some(Bson::Int64(v)) if *v >= 0 => Ok(*v as u64),
         Some(Bson::Int32(v)) if *v >= 0 => Ok(*v as u64),
-        _ => Err(malformed("category tree", "`version` is not a non-negative integer")),
+        _ => Err(malformed(
+            "category tree",
+            "`version` is not a non-negative integer",
+        )),
     }
 }
 
@@ -70,8 +75,9 @@ impl Categories for MongoCatalog {
             .iter()
             .map(|n| Bson::Document(category_to_document(n)))
             .collect();
-        let version = i64::try_from(tree.version)
-            .map_err(|_| emporium_domain::Error::Internal("category tree version overflow".into()))?;
+        let version = i64::try_from(tree.version).map_err(|_| {
+            emporium_domain::Error::Internal("category tree version overflow".into())
+        })?;
         if tree.version <= 1 {
             // The first write creates the document; a concurrent first write loses on `_id`.
             return match self

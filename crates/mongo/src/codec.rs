@@ -18,8 +18,8 @@
 
 use crate::error::malformed;
 use emporium_domain::model::{
-    Attributes, Category, CategoryId, CategoryNode, Contact, Currency, Description, Money, Name, Product, ProductId, Region,
-    Sku, Slug, Supplier, SupplierId, Tag, Timestamp, Units, Variant,
+    Attributes, Category, CategoryId, CategoryNode, Contact, Currency, Description, Money, Name,
+    Product, ProductId, Region, Sku, Slug, Supplier, SupplierId, Tag, Timestamp, Units, Variant,
 };
 use emporium_domain::{Error, Result};
 use mongodb::bson::{

@@ -1,7 +1,9 @@
 //! `GET /api/openapi.json`, generated from the handlers and bodies above.
 
 use super::dto::*;
-use super::{admin, backups, categories, customers, feed, health, orders, products, reports, suppliers};
+use super::{
+    admin, backups, categories, customers, feed, health, orders, products, reports, suppliers,
+};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

@@ -12,6 +12,7 @@
 //! - `stuck`: compensations that keep failing are surfaced, then finished.
 
 mod backups;
+mod categories;
 mod contract;
 mod crash;
 mod customers;
@@ -77,6 +78,8 @@ macro_rules! all_cases {
             feed::feed_supplier_changes_are_opt_in,
             customers::customers_register_update_and_leave_their_orders_behind,
             customers::concurrent_registrations_of_one_email_create_one_customer,
+            categories::categories_form_a_tree_that_products_and_reports_follow,
+            categories::concurrent_category_writes_keep_the_tree_sound,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

@@ -30,9 +30,12 @@ impl Slug {
         let value = value.into();
         let well_formed = !value.is_empty()
             && value.len() <= 100
-            && value
-                .split('-')
-                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+            && value.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
         if well_formed {
             Ok(Slug(value))
         } else {
@@ -191,7 +194,10 @@ impl CategoryTree {
         let mut out: Vec<CategoryId> = Vec::new();
         for (i, reference) in references.iter().enumerate() {
             match self.resolve(reference).as_slice() {
-                [] => v.push(format!("{field}[{i}]"), format!("no category `{reference}`")),
+                [] => v.push(
+                    format!("{field}[{i}]"),
+                    format!("no category `{reference}`"),
+                ),
                 [one] => {
                     if !out.contains(one) {
                         out.push(*one);
@@ -199,7 +205,10 @@ impl CategoryTree {
                 }
                 many => v.push(
                     format!("{field}[{i}]"),
-                    format!("`{reference}` is the slug of {} categories; give the id", many.len()),
+                    format!(
+                        "`{reference}` is the slug of {} categories; give the id",
+                        many.len()
+                    ),
                 ),
             }
         }
@@ -207,9 +216,20 @@ impl CategoryTree {
         Ok(out)
     }
 
+    /// The category a product's primary `category` stands for: the one category with
+    /// that slug, if exactly one has it (a slug shared by categories in different
+    /// branches stands for none of them).
+    pub fn by_unique_slug(&self, name: &str) -> Option<CategoryId> {
+        let mut found = self.nodes.iter().filter(|n| n.slug.as_str() == name);
+        match (found.next(), found.next()) {
+            (Some(one), None) => Some(one.id),
+            _ => None,
+        }
+    }
+
     /// What `?category=<reference>` selects: the categories it names and their
-    /// descendants, and the primary `category` names equal to the reference or to any of
-    /// their slugs. `None` when the reference names no category (the filter then matches
+    /// descendants, and the primary `category` names equal to the reference or to the
+    /// slug of any of them that [`CategoryTree::by_unique_slug`] maps back to it. `None` when the reference names no category (the filter then matches
     /// the primary `category` alone, as before categories were a tree).
     pub fn scope(&self, reference: &str) -> Option<CategoryScope> {
         let named = self.resolve(reference);
@@ -227,7 +247,8 @@ impl CategoryTree {
         let mut names = vec![reference.to_owned()];
         for id in &ids {
             if let Some(n) = self.get(*id) {
-                if !names.iter().any(|x| x == n.slug.as_str()) {
+                let stands_for_it = self.by_unique_slug(n.slug.as_str()) == Some(n.id);
+                if stands_for_it && !names.iter().any(|x| x == n.slug.as_str()) {
                     names.push(n.slug.as_str().to_owned());
                 }
             }
@@ -235,7 +256,12 @@ impl CategoryTree {
         Some(CategoryScope { names, ids })
     }
 
-    fn check_slug_free(&self, slug: &Slug, parent: Option<CategoryId>, except: Option<CategoryId>) -> Result<()> {
+    fn check_slug_free(
+        &self,
+        slug: &Slug,
+        parent: Option<CategoryId>,
+        except: Option<CategoryId>,
+    ) -> Result<()> {
         let taken = self
             .nodes
             .iter()
@@ -251,7 +277,10 @@ impl CategoryTree {
     fn check_parent(&self, parent: Option<CategoryId>, moving: Option<CategoryId>) -> Result<()> {
         let Some(parent) = parent else { return Ok(()) };
         if self.get(parent).is_none() {
-            return Err(Error::invalid("parent_id", format!("category {parent} does not exist")));
+            return Err(Error::invalid(
+                "parent_id",
+                format!("category {parent} does not exist"),
+            ));
         }
         if let Some(moving) = moving {
             if self.lineage(parent).contains(&moving) {
@@ -261,10 +290,12 @@ impl CategoryTree {
                 ));
             }
         }
-        let depth = self.lineage(parent).len()
-            + moving.map_or(1, |m| self.subtree_height(m));
+        let depth = self.lineage(parent).len() + moving.map_or(1, |m| self.subtree_height(m));
         if depth > MAX_DEPTH {
-            return Err(Error::invalid("parent_id", format!("the tree may be at most {MAX_DEPTH} levels deep")));
+            return Err(Error::invalid(
+                "parent_id",
+                format!("the tree may be at most {MAX_DEPTH} levels deep"),
+            ));
         }
         Ok(())
     }
@@ -299,7 +330,10 @@ impl CategoryTree {
         let parent = parse_parent(&mut v, input.parent_id.flatten());
         let (name, slug, parent_id) = v.finish_with((name, slug, parent))?;
         if self.nodes.len() >= MAX_CATEGORIES {
-            return Err(Error::invalid("request", format!("a shop may have at most {MAX_CATEGORIES} categories")));
+            return Err(Error::invalid(
+                "request",
+                format!("a shop may have at most {MAX_CATEGORIES} categories"),
+            ));
         }
         self.check_parent(parent_id, None)?;
         self.check_slug_free(&slug, parent_id, None)?;
@@ -384,18 +418,28 @@ mod tests {
     fn a_tree_keeps_its_rules() {
         let mut tree = CategoryTree::default();
         let root = tree.add(input("Electronics", "electronics", None)).unwrap();
-        let comp = tree.add(input("Computers", "computers", Some(root.id))).unwrap();
-        let laptops = tree.add(input("Laptops", "laptops", Some(comp.id))).unwrap();
+        let comp = tree
+            .add(input("Computers", "computers", Some(root.id)))
+            .unwrap();
+        let laptops = tree
+            .add(input("Laptops", "laptops", Some(comp.id)))
+            .unwrap();
         assert_eq!(tree.path(laptops.id), "electronics/computers/laptops");
         // Slugs are unique among siblings only.
-        assert!(matches!(tree.add(input("C", "computers", Some(root.id))), Err(Error::Conflict(_))));
+        assert!(matches!(
+            tree.add(input("C", "computers", Some(root.id))),
+            Err(Error::Conflict(_))
+        ));
         let other = tree.add(input("Other", "computers", None)).unwrap();
         assert_eq!(tree.resolve("computers").len(), 2);
         // No cycles: not under itself, not under a descendant.
         for parent in [comp.id, laptops.id] {
             let moved = tree.update(
                 comp.id,
-                CategoryInput { parent_id: Some(Some(parent.to_string())), ..Default::default() },
+                CategoryInput {
+                    parent_id: Some(Some(parent.to_string())),
+                    ..Default::default()
+                },
             );
             assert!(matches!(moved, Err(Error::Validation(_))), "{moved:?}");
         }
@@ -418,6 +462,9 @@ mod tests {
         for i in 0..MAX_DEPTH {
             parent = Some(tree.add(input("n", &format!("n{i}"), parent)).unwrap().id);
         }
-        assert!(matches!(tree.add(input("n", "deep", parent)), Err(Error::Validation(_))));
+        assert!(matches!(
+            tree.add(input("n", "deep", parent)),
+            Err(Error::Validation(_))
+        ));
     }
 }

@@ -22,13 +22,13 @@ mod text;
 
 pub use admin::{AdminScope, AuditEntry};
 pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest};
-pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
-pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
-pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use category::{
     CategoryInput, CategoryNode, CategoryScope, CategoryTree, Slug, MAX_CATEGORIES, MAX_DEPTH,
     MAX_PRODUCT_CATEGORIES,
 };
+pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
+pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
+pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{CartId, CategoryId, JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};

@@ -1,8 +1,8 @@
 //! Catalog entries: a product with free-form nested attributes and variants.
 
 use super::{
-    now, Category, CategoryId, CategoryScope, Currency, Description, Money, Name, PageRequest, ProductId, Sku, SupplierId,
-    Tag, Timestamp, Units,
+    now, Category, CategoryId, CategoryScope, Currency, Description, Money, Name, PageRequest,
+    ProductId, Sku, SupplierId, Tag, Timestamp, Units,
 };
 use crate::error::{Result, Violations};
 use rust_decimal::Decimal;

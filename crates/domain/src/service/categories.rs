@@ -47,7 +47,10 @@ impl CategoryService {
             }
             // Back off a little, more as contention persists, with jitter from the clock.
             let jitter = u64::from(crate::model::now().timestamp_subsec_millis() % 7);
-            tokio::time::sleep(Duration::from_millis(1 + u64::from(attempt.min(20)) + jitter)).await;
+            tokio::time::sleep(Duration::from_millis(
+                1 + u64::from(attempt.min(20)) + jitter,
+            ))
+            .await;
         }
         Err(Error::Unavailable(
             "the category tree is changing too fast to write; try again".into(),
@@ -55,8 +58,13 @@ impl CategoryService {
     }
 
     async fn view(&self, tree: &CategoryTree, node: CategoryNode) -> Result<CategoryView> {
-        let counts: HashMap<CategoryId, u64> =
-            self.stores.categories.product_counts().await?.into_iter().collect();
+        let counts: HashMap<CategoryId, u64> = self
+            .stores
+            .categories
+            .product_counts()
+            .await?
+            .into_iter()
+            .collect();
         Ok(CategoryView {
             path: tree.path(node.id),
             product_count: counts.get(&node.id).copied().unwrap_or(0),
@@ -83,8 +91,13 @@ impl CategoryService {
     #[tracing::instrument(name = "categories.list", skip(self))]
     pub async fn list(&self, page: PageRequest) -> Result<Page<CategoryView>> {
         let tree = self.stores.categories.tree().await?;
-        let counts: HashMap<CategoryId, u64> =
-            self.stores.categories.product_counts().await?.into_iter().collect();
+        let counts: HashMap<CategoryId, u64> = self
+            .stores
+            .categories
+            .product_counts()
+            .await?
+            .into_iter()
+            .collect();
         let mut views: Vec<CategoryView> = tree
             .nodes
             .iter()
@@ -94,8 +107,12 @@ impl CategoryService {
                 node: n.clone(),
             })
             .collect();
-        let order: HashMap<CategoryId, usize> =
-            tree.nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+        let order: HashMap<CategoryId, usize> = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id, i))
+            .collect();
         let key = |v: &CategoryView| -> Vec<usize> {
             tree.lineage(v.node.id).iter().map(|c| order[c]).collect()
         };
@@ -179,7 +196,10 @@ impl CategoryService {
         if references.len() > crate::model::MAX_PRODUCT_CATEGORIES {
             return Err(Error::invalid(
                 "categories",
-                format!("at most {} categories", crate::model::MAX_PRODUCT_CATEGORIES),
+                format!(
+                    "at most {} categories",
+                    crate::model::MAX_PRODUCT_CATEGORIES
+                ),
             ));
         }
         let tree = self.stores.categories.tree().await?;

@@ -29,6 +29,8 @@ pub use reconcile::{
     Summary,
 };
 pub use recovery::{RecoveryReport, RecoveryService};
-pub use reports::{CategoryRollup, LowStockRule, ProductSalesLine, ReportService, SupplierPerformance};
+pub use reports::{
+    CategoryRollup, LowStockRule, ProductSalesLine, ReportService, SupplierPerformance,
+};
 pub use search::{PendingUpdates, RankedProduct, SearchService};
 pub use suppliers::{SupplierService, SupplierView};

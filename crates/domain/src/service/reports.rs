@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use crate::model::{
-    CategoryId, CategoryNode, Currency, Revenue, CategorySales, LowStock, Name, Page, PageRequest, ProductId, ProductSales, SalesWindow,
-    Supplier, SupplierId, SupplierSales, Units,
+    CategoryId, CategoryNode, CategorySales, Currency, LowStock, Name, Page, PageRequest,
+    ProductId, ProductSales, Revenue, SalesWindow, Supplier, SupplierId, SupplierSales, Units,
 };
 use crate::ports::Stores;
 use rust_decimal::Decimal;
@@ -85,7 +85,8 @@ impl ReportService {
 
     /// Sales by category of the tree (ADR 0018): each category's figures include its
     /// descendants'. A product counts in the categories it belongs to now (its
-    /// `categories`, and the tree categories whose slug is its primary `category`), each
+    /// `categories`, and the tree category whose slug is its primary `category`, when
+    /// only one has it), each
     /// of them and every ancestor once, so a parent never counts a product twice.
     /// Products that left the catalog are not in it. Highest revenue first (ties by
     /// path), paged.
@@ -101,7 +102,13 @@ impl ReportService {
             let batch = self
                 .stores
                 .reports
-                .sales_by_product(window, PageRequest { limit: PageRequest::MAX_LIMIT, offset })
+                .sales_by_product(
+                    window,
+                    PageRequest {
+                        limit: PageRequest::MAX_LIMIT,
+                        offset,
+                    },
+                )
                 .await?;
             let n = batch.items.len() as u64;
             sales.extend(batch.items);
@@ -122,13 +129,15 @@ impl ReportService {
         }
         let mut totals: HashMap<(CategoryId, Currency), (u64, Decimal)> = HashMap::new();
         for line in &sales {
-            let Some(product) = products.get(&line.product_id) else { continue };
+            let Some(product) = products.get(&line.product_id) else {
+                continue;
+            };
             let mut nodes: HashSet<CategoryId> = HashSet::new();
             let direct = product
                 .categories
                 .iter()
                 .copied()
-                .chain(tree.resolve(product.category.as_str()));
+                .chain(tree.by_unique_slug(product.category.as_str()));
             for c in direct {
                 nodes.extend(tree.lineage(c));
             }
@@ -153,7 +162,12 @@ impl ReportService {
                 .amount()
                 .cmp(&a.revenue.amount())
                 .then_with(|| a.path.cmp(&b.path))
-                .then_with(|| a.revenue.currency().as_str().cmp(b.revenue.currency().as_str()))
+                .then_with(|| {
+                    a.revenue
+                        .currency()
+                        .as_str()
+                        .cmp(b.revenue.currency().as_str())
+                })
         });
         Ok(page.slice(&items))
     }

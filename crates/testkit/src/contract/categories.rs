@@ -21,7 +21,9 @@ pub async fn category_tree_is_written_whole_with_compare_and_set(stores: &Stores
     let empty = categories.tree().await.expect("tree");
     assert_eq!(empty, CategoryTree::default());
     let mut first = empty.clone();
-    let root = first.add(input("Electronics", "electronics", None)).unwrap();
+    let root = first
+        .add(input("Electronics", "electronics", None))
+        .unwrap();
     first.version = 1;
     assert!(categories.save_tree(&first).await.expect("save"));
     assert_eq!(categories.tree().await.expect("tree"), first);
@@ -35,7 +37,8 @@ pub async fn category_tree_is_written_whole_with_compare_and_set(stores: &Stores
     let writers = (0..12).map(|i| {
         let mut tree = first.clone();
         async move {
-            tree.add(input("C", &format!("c{i}"), Some(root.id.to_string()))).unwrap();
+            tree.add(input("C", &format!("c{i}"), Some(root.id.to_string())))
+                .unwrap();
             tree.version = 2;
             stores.categories.save_tree(&tree).await.expect("save")
         }
@@ -48,12 +51,19 @@ pub async fn category_tree_is_written_whole_with_compare_and_set(stores: &Stores
 
 pub async fn category_service_keeps_sibling_slugs_unique_under_concurrency(stores: &Stores) {
     let service = CategoryService::new(stores.clone());
-    let root = service.create(input("Home", "home", None)).await.expect("root");
+    let root = service
+        .create(input("Home", "home", None))
+        .await
+        .expect("root");
     let parent = Some(root.node.id.to_string());
     // Sixteen different children at once all land (each write retries on a lost race)...
     let creations = (0..16).map(|i| {
         let (service, parent) = (service.clone(), parent.clone());
-        async move { service.create(input("Kid", &format!("kid-{i}"), parent)).await }
+        async move {
+            service
+                .create(input("Kid", &format!("kid-{i}"), parent))
+                .await
+        }
     });
     let made = futures::future::join_all(creations).await;
     assert!(made.iter().all(Result::is_ok), "{made:?}");
@@ -75,18 +85,31 @@ pub async fn category_service_keeps_sibling_slugs_unique_under_concurrency(store
     assert_eq!(listed.total, 18);
     // Tree order: the root first, with its path.
     assert_eq!(listed.items[0].path, "home");
-    assert!(listed.items[1..].iter().all(|v| v.path.starts_with("home/")));
+    assert!(listed.items[1..]
+        .iter()
+        .all(|v| v.path.starts_with("home/")));
 }
 
 pub async fn products_are_counted_moved_and_found_by_category_subtree(stores: &Stores) {
     let service = CategoryService::new(stores.clone());
-    let electronics = service.create(input("Electronics", "electronics", None)).await.unwrap();
+    let electronics = service
+        .create(input("Electronics", "electronics", None))
+        .await
+        .unwrap();
     let computers = service
-        .create(input("Computers", "computers", Some(electronics.node.id.to_string())))
+        .create(input(
+            "Computers",
+            "computers",
+            Some(electronics.node.id.to_string()),
+        ))
         .await
         .unwrap();
     let laptops = service
-        .create(input("Laptops", "laptops", Some(computers.node.id.to_string())))
+        .create(input(
+            "Laptops",
+            "laptops",
+            Some(computers.node.id.to_string()),
+        ))
         .await
         .unwrap();
     let books = service.create(input("Books", "books", None)).await.unwrap();
@@ -99,8 +122,13 @@ pub async fn products_are_counted_moved_and_found_by_category_subtree(stores: &S
     for p in [&laptop, &desktop, &novel] {
         stores.catalog.insert(p).await.expect("insert");
     }
-    let counts: std::collections::HashMap<_, _> =
-        stores.categories.product_counts().await.expect("counts").into_iter().collect();
+    let counts: std::collections::HashMap<_, _> = stores
+        .categories
+        .product_counts()
+        .await
+        .expect("counts")
+        .into_iter()
+        .collect();
     assert_eq!(counts.get(&laptops.node.id), Some(&1));
     assert_eq!(counts.get(&books.node.id), Some(&2));
     assert_eq!(counts.get(&electronics.node.id), None);
@@ -140,8 +168,14 @@ pub async fn products_are_counted_moved_and_found_by_category_subtree(stores: &S
     assert!(query.category_scope.is_none());
     assert_eq!(names(query).await, ["Novel"]);
     // Deleting a category in use: 409 and nothing changes; with reassign_to, products move.
-    assert!(matches!(service.delete(books.node.id, None).await, Err(Error::Conflict(_))));
-    assert!(matches!(service.delete(computers.node.id, None).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        service.delete(books.node.id, None).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        service.delete(computers.node.id, None).await,
+        Err(Error::Conflict(_))
+    ));
     let moved = service
         .delete(books.node.id, Some("laptops"))
         .await
@@ -151,7 +185,10 @@ pub async fn products_are_counted_moved_and_found_by_category_subtree(stores: &S
     assert_eq!(novel_now.categories, vec![laptops.node.id]);
     let laptop_now = stores.catalog.get(laptop.id).await.unwrap().unwrap();
     assert_eq!(laptop_now.categories, vec![laptops.node.id]);
-    assert!(matches!(service.get(books.node.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        service.get(books.node.id).await,
+        Err(Error::NotFound(_))
+    ));
     // The report follows the tree: nothing sold yet, so it is empty rather than failing.
     let report = ReportService::new(stores.clone())
         .sales_by_category_tree(Default::default(), PageRequest::default())

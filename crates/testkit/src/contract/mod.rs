@@ -15,8 +15,8 @@
 
 mod admin_audit;
 mod catalog;
-mod crash;
 mod categories;
+mod crash;
 mod customers;
 mod feed;
 mod idempotency;
@@ -35,8 +35,8 @@ mod support;
 
 pub use admin_audit::*;
 pub use catalog::*;
-pub use crash::*;
 pub use categories::*;
+pub use crash::*;
 pub use customers::*;
 pub use feed::*;
 pub use idempotency::*;

@@ -11,10 +11,20 @@ use uuid::Uuid;
 /// it names; `parent_id: null` makes a root).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CategoryBody {
-    #[schema(example = "Laptops", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        example = "Laptops",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// Unique among the category's siblings.
-    #[schema(example = "laptops", min_length = 1, max_length = 100, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+    #[schema(
+        example = "laptops",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<Uuid>)]
@@ -38,7 +48,10 @@ pub struct NewCategoryBody(pub CategoryBody);
 
 impl utoipa::PartialSchema for NewCategoryBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::required(<CategoryBody as utoipa::PartialSchema>::schema(), &["name", "slug"])
+        super::required(
+            <CategoryBody as utoipa::PartialSchema>::schema(),
+            &["name", "slug"],
+        )
     }
 }
 

@@ -68,6 +68,7 @@ type CatalogPorts = (
     Arc<dyn emporium_domain::ports::OrderQueue>,
     Arc<dyn emporium_domain::ports::Customers>,
     Arc<dyn emporium_domain::ports::Categories>,
+    Arc<dyn emporium_domain::ports::Carts>,
 );
 
 impl Backend {
@@ -97,6 +98,7 @@ impl Backend {
             order_queue,
             customers,
             categories,
+            carts,
         ): CatalogPorts = match catalog {
             Some(mongo) => {
                 let mongo = Arc::new(mongo);
@@ -105,6 +107,7 @@ impl Backend {
                 cache = Some(cached.clone());
                 (
                     cached,
+                    mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
@@ -124,6 +127,7 @@ impl Backend {
                     Arc::new(emporium_memory::MemoryOrderQueue::default()),
                     Arc::new(emporium_memory::MemoryCustomers::default()),
                     memory,
+                    Arc::new(emporium_memory::MemoryCarts::default()),
                 )
             }
         };
@@ -153,6 +157,7 @@ impl Backend {
                     order_queue,
                     customers,
                     categories,
+                    carts: carts.clone(),
                 }
             }
             None => {
@@ -176,6 +181,7 @@ impl Backend {
                     order_queue,
                     customers,
                     categories,
+                    carts: carts.clone(),
                 }
             }
         };

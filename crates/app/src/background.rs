@@ -101,6 +101,24 @@ pub async fn drain_order_queue(orders: OrderService, every: Duration, shutdown: 
     }
 }
 
+/// Removes expired carts every `every` (ADR 0019): MongoDB's TTL monitor does too, but
+/// not on every server and only about once a minute, and the memory set has none.
+pub async fn purge_expired_carts(
+    carts: emporium_domain::service::CartService,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown.wait(tick.tick()).await {
+        match carts.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(carts = n, "expired carts removed"),
+            Err(e) => tracing::debug!(error = %e, "cart purge pass failed; will retry"),
+        }
+    }
+}
+
 /// Findings logged one by one per pass; the rest are counted, so a badly broken store does
 /// not flood the log every hour.
 const LOGGED_FINDINGS: usize = 50;

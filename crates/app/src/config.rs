@@ -64,6 +64,9 @@ pub struct Settings {
     /// `Prefer: respond-async` (`EMPORIUM_ORDERS_QUEUE_WHEN_LEDGER_DOWN`, default false:
     /// 503 unless the client asks).
     pub orders_queue_when_ledger_down: bool,
+    /// Seconds a cart lives after its last change (`EMPORIUM_CART_TTL`, default 604800,
+    /// 7 days).
+    pub cart_ttl: u64,
     /// The payment gateway's base URL, a Stripe-style API (`EMPORIUM_GATEWAY_URL`). A server
     /// with a database needs one (or, in tests only, `EMPORIUM_TEST_GATEWAY=true`).
     pub gateway_url: Option<String>,
@@ -174,6 +177,7 @@ impl Settings {
             .set_default("reconcile_interval_secs", 3600)?
             .set_default("shutdown_drain_secs", 10)?
             .set_default("orders_queue_when_ledger_down", false)?
+            .set_default("cart_ttl", 604_800)?
             .set_default("gateway_timeout_ms", 3000)?
             .set_default("gateway_attempts", 3)?
             .set_default("test_gateway", false)?

@@ -37,6 +37,8 @@ pub struct AppOptions {
     /// Queue orders while PostgreSQL is unreachable even without `Prefer: respond-async`
     /// (`EMPORIUM_ORDERS_QUEUE_WHEN_LEDGER_DOWN`).
     pub queue_orders_when_ledger_down: bool,
+    /// How long a cart lives after its last change (zero: the 7-day default).
+    pub cart_ttl: Duration,
 }
 
 /// The drain time when none is configured.
@@ -59,6 +61,7 @@ impl AppOptions {
             drain: Duration::from_secs(settings.shutdown_drain_secs),
             backup_dir: Some(settings.backup_dir.clone().into()),
             queue_orders_when_ledger_down: settings.orders_queue_when_ledger_down,
+            cart_ttl: Duration::from_secs(settings.cart_ttl.max(1)),
         })
     }
 }
@@ -121,6 +124,10 @@ impl Application {
         tracing::info!(dir = %backup_dir.display(), "backups and the backup log are kept here");
         let mut state = AppState::new(backend, options.admin_tokens, &backup_dir)?;
         state.queue_orders_when_ledger_down = options.queue_orders_when_ledger_down;
+        if !options.cart_ttl.is_zero() {
+            state.carts =
+                emporium_domain::service::CartService::new(stores.clone(), options.cart_ttl);
+        }
         let state = web::Data::new(state);
         let drain = if options.drain.is_zero() {
             DEFAULT_DRAIN
@@ -162,6 +169,10 @@ impl Application {
         let orders = state.orders.clone();
         supervisor.spawn("order_queue", move |shutdown| {
             background::drain_order_queue(orders.clone(), Duration::from_secs(1), shutdown)
+        });
+        let carts = state.carts.clone();
+        supervisor.spawn("cart_purge", move |shutdown| {
+            background::purge_expired_carts(carts.clone(), Duration::from_secs(60), shutdown)
         });
         let log = stores.feed.clone();
         supervisor.spawn("feed_prune", move |shutdown| {

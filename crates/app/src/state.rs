@@ -16,6 +16,7 @@ pub struct AppState {
     pub suppliers: SupplierService,
     pub customers: emporium_domain::service::CustomerService,
     pub categories: emporium_domain::service::CategoryService,
+    pub carts: emporium_domain::service::CartService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
     pub reports: ReportService,
@@ -61,6 +62,10 @@ impl AppState {
             suppliers: SupplierService::new(stores.clone()),
             customers: emporium_domain::service::CustomerService::new(stores.clone()),
             categories: emporium_domain::service::CategoryService::new(stores.clone()),
+            carts: emporium_domain::service::CartService::new(
+                stores.clone(),
+                emporium_domain::service::DEFAULT_CART_TTL,
+            ),
             audit: AuditService::new(stores.clone()),
             orders: OrderService::new(stores.clone()),
             reports: ReportService::new(stores.clone()),

@@ -46,6 +46,10 @@ pub enum Error {
     /// Some order lines cannot be reserved; nothing was changed (HTTP 409).
     #[error("insufficient stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),
+    /// A cart's prices moved since its lines were put; nothing was placed and the cart
+    /// now carries the new prices (HTTP 409 `price_changed`).
+    #[error("the price of {} product(s) changed", .0.len())]
+    PriceChanged(Vec<crate::model::PriceChange>),
     /// The order state machine forbids this move (HTTP 409).
     #[error("an order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },

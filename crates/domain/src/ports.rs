@@ -546,6 +546,30 @@ pub trait Categories: Send + Sync + 'static {
     ) -> Result<u64>;
 }
 
+/// Shopping carts (ADR 0019: in MongoDB, with a TTL index on `expires_at`). Every write
+/// is a compare-and-set on the cart's version, and an expired cart is gone to every
+/// method even before a purge removes it.
+#[async_trait]
+pub trait Carts: Send + Sync + 'static {
+    /// Stores a new cart; `Conflict` when its id is taken.
+    async fn insert(&self, cart: &crate::model::Cart) -> Result<()>;
+    /// The cart, unless it does not exist or expired at or before `at`.
+    async fn get(
+        &self,
+        id: crate::model::CartId,
+        at: Timestamp,
+    ) -> Result<Option<crate::model::Cart>>;
+    /// Replaces the cart whole, provided the stored one still has version
+    /// `cart.version - 1` and has not expired at `at`; `Ok(false)`, storing nothing,
+    /// otherwise. Of concurrent writes from one version, exactly one lands.
+    async fn replace(&self, cart: &crate::model::Cart, at: Timestamp) -> Result<bool>;
+    /// True when there was such a cart (expired or not).
+    async fn delete(&self, id: crate::model::CartId) -> Result<bool>;
+    /// Removes carts that expired at or before `at`, at most `limit` of them; returns
+    /// how many.
+    async fn purge_expired(&self, at: Timestamp, limit: u32) -> Result<u64>;
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]
@@ -605,6 +629,8 @@ pub struct Stores {
     pub customers: Arc<dyn Customers>,
     /// The category tree (in the catalog's store).
     pub categories: Arc<dyn Categories>,
+    /// Shopping carts (in the catalog's store).
+    pub carts: Arc<dyn Carts>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

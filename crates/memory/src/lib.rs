@@ -10,6 +10,7 @@
 
 mod audit;
 mod backup;
+mod carts;
 mod catalog;
 mod customers;
 mod events;
@@ -20,6 +21,7 @@ mod order_queue;
 
 pub use audit::MemoryAdminAudit;
 pub use backup::{MemoryBackup, SNAPSHOT_FILE};
+pub use carts::MemoryCarts;
 pub use catalog::MemoryCatalog;
 pub use customers::MemoryCustomers;
 pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
@@ -53,6 +55,7 @@ pub fn memory_stores() -> Stores {
         admin_audit: Arc::new(MemoryAdminAudit::default()),
         order_queue: Arc::new(MemoryOrderQueue::default()),
         customers: Arc::new(MemoryCustomers::default()),
+        carts: Arc::new(MemoryCarts::default()),
     }
 }
 

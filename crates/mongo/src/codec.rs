@@ -18,8 +18,9 @@
 
 use crate::error::malformed;
 use emporium_domain::model::{
-    Attributes, Category, CategoryId, CategoryNode, Contact, Currency, Description, Money, Name,
-    Product, ProductId, Region, Sku, Slug, Supplier, SupplierId, Tag, Timestamp, Units, Variant,
+    Attributes, Cart, CartId, CartLine, Category, CategoryId, CategoryNode, Contact, Currency,
+    CustomerId, Description, Money, Name, OrderId, Product, ProductId, Quantity, Region, Sku, Slug,
+    Supplier, SupplierId, Tag, Timestamp, Units, Variant,
 };
 use emporium_domain::{Error, Result};
 use mongodb::bson::{
@@ -276,6 +277,69 @@ pub fn category_from_document(d: &Document) -> Result<CategoryNode> {
         parent_id: f.optional_uuid("parent_id")?.map(CategoryId::from_uuid),
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
+    })
+}
+
+/// The stored form of a cart; `expires_at` carries the TTL index.
+pub fn cart_to_document(c: &Cart) -> Result<Document> {
+    let lines = c
+        .lines
+        .iter()
+        .map(|l| {
+            Ok(Bson::Document(doc! {
+                "product_id": uuid_to_bson(l.product_id.as_uuid()),
+                "sku": l.sku.as_str(),
+                "name": l.name.as_str(),
+                "quantity": i64::from(l.quantity.get()),
+                "unit_price": decimal_to_bson(l.unit_price.amount())?,
+                "currency": l.unit_price.currency().as_str(),
+            }))
+        })
+        .collect::<Result<Array>>()?;
+    let version =
+        i64::try_from(c.version).map_err(|_| Error::Internal("cart version overflow".into()))?;
+    Ok(doc! {
+        "_id": uuid_to_bson(c.id.as_uuid()),
+        "customer_id": c.customer_id.as_str(),
+        "lines": lines,
+        "version": version,
+        "pending_order": c.pending_order.map_or(Bson::Null, |o| uuid_to_bson(o.as_uuid())),
+        "order_id": c.order_id.map_or(Bson::Null, |o| uuid_to_bson(o.as_uuid())),
+        "created_at": time_to_bson(c.created_at),
+        "updated_at": time_to_bson(c.updated_at),
+        "expires_at": time_to_bson(c.expires_at),
+    })
+}
+
+/// A stored cart back as a domain value.
+pub fn cart_from_document(d: &Document) -> Result<Cart> {
+    let f = Fields::new(d, "cart");
+    let lines = f
+        .documents("lines")?
+        .into_iter()
+        .map(|l| {
+            let g = Fields::new(l, "cart line");
+            let currency = g.parsed("currency", |s| Currency::parse(&s))?;
+            Ok(CartLine {
+                product_id: ProductId::from_uuid(g.uuid("product_id")?),
+                sku: g.parsed("sku", Sku::parse)?,
+                name: g.parsed("name", Name::parse)?,
+                quantity: Quantity::new(g.int("quantity")?).map_err(|e| g.error("quantity", e))?,
+                unit_price: Money::new(g.decimal("unit_price")?, currency)
+                    .map_err(|e| g.error("unit_price", e))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cart {
+        id: CartId::from_uuid(f.uuid("_id")?),
+        customer_id: f.parsed("customer_id", CustomerId::parse)?,
+        lines,
+        version: u64::try_from(f.int("version")?).map_err(|e| f.error("version", e))?,
+        pending_order: f.optional_uuid("pending_order")?.map(OrderId::from_uuid),
+        order_id: f.optional_uuid("order_id")?.map(OrderId::from_uuid),
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+        expires_at: f.time("expires_at")?,
     })
 }
 

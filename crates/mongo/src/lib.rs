@@ -23,6 +23,7 @@
 //! [`Suppliers`]: emporium_domain::ports::Suppliers
 
 mod backup;
+mod carts;
 mod catalog;
 mod categories;
 mod changes;
@@ -35,6 +36,7 @@ pub mod schema;
 mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
+pub use carts::CARTS;
 pub use categories::CATEGORIES;
 pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
 pub use customers::CUSTOMERS;

@@ -51,6 +51,20 @@ pub async fn init(db: &Database) -> Result<SearchMode> {
         ],
     )
     .await?;
+    create_indexes(
+        db,
+        crate::carts::CARTS,
+        vec![IndexModel::builder()
+            .keys(doc! { "expires_at": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("expires_at_ttl".to_owned())
+                    .expire_after(std::time::Duration::ZERO)
+                    .build(),
+            )
+            .build()],
+    )
+    .await?;
     ensure_text_index(db).await
 }
 

@@ -47,6 +47,7 @@ impl ApiError {
                 Error::NotFound(_) => "not_found",
                 Error::Conflict(_) => "conflict",
                 Error::InsufficientStock(_) => "insufficient_stock",
+                Error::PriceChanged(_) => "price_changed",
                 Error::InvalidTransition { .. } => "invalid_transition",
                 Error::PaymentDeclined { .. } => "payment_declined",
                 Error::Unavailable(_) => "unavailable",
@@ -76,6 +77,13 @@ impl ApiError {
         match self {
             ApiError::Domain(Error::Validation(fields)) => error["details"] = json!(fields),
             ApiError::Domain(Error::InsufficientStock(short)) => error["details"] = json!(short),
+            ApiError::Domain(Error::PriceChanged(changes)) => {
+                error["details"] = json!(changes
+                    .iter()
+                    .map(|c| json!({"product_id": c.product_id, "old": c.old.to_string(),
+                                    "new": c.new.to_string(), "currency": c.new.currency().to_string()}))
+                    .collect::<Vec<_>>())
+            }
             ApiError::Domain(Error::PaymentDeclined { order_id, .. }) => {
                 error["order_id"] = json!(order_id)
             }
@@ -107,6 +115,7 @@ impl ResponseError for ApiError {
                 Error::Conflict(_)
                 | Error::JobRunning { .. }
                 | Error::InsufficientStock(_)
+                | Error::PriceChanged(_)
                 | Error::InvalidTransition { .. } => StatusCode::CONFLICT,
                 Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
                 Error::Unavailable(_) | Error::Maintenance => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod backups;
+pub mod carts;
 pub mod categories;
 pub mod customers;
 pub mod dashboard;
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(suppliers::routes)
             .configure(customers::routes)
             .configure(categories::routes)
+            .configure(carts::routes)
             .configure(orders::routes)
             .configure(reports::routes)
             .configure(feed::routes)

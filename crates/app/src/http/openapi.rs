@@ -2,7 +2,8 @@
 
 use super::dto::*;
 use super::{
-    admin, backups, categories, customers, feed, health, orders, products, reports, suppliers,
+    admin, backups, carts, categories, customers, feed, health, orders, products, reports,
+    suppliers,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         customers::update_customer, customers::delete_customer, customers::customer_orders,
         categories::create_category, categories::list_categories, categories::get_category,
         categories::update_category, categories::delete_category,
+        carts::create_cart, carts::get_cart, carts::delete_cart, carts::put_cart_item, carts::checkout_cart,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         orders::cancel_order,
         reports::sales_by_product, reports::sales_by_category, reports::low_stock,
@@ -36,10 +38,11 @@ use utoipa::{Modify, OpenApi};
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
         CustomerBody, NewCustomerBody, CustomerResponse, AddressBody,
         CategoryBody, NewCategoryBody, CategoryResponse,
+        NewCartBody, CartItemBody, CheckoutBody, CartResponse, CartLineResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "orders"), (name = "reports"),
+    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "orders"), (name = "reports"),
         (name = "feed", description = "Every change to orders, products and stock, live over WebSocket"),
         (name = "operations")),
 )]

@@ -141,6 +141,7 @@ impl Refusal {
             | Error::Internal(_)
             | Error::Maintenance
             | Error::OutsideWindow { .. }
+            | Error::PriceChanged(_)
             | Error::JobRunning { .. } => return None,
         })
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod cart;
 mod category;
 mod customer;
 mod event;
@@ -22,6 +23,7 @@ mod text;
 
 pub use admin::{AdminScope, AuditEntry};
 pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest};
+pub use cart::{Cart, CartLine, PriceChange, MAX_CART_LINES};
 pub use category::{
     CategoryInput, CategoryNode, CategoryScope, CategoryTree, Slug, MAX_CATEGORIES, MAX_DEPTH,
     MAX_PRODUCT_CATEGORIES,

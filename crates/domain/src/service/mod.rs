@@ -2,6 +2,7 @@
 
 mod audit;
 mod backup;
+mod carts;
 mod catalog;
 mod categories;
 mod customers;
@@ -17,6 +18,7 @@ pub use audit::AuditService;
 pub use backup::{
     BackupService, JobRequest, RestoreListener, RestoreRequest, WriteGate, WritePass, PAUSE_TIMEOUT,
 };
+pub use carts::{CartService, Checkout, CART_PURGE_BATCH, DEFAULT_CART_TTL};
 pub use catalog::{CatalogService, ProductView};
 pub use categories::{CategoryService, CategoryView};
 pub use customers::CustomerService;

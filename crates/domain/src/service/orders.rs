@@ -108,6 +108,18 @@ impl OrderService {
         key: &IdempotencyKey,
         request: OrderRequest,
     ) -> Result<KeyedPlacement> {
+        self.place_idempotent_as(key, request, OrderId::new()).await
+    }
+
+    /// [`OrderService::place_idempotent`] proposing `proposed` as the new order's id (a
+    /// cart's checkout proposes the id its cart chose, so every checkout of one cart,
+    /// keyed or not, places that one order).
+    pub async fn place_idempotent_as(
+        &self,
+        key: &IdempotencyKey,
+        request: OrderRequest,
+        proposed: OrderId,
+    ) -> Result<KeyedPlacement> {
         let fingerprint = RequestFingerprint::of_order(&request);
         let claim = self
             .stores
@@ -115,7 +127,7 @@ impl OrderService {
             .claim(
                 key.as_str(),
                 fingerprint.as_str(),
-                OrderId::new().as_uuid(),
+                proposed.as_uuid(),
                 IDEMPOTENCY_LEASE,
             )
             .await?;

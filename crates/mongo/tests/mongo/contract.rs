@@ -20,6 +20,7 @@ emporium_testkit::contract_suite!(async {
     stores.catalog_changes = catalog.clone();
     stores.order_queue = catalog.clone();
     stores.categories = catalog.clone();
+    stores.carts = catalog.clone();
     stores.customers = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

@@ -14,6 +14,7 @@
 //! cases by these paths.
 
 mod admin_audit;
+mod carts;
 mod catalog;
 mod categories;
 mod crash;
@@ -34,6 +35,7 @@ mod suppliers;
 mod support;
 
 pub use admin_audit::*;
+pub use carts::*;
 pub use catalog::*;
 pub use categories::*;
 pub use crash::*;
@@ -125,7 +127,9 @@ macro_rules! contract_suite {
             deleting_a_customer_anonymises_their_orders,
             category_tree_is_written_whole_with_compare_and_set,
             category_service_keeps_sibling_slugs_unique_under_concurrency,
-            products_are_counted_moved_and_found_by_category_subtree
+            products_are_counted_moved_and_found_by_category_subtree,
+            carts_write_with_compare_and_set_and_expire,
+            concurrent_checkouts_of_one_cart_place_one_order
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

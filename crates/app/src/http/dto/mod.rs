@@ -5,11 +5,13 @@
 //! domain types only.
 
 mod backups;
+mod carts;
 mod categories;
 mod customers;
 mod facets;
 
 pub use backups::*;
+pub use carts::*;
 pub use categories::*;
 pub use customers::*;
 pub use facets::*;

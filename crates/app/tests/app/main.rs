@@ -12,6 +12,7 @@
 //! - `stuck`: compensations that keep failing are surfaced, then finished.
 
 mod backups;
+mod carts;
 mod categories;
 mod contract;
 mod crash;
@@ -80,6 +81,8 @@ macro_rules! all_cases {
             customers::concurrent_registrations_of_one_email_create_one_customer,
             categories::categories_form_a_tree_that_products_and_reports_follow,
             categories::concurrent_category_writes_keep_the_tree_sound,
+            carts::carts_fill_reprice_and_check_out_once,
+            carts::concurrent_checkouts_of_a_cart_place_one_order,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,
@@ -194,4 +197,29 @@ async fn admin_routes_are_off_without_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_index_is_built_at_start() {
     search::the_index_is_built_at_start().await;
+}
+
+fn short_cart_ttl() -> emporium_app::startup::AppOptions {
+    emporium_app::startup::AppOptions {
+        admin_tokens: helpers::admin_tokens(),
+        cart_ttl: std::time::Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_carts_expire_after_their_last_change() {
+    let app = helpers::spawn_with(
+        emporium_app::backend::Backend::memory(),
+        Vec::new(),
+        short_cart_ttl(),
+    );
+    carts::carts_expire_after_their_last_change(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_carts_expire_after_their_last_change() {
+    let (backend, guards) = support::real_backend().await;
+    let app = helpers::spawn_with(backend, guards, short_cart_ttl());
+    carts::carts_expire_after_their_last_change(&app).await;
 }

@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| ApiError::BadBody(e.to_string()))
+    super::from_object(body)
 }
 
 /// Start a cart for a customer. It holds no stock, and expires `EMPORIUM_CART_TTL` seconds
@@ -106,7 +106,8 @@ pub async fn put_cart_item(
 /// answers again with its order (200). Honours `Idempotency-Key` like `POST /api/orders`.
 #[utoipa::path(post, path = "/api/carts/{id}/checkout", tag = "carts",
     params(("id" = uuid::Uuid, Path, description = "cart id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters")),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            pattern = r"^[\x21-\x7e]+$", description = "1-255 printable ASCII characters")),
     request_body = CheckoutBody,
     responses((status = 400, description = "malformed JSON, or not `application/json`", body = ErrorBody),
         (status = 201, description = "the order placed", body = OrderResponse),

@@ -32,9 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_category(
     state: web::Data<AppState>,
-    body: web::Json<NewCategoryBody>,
+    body: web::Json<serde_json::Value>,
 ) -> ApiResult<HttpResponse> {
-    let view = state.categories.create(body.into_inner().0.into()).await?;
+    let body: CategoryBody = super::from_object(body.into_inner())?;
+    let view = state.categories.create(body.into()).await?;
     Ok(HttpResponse::Created().json(CategoryResponse::from(view)))
 }
 
@@ -77,11 +78,12 @@ pub async fn get_category(
 pub async fn update_category(
     state: web::Data<AppState>,
     id: web::Path<CategoryId>,
-    body: web::Json<CategoryBody>,
+    body: web::Json<serde_json::Value>,
 ) -> ApiResult<HttpResponse> {
+    let body: CategoryBody = super::from_object(body.into_inner())?;
     let view = state
         .categories
-        .update(id.into_inner(), body.into_inner().into())
+        .update(id.into_inner(), body.into())
         .await?;
     Ok(HttpResponse::Ok().json(CategoryResponse::from(view)))
 }

@@ -61,6 +61,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The JSON 405 of a resource that answers only `allow` (e.g. `"GET, POST"`), with the
 /// `Allow` header RFC 9110 requires.
+/// A request body that must be a JSON object, decoded into `T` (serde would otherwise
+/// also read a struct from an array); 422 naming `body` otherwise.
+pub fn from_object<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> error::ApiResult<T> {
+    if !body.is_object() {
+        return Err(error::ApiError::BadBody("must be a JSON object".into()));
+    }
+    serde_json::from_value(body).map_err(|e| error::ApiError::BadBody(e.to_string()))
+}
+
 pub fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move {
         use actix_web::ResponseError;

@@ -215,6 +215,7 @@ async fn generate(mongo_uri: &str, pg_url: &str, args: &BackupArgs) -> Result<()
                 price,
                 low_stock_threshold: Units::new(5).map_err(anyhow::Error::msg)?,
                 supplier_id: None,
+                categories: Vec::new(),
                 tags: Vec::new(),
                 attributes: Default::default(),
                 variants: Vec::new(),

@@ -197,7 +197,7 @@ pub async fn categories_form_a_tree_that_products_and_reports_follow(app: &TestA
             .unwrap()
             .iter()
             .find(|c| c["path"] == "books/computers")
-            .map(|c| id(c))
+            .map(id)
             .unwrap()
     };
     let (status, _) = app.delete(&format!("/categories/{used}")).await;

@@ -69,6 +69,7 @@ type CatalogPorts = (
     Arc<dyn emporium_domain::ports::Customers>,
     Arc<dyn emporium_domain::ports::Categories>,
     Arc<dyn emporium_domain::ports::Carts>,
+    Arc<dyn emporium_domain::ports::Reviews>,
 );
 
 impl Backend {
@@ -99,6 +100,7 @@ impl Backend {
             customers,
             categories,
             carts,
+            reviews,
         ): CatalogPorts = match catalog {
             Some(mongo) => {
                 let mongo = Arc::new(mongo);
@@ -107,6 +109,7 @@ impl Backend {
                 cache = Some(cached.clone());
                 (
                     cached,
+                    mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
                     mongo.clone(),
@@ -128,6 +131,7 @@ impl Backend {
                     Arc::new(emporium_memory::MemoryCustomers::default()),
                     memory,
                     Arc::new(emporium_memory::MemoryCarts::default()),
+                    Arc::new(emporium_memory::MemoryReviews::default()),
                 )
             }
         };
@@ -158,6 +162,7 @@ impl Backend {
                     customers,
                     categories,
                     carts: carts.clone(),
+                    reviews: reviews.clone(),
                 }
             }
             None => {
@@ -182,6 +187,7 @@ impl Backend {
                     customers,
                     categories,
                     carts: carts.clone(),
+                    reviews: reviews.clone(),
                 }
             }
         };

@@ -17,6 +17,7 @@ pub struct AppState {
     pub customers: emporium_domain::service::CustomerService,
     pub categories: emporium_domain::service::CategoryService,
     pub carts: emporium_domain::service::CartService,
+    pub reviews: emporium_domain::service::ReviewService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
     pub reports: ReportService,
@@ -62,6 +63,7 @@ impl AppState {
             suppliers: SupplierService::new(stores.clone()),
             customers: emporium_domain::service::CustomerService::new(stores.clone()),
             categories: emporium_domain::service::CategoryService::new(stores.clone()),
+            reviews: emporium_domain::service::ReviewService::new(stores.clone()),
             carts: emporium_domain::service::CartService::new(
                 stores.clone(),
                 emporium_domain::service::DEFAULT_CART_TTL,

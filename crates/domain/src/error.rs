@@ -46,6 +46,9 @@ pub enum Error {
     /// Some order lines cannot be reserved; nothing was changed (HTTP 409).
     #[error("insufficient stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),
+    /// The caller may not do this to this resource (HTTP 403 `forbidden`).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A cart's prices moved since its lines were put; nothing was placed and the cart
     /// now carries the new prices (HTTP 409 `price_changed`).
     #[error("the price of {} product(s) changed", .0.len())]
@@ -174,6 +177,7 @@ macro_rules! present_tuple {
 present_tuple!(A);
 present_tuple!(A, B);
 present_tuple!(A, B, C);
+present_tuple!(A, B, C, D);
 present_tuple!(A, B, C, D, E, F, G, H, I, J);
 
 #[cfg(test)]

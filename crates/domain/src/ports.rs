@@ -570,6 +570,33 @@ pub trait Carts: Send + Sync + 'static {
     async fn purge_expired(&self, at: Timestamp, limit: u32) -> Result<u64>;
 }
 
+/// Reviews and the ratings derived from them (ADR 0020: in MongoDB).
+#[async_trait]
+pub trait Reviews: Send + Sync + 'static {
+    /// Stores a review; `Conflict` when the customer already reviewed the subject (of
+    /// concurrent reviews by one customer of one subject, exactly one is stored).
+    async fn insert(&self, review: &crate::model::Review) -> Result<()>;
+    async fn get(&self, id: crate::model::ReviewId) -> Result<Option<crate::model::Review>>;
+    /// One subject's reviews in `query.sort` order ([`crate::model::ReviewSort::compare`]),
+    /// paged.
+    async fn list(&self, query: &crate::model::ReviewQuery) -> Result<Page<crate::model::Review>>;
+    /// True when there was such a review.
+    async fn delete(&self, id: crate::model::ReviewId) -> Result<bool>;
+    /// The rating of each of `subjects` that has reviews, counted from the reviews stored
+    /// now (so exact under any concurrency), in one round trip.
+    async fn summaries(
+        &self,
+        subjects: &[crate::model::ReviewSubject],
+    ) -> Result<Vec<(crate::model::ReviewSubject, crate::model::RatingSummary)>>;
+    /// The `limit` products with the highest average rating (ties: more reviews first,
+    /// then by id), among those with at least `min_count` reviews.
+    async fn top_rated_products(
+        &self,
+        limit: u32,
+        min_count: u64,
+    ) -> Result<Vec<(ProductId, crate::model::RatingSummary)>>;
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]
@@ -631,6 +658,8 @@ pub struct Stores {
     pub categories: Arc<dyn Categories>,
     /// Shopping carts (in the catalog's store).
     pub carts: Arc<dyn Carts>,
+    /// Reviews of products and suppliers (in the catalog's store).
+    pub reviews: Arc<dyn Reviews>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

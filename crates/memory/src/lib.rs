@@ -18,6 +18,7 @@ mod gateway;
 mod idempotency;
 mod ledger;
 mod order_queue;
+mod reviews;
 
 pub use audit::MemoryAdminAudit;
 pub use backup::{MemoryBackup, SNAPSHOT_FILE};
@@ -29,6 +30,7 @@ pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
 pub use order_queue::MemoryOrderQueue;
+pub use reviews::MemoryReviews;
 
 use emporium_domain::ports::Stores;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ pub fn memory_stores() -> Stores {
         order_queue: Arc::new(MemoryOrderQueue::default()),
         customers: Arc::new(MemoryCustomers::default()),
         carts: Arc::new(MemoryCarts::default()),
+        reviews: Arc::new(MemoryReviews::default()),
     }
 }
 

@@ -19,8 +19,9 @@
 use crate::error::malformed;
 use emporium_domain::model::{
     Attributes, Cart, CartId, CartLine, Category, CategoryId, CategoryNode, Contact, Currency,
-    CustomerId, Description, Money, Name, OrderId, Product, ProductId, Quantity, Region, Sku, Slug,
-    Supplier, SupplierId, Tag, Timestamp, Units, Variant,
+    CustomerId, Description, Money, Name, OrderId, Product, ProductId, Quantity, Region, Review,
+    ReviewId, ReviewSubject, Sku, Slug, Stars, Supplier, SupplierId, Tag, Timestamp, Units,
+    Variant,
 };
 use emporium_domain::{Error, Result};
 use mongodb::bson::{
@@ -340,6 +341,46 @@ pub fn cart_from_document(d: &Document) -> Result<Cart> {
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         expires_at: f.time("expires_at")?,
+    })
+}
+
+/// The stored form of a review: the subject as `subject_kind` and `subject_id`.
+pub fn review_to_document(r: &Review) -> Document {
+    doc! {
+        "_id": uuid_to_bson(r.id.as_uuid()),
+        "subject_kind": r.subject.kind(),
+        "subject_id": uuid_to_bson(r.subject.uuid()),
+        "customer_id": r.customer_id.as_str(),
+        "rating": i32::from(r.rating.get()),
+        "title": r.title.as_ref().map_or(Bson::Null, |t| Bson::String(t.as_str().to_owned())),
+        "body": r.body.as_str(),
+        "verified_purchase": r.verified_purchase,
+        "created_at": time_to_bson(r.created_at),
+    }
+}
+
+/// A stored review back as a domain value.
+pub fn review_from_document(d: &Document) -> Result<Review> {
+    let f = Fields::new(d, "review");
+    let kind = f.str("subject_kind")?;
+    let subject = ReviewSubject::from_parts(kind, f.uuid("subject_id")?).ok_or_else(|| {
+        f.error(
+            "subject_kind",
+            format!("`{kind}` is not product or supplier"),
+        )
+    })?;
+    Ok(Review {
+        id: ReviewId::from_uuid(f.uuid("_id")?),
+        subject,
+        customer_id: f.parsed("customer_id", CustomerId::parse)?,
+        rating: Stars::new(f.int("rating")?).map_err(|e| f.error("rating", e))?,
+        title: f
+            .optional_str("title")?
+            .map(|t| Name::parse(t).map_err(|e| f.error("title", e)))
+            .transpose()?,
+        body: f.parsed("body", Description::parse)?,
+        verified_purchase: matches!(d.get("verified_purchase"), Some(Bson::Boolean(true))),
+        created_at: f.time("created_at")?,
     })
 }
 

@@ -32,6 +32,7 @@ mod customers;
 pub mod error;
 mod order_queue;
 pub mod query;
+mod reviews;
 pub mod schema;
 mod suppliers;
 
@@ -42,6 +43,7 @@ pub use changes::{PRODUCT_CHANGES, SUPPLIER_CHANGES};
 pub use customers::CUSTOMERS;
 pub use order_queue::ORDER_QUEUE;
 pub use query::SearchMode;
+pub use reviews::REVIEWS;
 
 use emporium_domain::{Error, Result};
 use mongodb::bson::{doc, Document};

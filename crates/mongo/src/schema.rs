@@ -53,6 +53,28 @@ pub async fn init(db: &Database) -> Result<SearchMode> {
     .await?;
     create_indexes(
         db,
+        crate::reviews::REVIEWS,
+        vec![
+            index(
+                "one_per_customer",
+                doc! { "subject_kind": 1, "subject_id": 1, "customer_id": 1 },
+                true,
+            ),
+            index(
+                "subject_rating",
+                doc! { "subject_kind": 1, "subject_id": 1, "rating": 1 },
+                false,
+            ),
+            index(
+                "subject_created_at",
+                doc! { "subject_kind": 1, "subject_id": 1, "created_at": -1, "_id": -1 },
+                false,
+            ),
+        ],
+    )
+    .await?;
+    create_indexes(
+        db,
         crate::carts::CARTS,
         vec![IndexModel::builder()
             .keys(doc! { "expires_at": 1 })

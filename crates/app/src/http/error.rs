@@ -48,6 +48,7 @@ impl ApiError {
                 Error::Conflict(_) => "conflict",
                 Error::InsufficientStock(_) => "insufficient_stock",
                 Error::PriceChanged(_) => "price_changed",
+                Error::Forbidden(_) => "forbidden",
                 Error::InvalidTransition { .. } => "invalid_transition",
                 Error::PaymentDeclined { .. } => "payment_declined",
                 Error::Unavailable(_) => "unavailable",
@@ -117,6 +118,7 @@ impl ResponseError for ApiError {
                 | Error::InsufficientStock(_)
                 | Error::PriceChanged(_)
                 | Error::InvalidTransition { .. } => StatusCode::CONFLICT,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
                 Error::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
                 Error::Unavailable(_) | Error::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
                 Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,6 +17,7 @@ pub mod orders;
 pub mod products;
 pub mod query;
 pub mod reports;
+pub mod reviews;
 pub mod suppliers;
 
 use actix_web::{web, HttpRequest};
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(customers::routes)
             .configure(categories::routes)
             .configure(carts::routes)
+            .configure(reviews::routes)
             .configure(orders::routes)
             .configure(reports::routes)
             .configure(feed::routes)

@@ -2,7 +2,7 @@
 
 use super::dto::*;
 use super::{
-    admin, backups, carts, categories, customers, feed, health, orders, products, reports,
+    admin, backups, carts, categories, customers, feed, health, orders, products, reports, reviews,
     suppliers,
 };
 use actix_web::{web, HttpResponse};
@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         customers::update_customer, customers::delete_customer, customers::customer_orders,
         categories::create_category, categories::list_categories, categories::get_category,
         categories::update_category, categories::delete_category,
+        reviews::create_product_review, reviews::list_product_reviews, reviews::delete_product_review,
+        reviews::create_supplier_review, reviews::list_supplier_reviews, reviews::delete_supplier_review,
         carts::create_cart, carts::get_cart, carts::delete_cart, carts::put_cart_item, carts::checkout_cart,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         orders::cancel_order,
@@ -38,11 +40,12 @@ use utoipa::{Modify, OpenApi};
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
         CustomerBody, NewCustomerBody, CustomerResponse, AddressBody,
         CategoryBody, NewCategoryBody, CategoryResponse,
+        ReviewBody, ReviewResponse,
         NewCartBody, CartItemBody, CheckoutBody, CartResponse, CartLineResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "orders"), (name = "reports"),
+    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "reviews"), (name = "orders"), (name = "reports"),
         (name = "feed", description = "Every change to orders, products and stock, live over WebSocket"),
         (name = "operations")),
 )]

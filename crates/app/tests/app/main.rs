@@ -27,6 +27,7 @@ mod outage;
 mod products;
 mod reconcile_cli;
 mod reports;
+mod reviews;
 mod search;
 mod stuck;
 mod suppliers;
@@ -83,6 +84,8 @@ macro_rules! all_cases {
             categories::concurrent_category_writes_keep_the_tree_sound,
             carts::carts_fill_reprice_and_check_out_once,
             carts::concurrent_checkouts_of_a_cart_place_one_order,
+            reviews::reviews_rate_products_exactly_under_concurrency,
+            reviews::verified_purchases_and_supplier_ratings,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

@@ -142,6 +142,7 @@ impl Refusal {
             | Error::Maintenance
             | Error::OutsideWindow { .. }
             | Error::PriceChanged(_)
+            | Error::Forbidden(_)
             | Error::JobRunning { .. } => return None,
         })
     }

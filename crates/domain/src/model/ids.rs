@@ -83,3 +83,7 @@ id_type!(
     /// Identifies a shopping cart.
     CartId
 );
+id_type!(
+    /// Identifies a review.
+    ReviewId
+);

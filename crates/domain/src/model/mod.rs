@@ -16,6 +16,7 @@ mod payment;
 mod product;
 mod queue;
 mod report;
+mod review;
 mod saga;
 mod search;
 mod supplier;
@@ -31,7 +32,9 @@ pub use category::{
 pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
-pub use ids::{CartId, CategoryId, JobId, OrderId, PaymentId, ProductId, SagaId, SupplierId};
+pub use ids::{
+    CartId, CategoryId, JobId, OrderId, PaymentId, ProductId, ReviewId, SagaId, SupplierId,
+};
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};
 pub use order::{
@@ -47,6 +50,9 @@ pub use product::{
 pub use queue::{QueueState, QueuedOrder};
 pub use report::{
     is_sale, CategorySales, LowStock, ProductSales, Revenue, SalesWindow, SupplierSales,
+};
+pub use review::{
+    RatingSummary, Review, ReviewInput, ReviewQuery, ReviewSort, ReviewSubject, Stars,
 };
 pub use saga::{SagaEntry, SagaKind, SagaRecord, SagaState, StepOutcome};
 pub use search::{

@@ -5,8 +5,8 @@ use super::sagas::create_product::{self, CreateProduct};
 use super::sagas::delete_product::{self, DeleteProduct};
 use crate::error::{Error, Result};
 use crate::model::{
-    NewProduct, Page, Product, ProductId, ProductInput, ProductPatch, ProductQuery, StockLevel,
-    SupplierId,
+    NewProduct, Page, Product, ProductId, ProductInput, ProductPatch, ProductQuery, ReviewSubject,
+    StockLevel, SupplierId,
 };
 use crate::ports::Stores;
 use crate::saga;
@@ -16,6 +16,8 @@ use crate::saga;
 pub struct ProductView {
     pub product: Product,
     stock: StockReading,
+    /// Its reviews' rating; `None` when it could not be read (the view is still served).
+    pub rating: Option<crate::model::RatingSummary>,
 }
 
 /// What the ledger said about a product's stock.
@@ -35,6 +37,7 @@ impl ProductView {
         ProductView {
             product,
             stock: StockReading::Known(stock),
+            rating: None,
         }
     }
 
@@ -43,6 +46,7 @@ impl ProductView {
         ProductView {
             product,
             stock: StockReading::Unavailable,
+            rating: None,
         }
     }
 
@@ -126,7 +130,9 @@ impl CatalogService {
         )
         .await?;
         let stock = creation.stock.take();
-        Ok(ProductView::new(product, stock))
+        let mut view = ProductView::new(product, stock);
+        view.rating = Some(Default::default());
+        Ok(view)
     }
 
     /// One product with its live stock.
@@ -144,14 +150,16 @@ impl CatalogService {
             .get(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        match self.stores.inventory.stock(&product.sku).await {
-            Ok(stock) => Ok(ProductView::new(product, stock)),
+        let mut view = match self.stores.inventory.stock(&product.sku).await {
+            Ok(stock) => ProductView::new(product, stock),
             Err(e @ Error::Unavailable(_)) => {
                 tracing::warn!(product_id = %id, error = %e, "serving the product without stock");
-                Ok(ProductView::without_stock(product))
+                ProductView::without_stock(product)
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        with_ratings(&self.stores, std::slice::from_mut(&mut view)).await?;
+        Ok(view)
     }
 
     /// A page of products with their live stock; like [`CatalogService::get`], the page is
@@ -210,7 +218,9 @@ impl CatalogService {
             }
             None => self.stores.inventory.stock(&current.sku).await?,
         };
-        Ok(ProductView::new(updated, stock))
+        let mut view = ProductView::new(updated, stock);
+        with_ratings(&self.stores, std::slice::from_mut(&mut view)).await?;
+        Ok(view)
     }
 
     /// Saga: remove the catalog entry (so no new order can take it), then its stock record;
@@ -239,10 +249,43 @@ impl CatalogService {
 
 /// `products` with their live stock, read in one round trip, in the same order; without
 /// stock figures (rather than failing) while the ledger is unavailable.
+/// Fills in each view's rating from the reviews, in one round trip; while the reviews'
+/// store is unavailable the views are served without ratings.
+pub(crate) async fn with_ratings(stores: &Stores, views: &mut [ProductView]) -> Result<()> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let subjects: Vec<ReviewSubject> = views
+        .iter()
+        .map(|v| ReviewSubject::Product(v.product.id))
+        .collect();
+    match stores.reviews.summaries(&subjects).await {
+        Ok(found) => {
+            let found: std::collections::HashMap<_, _> = found.into_iter().collect();
+            for (view, subject) in views.iter_mut().zip(&subjects) {
+                view.rating = Some(found.get(subject).copied().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Err(e @ Error::Unavailable(_)) => {
+            tracing::warn!(error = %e, "serving products without ratings");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Views of `products` with their live stock and ratings.
 pub(crate) async fn with_stock(
     stores: &Stores,
     products: Vec<Product>,
 ) -> Result<Vec<ProductView>> {
+    let mut views = with_stock_only(stores, products).await?;
+    with_ratings(stores, &mut views).await?;
+    Ok(views)
+}
+
+async fn with_stock_only(stores: &Stores, products: Vec<Product>) -> Result<Vec<ProductView>> {
     let skus: Vec<_> = products.iter().map(|p| p.sku.clone()).collect();
     let stocks = if skus.is_empty() {
         Ok(Vec::new())

@@ -10,6 +10,7 @@ mod orders;
 mod reconcile;
 mod recovery;
 mod reports;
+mod reviews;
 pub mod sagas;
 mod search;
 mod suppliers;
@@ -34,5 +35,6 @@ pub use recovery::{RecoveryReport, RecoveryService};
 pub use reports::{
     CategoryRollup, LowStockRule, ProductSalesLine, ReportService, SupplierPerformance,
 };
+pub use reviews::{Requester, ReviewService};
 pub use search::{PendingUpdates, RankedProduct, SearchService};
 pub use suppliers::{SupplierService, SupplierView};

@@ -12,6 +12,8 @@ use crate::ports::Stores;
 pub struct SupplierView {
     pub supplier: Supplier,
     pub products: Vec<Product>,
+    /// Its reviews' rating (seed 003's partner ratings); `None` when it could not be read.
+    pub rating: Option<crate::model::RatingSummary>,
 }
 
 /// Creates, reads, updates and deletes suppliers.
@@ -49,7 +51,20 @@ impl SupplierService {
             ..Default::default()
         };
         let products = self.stores.catalog.list(&query).await?.items;
-        Ok(SupplierView { supplier, products })
+        let subject = crate::model::ReviewSubject::Supplier(id);
+        let rating = match self.stores.reviews.summaries(&[subject]).await {
+            Ok(found) => Some(found.into_iter().map(|(_, r)| r).next().unwrap_or_default()),
+            Err(e @ Error::Unavailable(_)) => {
+                tracing::warn!(error = %e, "serving the supplier without its rating");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(SupplierView {
+            supplier,
+            products,
+            rating,
+        })
     }
 
     pub async fn list(&self, page: PageRequest) -> Result<Page<Supplier>> {

@@ -21,6 +21,7 @@ emporium_testkit::contract_suite!(async {
     stores.order_queue = catalog.clone();
     stores.categories = catalog.clone();
     stores.carts = catalog.clone();
+    stores.reviews = catalog.clone();
     stores.customers = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

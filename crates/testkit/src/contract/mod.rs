@@ -28,6 +28,7 @@ mod payments;
 mod reconcile;
 mod recovery;
 mod reports;
+mod reviews;
 mod saga_log;
 mod search;
 mod services;
@@ -49,6 +50,7 @@ pub use payments::*;
 pub use reconcile::*;
 pub use recovery::*;
 pub use reports::*;
+pub use reviews::*;
 pub use saga_log::*;
 pub use search::*;
 pub use services::*;
@@ -129,7 +131,9 @@ macro_rules! contract_suite {
             category_service_keeps_sibling_slugs_unique_under_concurrency,
             products_are_counted_moved_and_found_by_category_subtree,
             carts_write_with_compare_and_set_and_expire,
-            concurrent_checkouts_of_one_cart_place_one_order
+            concurrent_checkouts_of_one_cart_place_one_order,
+            reviews_are_one_per_customer_and_ratings_exact,
+            reviews_list_sorted_and_products_rank_by_rating
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

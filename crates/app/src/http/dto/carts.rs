@@ -24,26 +24,9 @@ pub struct NewCartBody {
 /// `PUT /api/carts/{id}/items/{product_id}`: how many (0 removes the line).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CartItemBody {
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(required = true, nullable = false, minimum = 0, maximum = 1_000_000)]
     pub quantity: Option<i64>,
-}
-
-/// A JSON integer, written as one (`3`) or as a number with no fraction (`3.0`, which
-/// JSON Schema counts as an integer too).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(i) = n.as_i64() {
-        return Ok(Some(i));
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::custom(format!(
-            "`{n}` is not a whole number in range"
-        ))),
-    }
 }
 
 /// `POST /api/carts/{id}/checkout`.

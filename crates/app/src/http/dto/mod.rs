@@ -9,12 +9,14 @@ mod carts;
 mod categories;
 mod customers;
 mod facets;
+mod reviews;
 
 pub use backups::*;
 pub use carts::*;
 pub use categories::*;
 pub use customers::*;
 pub use facets::*;
+pub use reviews::*;
 
 use chrono::{DateTime, Utc};
 use emporium_domain::model::{
@@ -31,6 +33,25 @@ use uuid::Uuid;
 
 /// Accepts a money amount as a JSON string (`"1299.99"`) or number (`1299.99`) and keeps
 /// its decimal text: the amount is never held as a binary float.
+/// A JSON integer, written as one (`3`) or as a number with no fraction (`3.0`, which
+/// JSON Schema counts as an integer too).
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{n}` is not a whole number in range"
+        ))),
+    }
+}
+
 fn money_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
@@ -205,6 +226,12 @@ pub struct ProductResponse {
     #[schema(value_type = Object)]
     pub attributes: Value,
     pub variants: Vec<VariantBody>,
+    /// The mean of its reviews' ratings, rounded half up to two digits; null without
+    /// reviews (or while the reviews cannot be read).
+    #[schema(example = "4.33")]
+    pub rating_average: Option<String>,
+    /// How many reviews it has; null only while the reviews cannot be read.
+    pub rating_count: Option<u64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// How well the product matched `q` (BM25; higher is better). Present exactly when the
@@ -225,6 +252,7 @@ impl From<RankedProduct> for ProductResponse {
 impl From<ProductView> for ProductResponse {
     fn from(view: ProductView) -> Self {
         let (stock, reserved) = view.live_stock().unzip();
+        let rating = view.rating;
         let p: Product = view.product;
         ProductResponse {
             id: p.id.as_uuid(),
@@ -249,6 +277,8 @@ impl From<ProductView> for ProductResponse {
                     attributes: Some(Value::Object(v.attributes)),
                 })
                 .collect(),
+            rating_average: rating.and_then(|r| r.average()).map(|a| a.to_string()),
+            rating_count: rating.map(|r| r.count),
             created_at: p.created_at,
             updated_at: p.updated_at,
             score: None,
@@ -375,6 +405,12 @@ pub struct SupplierResponse {
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub products: Option<Vec<ProductSummary>>,
+    /// On `GET /api/suppliers/{id}`: the mean rating of its reviews (null without any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating_average: Option<Option<String>>,
+    /// On `GET /api/suppliers/{id}`: how many reviews it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating_count: Option<u64>,
 }
 
 /// A catalog entry as listed under its supplier.
@@ -414,6 +450,8 @@ impl From<Supplier> for SupplierResponse {
             created_at: s.created_at,
             updated_at: s.updated_at,
             products: None,
+            rating_average: None,
+            rating_count: None,
         }
     }
 }
@@ -423,6 +461,8 @@ impl From<SupplierView> for SupplierResponse {
         let products = v.products.iter().map(ProductSummary::from).collect();
         SupplierResponse {
             products: Some(products),
+            rating_average: v.rating.map(|r| r.average().map(|a| a.to_string())),
+            rating_count: v.rating.map(|r| r.count),
             ..SupplierResponse::from(v.supplier)
         }
     }

@@ -101,6 +101,24 @@ pub async fn drain_order_queue(orders: OrderService, every: Duration, shutdown: 
     }
 }
 
+/// Works out again, every `every`, the recommendations of customers whose stored ones
+/// are stale (ADR 0021), a bounded number per pass so a large shop spreads the work.
+pub async fn refresh_recommendations(
+    recommendations: emporium_domain::service::RecommendationService,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown.wait(tick.tick()).await {
+        match recommendations.refresh_stale(200).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(customers = n, "recommendations refreshed"),
+            Err(e) => tracing::debug!(error = %e, "recommendation refresh failed; will retry"),
+        }
+    }
+}
+
 /// Removes expired carts every `every` (ADR 0019): MongoDB's TTL monitor does too, but
 /// not on every server and only about once a minute, and the memory set has none.
 pub async fn purge_expired_carts(

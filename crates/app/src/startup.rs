@@ -170,6 +170,14 @@ impl Application {
         supervisor.spawn("order_queue", move |shutdown| {
             background::drain_order_queue(orders.clone(), Duration::from_secs(1), shutdown)
         });
+        let recommendations = state.recommendations.clone();
+        supervisor.spawn("recommendations", move |shutdown| {
+            background::refresh_recommendations(
+                recommendations.clone(),
+                Duration::from_secs(300),
+                shutdown,
+            )
+        });
         let carts = state.carts.clone();
         supervisor.spawn("cart_purge", move |shutdown| {
             background::purge_expired_carts(carts.clone(), Duration::from_secs(60), shutdown)

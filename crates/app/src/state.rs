@@ -18,6 +18,7 @@ pub struct AppState {
     pub categories: emporium_domain::service::CategoryService,
     pub carts: emporium_domain::service::CartService,
     pub reviews: emporium_domain::service::ReviewService,
+    pub recommendations: emporium_domain::service::RecommendationService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
     pub reports: ReportService,
@@ -64,6 +65,7 @@ impl AppState {
             customers: emporium_domain::service::CustomerService::new(stores.clone()),
             categories: emporium_domain::service::CategoryService::new(stores.clone()),
             reviews: emporium_domain::service::ReviewService::new(stores.clone()),
+            recommendations: emporium_domain::service::RecommendationService::new(stores.clone()),
             carts: emporium_domain::service::CartService::new(
                 stores.clone(),
                 emporium_domain::service::DEFAULT_CART_TTL,

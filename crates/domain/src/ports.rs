@@ -210,6 +210,15 @@ pub trait SalesReports: Send + Sync + 'static {
     ) -> Result<Page<SupplierSales>>;
     /// Stock records with at most `at_most` units available, lowest first (ties by SKU).
     async fn low_stock(&self, at_most: Units, page: PageRequest) -> Result<Page<StockLevel>>;
+    /// What `customer` bought (products on their sales: confirmed, shipped, delivered),
+    /// and the products other customers bought in sales together with any of those, not
+    /// bought by `customer`, with how many such sales each was in: most first (ties by
+    /// id), at most `limit` of them. In one round trip.
+    async fn purchase_affinity(
+        &self,
+        customer: &crate::model::CustomerId,
+        limit: u32,
+    ) -> Result<crate::model::PurchaseAffinity>;
     /// Brings whatever the adapter keeps for the reports up to date with the orders (a
     /// rollup folds in the status changes since the last call); returns how many orders it
     /// took in. Every report does this first; calling it in the background keeps that
@@ -522,6 +531,19 @@ pub trait Customers: Send + Sync + 'static {
     async fn replace(&self, customer: &crate::model::Customer) -> Result<()>;
     /// True when there was such a customer.
     async fn delete(&self, id: &crate::model::CustomerId) -> Result<bool>;
+    /// The recommendations last stored on the customer (`None`: none yet, or no such
+    /// customer).
+    async fn recommendations(
+        &self,
+        id: &crate::model::CustomerId,
+    ) -> Result<Option<crate::model::Recommendations>>;
+    /// Stores `recommendations` on the customer, leaving every other field as it is;
+    /// `Ok(false)` when there is no such customer.
+    async fn store_recommendations(
+        &self,
+        id: &crate::model::CustomerId,
+        recommendations: &crate::model::Recommendations,
+    ) -> Result<bool>;
 }
 
 /// The category tree (ADR 0018: one document in MongoDB), and the products' membership

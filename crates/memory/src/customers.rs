@@ -2,7 +2,7 @@
 
 use crate::lock;
 use async_trait::async_trait;
-use emporium_domain::model::{Customer, CustomerId, Page, PageRequest};
+use emporium_domain::model::{Customer, CustomerId, Page, PageRequest, Recommendations};
 use emporium_domain::ports::Customers;
 use emporium_domain::{Error, Result};
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ struct State {
     customers: HashMap<CustomerId, Customer>,
     /// E-mail key to customer: the unique index a database would keep.
     emails: HashMap<String, CustomerId>,
+    /// Stored beside the customer, as the document's `recommended_products` field is.
+    recommendations: HashMap<CustomerId, Recommendations>,
 }
 
 #[derive(Default)]
@@ -79,9 +81,29 @@ impl Customers for MemoryCustomers {
         match state.customers.remove(id) {
             Some(c) => {
                 state.emails.remove(&c.email.key());
+                state.recommendations.remove(id);
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    async fn recommendations(&self, id: &CustomerId) -> Result<Option<Recommendations>> {
+        Ok(lock(&self.state).recommendations.get(id).cloned())
+    }
+
+    async fn store_recommendations(
+        &self,
+        id: &CustomerId,
+        recommendations: &Recommendations,
+    ) -> Result<bool> {
+        let mut state = lock(&self.state);
+        if !state.customers.contains_key(id) {
+            return Ok(false);
+        }
+        state
+            .recommendations
+            .insert(id.clone(), recommendations.clone());
+        Ok(true)
     }
 }

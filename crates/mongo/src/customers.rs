@@ -6,7 +6,9 @@ use crate::codec::{bson_to_json, json_to_bson, time_to_bson};
 use crate::error::{duplicate_key_index, from_driver, from_write, malformed};
 use crate::MongoCatalog;
 use async_trait::async_trait;
-use emporium_domain::model::{Address, Customer, CustomerId, Email, Name, Page, PageRequest};
+use emporium_domain::model::{
+    Address, Customer, CustomerId, Email, Name, Page, PageRequest, Recommendations,
+};
 use emporium_domain::ports::Customers;
 use emporium_domain::{Error, Result};
 use mongodb::bson::{doc, Document};
@@ -104,15 +106,66 @@ impl Customers for MongoCatalog {
 
     #[tracing::instrument(name = "mongo.customers.replace", skip_all, fields(id = %customer.id))]
     async fn replace(&self, customer: &Customer) -> Result<()> {
+        // `$set`, not a replace: the recommendations stored on the document stay.
+        let mut fields = to_document(customer);
+        fields.remove("_id");
         let replaced = self
             .customers()
-            .replace_one(doc! {"_id": customer.id.as_str()}, to_document(customer))
+            .update_one(doc! {"_id": customer.id.as_str()}, doc! {"$set": fields})
             .await
             .map_err(|e| from_write(e, |e| taken(customer, e)))?;
         if replaced.matched_count == 0 {
             return Err(Error::NotFound("customer"));
         }
         Ok(())
+    }
+
+    #[tracing::instrument(name = "mongo.customers.recommendations", skip_all, fields(%id))]
+    async fn recommendations(&self, id: &CustomerId) -> Result<Option<Recommendations>> {
+        let found = self
+            .customers()
+            .find_one(doc! {"_id": id.as_str()})
+            .projection(doc! {"recommended_products": 1, "recommendations_generated_at": 1})
+            .await
+            .map_err(from_driver)?;
+        let Some(d) = found else { return Ok(None) };
+        let (Some(items), Ok(at)) = (
+            d.get("recommended_products"),
+            d.get_datetime("recommendations_generated_at"),
+        ) else {
+            return Ok(None);
+        };
+        let bad = |detail: String| malformed("customer", detail);
+        let items = serde_json::from_value(bson_to_json(items).map_err(bad)?)
+            .map_err(|e| bad(format!("recommended_products: {e}")))?;
+        let generated_at = chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+            .ok_or_else(|| bad("recommendations_generated_at out of range".into()))?;
+        Ok(Some(Recommendations {
+            items,
+            generated_at,
+        }))
+    }
+
+    #[tracing::instrument(name = "mongo.customers.store_recommendations", skip_all, fields(%id))]
+    async fn store_recommendations(
+        &self,
+        id: &CustomerId,
+        recommendations: &Recommendations,
+    ) -> Result<bool> {
+        let items = serde_json::to_value(&recommendations.items)
+            .map_err(|e| emporium_domain::Error::Internal(format!("recommendations: {e}")))?;
+        let updated = self
+            .customers()
+            .update_one(
+                doc! {"_id": id.as_str()},
+                doc! {"$set": {
+                    "recommended_products": json_to_bson(&items),
+                    "recommendations_generated_at": time_to_bson(recommendations.generated_at),
+                }},
+            )
+            .await
+            .map_err(from_driver)?;
+        Ok(updated.matched_count == 1)
     }
 
     #[tracing::instrument(name = "mongo.customers.delete", skip_all, fields(%id))]

@@ -479,6 +479,52 @@ impl SalesReports for PgLedger {
         Ok(fold(&mut conn).await?)
     }
 
+    async fn purchase_affinity(
+        &self,
+        customer: &emporium_domain::model::CustomerId,
+        limit: u32,
+    ) -> Result<emporium_domain::model::PurchaseAffinity> {
+        // One statement: the customer's products (kind 0), then what other customers'
+        // sales that share one of them also hold (kind 1), counted per sale.
+        let rows: Vec<(i32, Uuid, i64)> = sqlx::query_as(
+            "WITH mine AS ( \
+                 SELECT DISTINCT i.product_id FROM orders o JOIN order_items i ON i.order_id = o.id \
+                  WHERE o.customer_id = $1 AND o.status IN ('confirmed', 'shipped', 'delivered')), \
+             peers AS ( \
+                 SELECT DISTINCT o.id FROM order_items i JOIN orders o ON o.id = i.order_id \
+                  WHERE i.product_id IN (SELECT product_id FROM mine) AND o.customer_id <> $1 \
+                    AND o.status IN ('confirmed', 'shipped', 'delivered')), \
+             co AS ( \
+                 SELECT i.product_id, count(DISTINCT i.order_id)::int8 AS n \
+                   FROM order_items i WHERE i.order_id IN (SELECT id FROM peers) \
+                    AND i.product_id NOT IN (SELECT product_id FROM mine) \
+                  GROUP BY i.product_id ORDER BY n DESC, i.product_id LIMIT $2) \
+             SELECT 0, product_id, 0::int8 FROM mine \
+             UNION ALL SELECT 1, product_id, n FROM co",
+        )
+        .bind(customer.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Failure::from)?;
+        let mut affinity = emporium_domain::model::PurchaseAffinity::default();
+        for (kind, product, n) in rows {
+            let product = emporium_domain::model::ProductId::from_uuid(product);
+            if kind == 0 {
+                affinity.bought.push(product);
+            } else {
+                affinity
+                    .co_purchased
+                    .push((product, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        affinity.bought.sort();
+        affinity
+            .co_purchased
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(affinity)
+    }
+
     async fn low_stock(&self, at_most: Units, page: PageRequest) -> Result<Page<StockLevel>> {
         let (limit, offset) = bounds(page);
         let at_most = sql_units(at_most);

@@ -219,6 +219,7 @@ impl<L: Inventory + SalesReports> SalesReports for FailFast<L> {
         fn sales_by_category(window: SalesWindow, page: PageRequest) -> Page<CategorySales>;
         fn sales_by_supplier(window: SalesWindow, page: PageRequest) -> Page<SupplierSales>;
         fn low_stock(at_most: Units, page: PageRequest) -> Page<StockLevel>;
+        fn purchase_affinity<'a>(customer: &'a emporium_domain::model::CustomerId, limit: u32) -> emporium_domain::model::PurchaseAffinity;
         fn catch_up() -> u64;
     }
 }

@@ -2,6 +2,7 @@
 
 use super::dto::{
     CustomerBody, CustomerResponse, ErrorBody, NewCustomerBody, OrderResponse, PageBody,
+    RecommendationsResponse,
 };
 use super::error::{ApiError, ApiResult};
 use super::{not_allowed, query};
@@ -22,6 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update_customer))
             .route(web::delete().to(delete_customer))
             .default_service(not_allowed("GET, PATCH, DELETE")),
+    )
+    .service(
+        web::resource("/customers/{id}/recommendations")
+            .route(web::get().to(customer_recommendations))
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/customers/{id}/orders")
@@ -127,4 +133,27 @@ pub async fn customer_orders(
         .orders(&customer_id(id.into_inner())?, query::page(&pairs)?)
         .await?;
     Ok(HttpResponse::Ok().json(PageBody::from_page(page, OrderResponse::from)))
+}
+
+/// Products the customer has not bought, best first: what other customers bought with
+/// their purchases, then the top-rated products (a customer without purchases gets the
+/// top-rated ones). Served as stored on the customer while under an hour old, unless
+/// `refresh=true`; `generated_at` says when it was worked out.
+#[utoipa::path(get, path = "/api/customers/{id}/recommendations", tag = "customers",
+    params(("id" = uuid::Uuid, Path, description = "customer id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 20, description = "how many, default 5"),
+        ("refresh" = Option<bool>, Query, description = "work the list out now")),
+    responses((status = 200, body = RecommendationsResponse), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn customer_recommendations(
+    state: web::Data<AppState>,
+    id: web::Path<uuid::Uuid>,
+    pairs: web::Query<query::Pairs>,
+) -> ApiResult<HttpResponse> {
+    let (limit, refresh) = query::recommendations(&pairs)?;
+    let served = state
+        .recommendations
+        .for_customer(&customer_id(id.into_inner())?, limit, refresh)
+        .await?;
+    Ok(HttpResponse::Ok().json(RecommendationsResponse::from(served)))
 }

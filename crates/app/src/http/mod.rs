@@ -99,5 +99,41 @@ pub async fn metrics(
 ) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render() + &recommendation_metrics(state.recommendations.stats()))
+}
+
+/// Seed 001's recommendation figures: cache hits and misses, and store round trips.
+fn recommendation_metrics(stats: &emporium_domain::service::RecommendationStats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rows = [
+        (
+            "emporium_recommendation_cache_hits_total",
+            "counter",
+            "Recommendation requests served from the customer document.",
+            stats.hits.load(Relaxed),
+        ),
+        (
+            "emporium_recommendation_cache_misses_total",
+            "counter",
+            "Recommendation requests worked out on demand.",
+            stats.misses.load(Relaxed),
+        ),
+        (
+            "emporium_recommendation_computations_total",
+            "counter",
+            "Recommendation lists worked out (on demand and by the job).",
+            stats.computations.load(Relaxed),
+        ),
+        (
+            "emporium_recommendation_round_trips_total",
+            "counter",
+            "Store round trips those computations made.",
+            stats.round_trips.load(Relaxed),
+        ),
+    ];
+    rows.iter()
+        .map(|(name, kind, help, value)| {
+            format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
+        })
+        .collect()
 }

@@ -42,6 +42,26 @@ fn non_empty(pairs: &Pairs, name: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// `limit` (1-20, default 5) and `refresh` (default false) of recommendations.
+pub fn recommendations(pairs: &Pairs) -> Result<(usize, bool), ApiError> {
+    let limit = match parsed::<i64>(pairs, "limit")? {
+        None => 5,
+        Some(n) if (1..=emporium_domain::service::STORED_RECOMMENDATIONS as i64).contains(&n) => {
+            n as usize
+        }
+        Some(_) => {
+            return Err(bad(
+                "limit",
+                format!(
+                    "must be 1 to {}",
+                    emporium_domain::service::STORED_RECOMMENDATIONS
+                ),
+            ))
+        }
+    };
+    Ok((limit, parsed::<bool>(pairs, "refresh")?.unwrap_or(false)))
+}
+
 /// `reassign_to` of `DELETE /api/categories/{id}`: a category id or slug.
 pub fn reassign_to(pairs: &Pairs) -> Result<Option<String>, ApiError> {
     non_empty(pairs, "reassign_to")

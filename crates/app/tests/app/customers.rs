@@ -158,3 +158,77 @@ pub async fn concurrent_registrations_of_one_email_create_one_customer(app: &Tes
         .count();
     assert_eq!((created, refused), (1, 49), "{statuses:?}");
 }
+
+pub async fn recommendations_skip_what_was_bought_and_are_served_from_the_customer(app: &TestApp) {
+    let (status, me) = app
+        .post("/customers", &json!({"name": "Rec Shopper", "email": format!("{}@example.com", crate::helpers::unique("rec"))}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{me}");
+    let me = id(&me);
+    let tea = id(&app.product("Tea", "pantry", "5.00", 20).await);
+    let cup = id(&app.product("Cup", "kitchen", "8.00", 20).await);
+    let mat = id(&app.product("Mat", "kitchen", "3.50", 20).await);
+    for (customer, lines) in [
+        (me.as_str(), vec![(tea.as_str(), 1)]),
+        ("rec-other", vec![(tea.as_str(), 1), (cup.as_str(), 1)]),
+    ] {
+        let (status, order) = app.order(customer, &lines, "tok_visa").await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+    }
+    let (status, _) = app
+        .post(
+            &format!("/products/{mat}/reviews"),
+            &json!({"customer_id": "critic", "rating": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let path = format!("/customers/{me}/recommendations");
+    let (status, first) = app.get(&format!("{path}?limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["cached"], false, "{first}");
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{first}");
+    assert_eq!(
+        (items[0]["product_id"].as_str(), items[0]["price"].as_str()),
+        (Some(cup.as_str()), Some("8.00"))
+    );
+    assert_eq!(
+        (
+            items[1]["product_id"].as_str(),
+            items[1]["rating_average"].as_str()
+        ),
+        (Some(mat.as_str()), Some("5.00"))
+    );
+    assert!(
+        items.iter().all(|i| i["product_id"] != tea.as_str()),
+        "never what was bought"
+    );
+    let (_, again) = app.get(&path).await;
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(again["generated_at"], first["generated_at"]);
+    let (_, fresh) = app.get(&format!("{path}?refresh=true")).await;
+    assert_eq!(fresh["cached"], false);
+    let (status, _) = app.get(&format!("{path}?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .get(&format!(
+            "/customers/{}/recommendations",
+            uuid::Uuid::now_v7()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics = app
+        .client
+        .get(app.url("/metrics").replace("/api/metrics", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("emporium_recommendation_cache_hits_total 1"),
+        "{metrics}"
+    );
+}

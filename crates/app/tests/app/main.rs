@@ -80,6 +80,7 @@ macro_rules! all_cases {
             feed::feed_supplier_changes_are_opt_in,
             customers::customers_register_update_and_leave_their_orders_behind,
             customers::concurrent_registrations_of_one_email_create_one_customer,
+            customers::recommendations_skip_what_was_bought_and_are_served_from_the_customer,
             categories::categories_form_a_tree_that_products_and_reports_follow,
             categories::concurrent_category_writes_keep_the_tree_sound,
             carts::carts_fill_reprice_and_check_out_once,

@@ -240,3 +240,20 @@ mod tests {
         assert_eq!(names, ["name", "email", "addresses[0].country"]);
     }
 }
+
+/// One recommended product, as stored on the customer (seed 003's
+/// `recommended_products`: name, average rating and price).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub product_id: super::ProductId,
+    pub name: Name,
+    pub rating_average: Option<rust_decimal::Decimal>,
+    pub price: super::Money,
+}
+
+/// A customer's recommended products, best first, and when they were worked out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendations {
+    pub items: Vec<Recommendation>,
+    pub generated_at: Timestamp,
+}

@@ -29,7 +29,10 @@ pub use category::{
     CategoryInput, CategoryNode, CategoryScope, CategoryTree, Slug, MAX_CATEGORIES, MAX_DEPTH,
     MAX_PRODUCT_CATEGORIES,
 };
-pub use customer::{Address, AddressInput, Customer, CustomerInput, Email, MAX_ADDRESSES};
+pub use customer::{
+    Address, AddressInput, Customer, CustomerInput, Email, Recommendation, Recommendations,
+    MAX_ADDRESSES,
+};
 pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Topic};
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{
@@ -49,7 +52,8 @@ pub use product::{
 };
 pub use queue::{QueueState, QueuedOrder};
 pub use report::{
-    is_sale, CategorySales, LowStock, ProductSales, Revenue, SalesWindow, SupplierSales,
+    is_sale, CategorySales, LowStock, ProductSales, PurchaseAffinity, Revenue, SalesWindow,
+    SupplierSales,
 };
 pub use review::{
     RatingSummary, Review, ReviewInput, ReviewQuery, ReviewSort, ReviewSubject, Stars,

@@ -137,3 +137,13 @@ pub struct LowStock {
     /// The product's own threshold; `None` when the product has left the catalog.
     pub low_stock_threshold: Option<super::Units>,
 }
+
+/// A customer's purchases and what others bought with them (for recommendations).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurchaseAffinity {
+    /// Every product on the customer's sales.
+    pub bought: Vec<ProductId>,
+    /// Products on other customers' sales that share a product with the customer's,
+    /// with the number of such sales, most first.
+    pub co_purchased: Vec<(ProductId, u64)>,
+}

@@ -7,6 +7,7 @@ mod catalog;
 mod categories;
 mod customers;
 mod orders;
+mod recommendations;
 mod reconcile;
 mod recovery;
 mod reports;
@@ -26,6 +27,10 @@ pub use customers::CustomerService;
 pub use orders::{
     KeyedPlacement, OrderService, Placement, GATEWAY_TIMEOUT, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL,
     QUEUE_LEASE,
+};
+pub use recommendations::{
+    RecommendationService, RecommendationStats, Served, RECOMMENDATIONS_MAX_AGE,
+    STORED_RECOMMENDATIONS,
 };
 pub use reconcile::{
     Finding, FindingKind, Mode, ReconciliationReport, ReconciliationService, Resolution, Scanned,

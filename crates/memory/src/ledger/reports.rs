@@ -63,6 +63,40 @@ fn by_revenue<T>(mut rows: Vec<T>, revenue: impl Fn(&T) -> Decimal) -> Vec<T> {
 
 #[async_trait]
 impl SalesReports for MemoryLedger {
+    async fn purchase_affinity(
+        &self,
+        customer: &emporium_domain::model::CustomerId,
+        limit: u32,
+    ) -> Result<emporium_domain::model::PurchaseAffinity> {
+        let state = self.lock();
+        let sales: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| is_sale(o.status))
+            .collect();
+        let bought: BTreeSet<ProductId> = sales
+            .iter()
+            .filter(|o| &o.customer_id == customer)
+            .flat_map(|o| o.items.iter().map(|i| i.product_id))
+            .collect();
+        let mut counts: BTreeMap<ProductId, u64> = BTreeMap::new();
+        for order in sales.iter().filter(|o| &o.customer_id != customer) {
+            let products: BTreeSet<ProductId> = order.items.iter().map(|i| i.product_id).collect();
+            if products.iter().any(|p| bought.contains(p)) {
+                for p in products.iter().filter(|p| !bought.contains(p)) {
+                    *counts.entry(*p).or_default() += 1;
+                }
+            }
+        }
+        let mut co_purchased: Vec<(ProductId, u64)> = counts.into_iter().collect();
+        co_purchased.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        co_purchased.truncate(limit as usize);
+        Ok(emporium_domain::model::PurchaseAffinity {
+            bought: bought.into_iter().collect(),
+            co_purchased,
+        })
+    }
+
     async fn sales_by_product(
         &self,
         window: SalesWindow,

@@ -25,6 +25,7 @@ mod inventory;
 mod order_queue;
 mod orders;
 mod payments;
+mod recommendations;
 mod reconcile;
 mod recovery;
 mod reports;
@@ -47,6 +48,7 @@ pub use inventory::*;
 pub use order_queue::*;
 pub use orders::*;
 pub use payments::*;
+pub use recommendations::*;
 pub use reconcile::*;
 pub use recovery::*;
 pub use reports::*;
@@ -133,7 +135,9 @@ macro_rules! contract_suite {
             carts_write_with_compare_and_set_and_expire,
             concurrent_checkouts_of_one_cart_place_one_order,
             reviews_are_one_per_customer_and_ratings_exact,
-            reviews_list_sorted_and_products_rank_by_rating
+            reviews_list_sorted_and_products_rank_by_rating,
+            purchase_affinity_counts_what_others_bought_with_it,
+            recommendations_rank_co_purchases_then_ratings_and_are_cached
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

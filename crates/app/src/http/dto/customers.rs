@@ -137,3 +137,47 @@ impl From<Customer> for CustomerResponse {
         }
     }
 }
+
+/// One recommended product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendationItem {
+    pub product_id: uuid::Uuid,
+    pub name: String,
+    /// Null while the product has no reviews.
+    #[schema(example = "4.50")]
+    pub rating_average: Option<String>,
+    #[schema(example = "19.99")]
+    pub price: String,
+    pub currency: String,
+}
+
+/// `GET /api/customers/{id}/recommendations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendationsResponse {
+    pub items: Vec<RecommendationItem>,
+    /// When the list was worked out.
+    pub generated_at: DateTime<Utc>,
+    /// True when served as stored on the customer; false when worked out for this request.
+    pub cached: bool,
+}
+
+impl From<emporium_domain::service::Served> for RecommendationsResponse {
+    fn from(s: emporium_domain::service::Served) -> Self {
+        RecommendationsResponse {
+            items: s
+                .recommendations
+                .items
+                .into_iter()
+                .map(|r| RecommendationItem {
+                    product_id: r.product_id.as_uuid(),
+                    name: r.name.into_inner(),
+                    rating_average: r.rating_average.map(|a| a.to_string()),
+                    price: r.price.to_string(),
+                    currency: r.price.currency().to_string(),
+                })
+                .collect(),
+            generated_at: s.recommendations.generated_at,
+            cached: s.cached,
+        }
+    }
+}

@@ -149,6 +149,7 @@ impl Backend {
                     saga_log: ledger.clone(),
                     audit: ledger.clone(),
                     reports: ledger.clone(),
+                    warehouses: ledger.clone(),
                     idempotency: ledger,
                     gateway,
                     // The raw ledger: the feed retries on its own and must not be cut off
@@ -177,7 +178,8 @@ impl Backend {
                     payments: memory.clone(),
                     saga_log: memory.clone(),
                     audit: memory.clone(),
-                    reports: memory,
+                    reports: memory.clone(),
+                    warehouses: memory,
                     idempotency: Arc::new(MemoryIdempotencyKeys::default()),
                     admin_audit: Arc::new(emporium_memory::MemoryAdminAudit::default()),
                     gateway,

@@ -619,6 +619,45 @@ pub trait Reviews: Send + Sync + 'static {
     ) -> Result<Vec<(ProductId, crate::model::RatingSummary)>>;
 }
 
+/// Warehouses and stock per location (ADR 0022: in the ledger, PostgreSQL). The
+/// [`Inventory`] record of a SKU is the sum over its warehouses, kept so by every write;
+/// orders reserve from the total and are allocated to warehouses, the one with the most
+/// units available first, in the same transaction.
+#[async_trait]
+pub trait Warehouses: Send + Sync + 'static {
+    /// `Conflict` when the code is taken.
+    async fn create_warehouse(&self, warehouse: &crate::model::Warehouse) -> Result<()>;
+    /// Oldest first (the built-in `default` first of all).
+    async fn warehouses(&self, page: PageRequest) -> Result<Page<crate::model::Warehouse>>;
+    /// The SKU's units in each warehouse that has a record of it, by code.
+    async fn warehouse_levels(&self, sku: &Sku) -> Result<Vec<crate::model::WarehouseLevel>>;
+    /// Sets the units available in one warehouse (`on_hand = reserved + available`
+    /// there, creating the record), and the total with it; returns the total.
+    /// `NotFound("stock")` for a SKU without a record, `NotFound("warehouse")` for an
+    /// unknown warehouse.
+    async fn set_warehouse_available(
+        &self,
+        sku: &Sku,
+        warehouse: crate::model::WarehouseId,
+        available: Units,
+    ) -> Result<StockLevel>;
+    /// Moves units between two warehouses in one transaction (the total is unchanged);
+    /// `InsufficientStock` when `from` has fewer available, changing nothing. Returns the
+    /// SKU's levels afterwards.
+    async fn transfer(
+        &self,
+        transfer: &crate::model::Transfer,
+    ) -> Result<Vec<crate::model::WarehouseLevel>>;
+    /// Records of one warehouse with at most `at_most` units available, lowest first
+    /// (ties by SKU).
+    async fn low_stock_in(
+        &self,
+        warehouse: crate::model::WarehouseId,
+        at_most: Units,
+        page: PageRequest,
+    ) -> Result<Page<crate::model::WarehouseLevel>>;
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]
@@ -682,6 +721,8 @@ pub struct Stores {
     pub carts: Arc<dyn Carts>,
     /// Reviews of products and suppliers (in the catalog's store).
     pub reviews: Arc<dyn Reviews>,
+    /// Warehouses and stock per location (in the ledger).
+    pub warehouses: Arc<dyn Warehouses>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

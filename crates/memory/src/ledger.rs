@@ -19,6 +19,10 @@ use std::ops::{Bound, Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod reports;
+mod warehouses;
+
+use warehouses::Move;
+pub use warehouses::WarehouseState;
 
 #[derive(Default)]
 struct State {
@@ -31,6 +35,8 @@ struct State {
     /// Events of the operation under way, handed to the feed when the lock is released
     /// (what PostgreSQL's triggers write into the outbox).
     outbox: Vec<DomainEvent>,
+    /// Stock per warehouse (ADR 0022).
+    warehouses: WarehouseState,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -104,6 +110,7 @@ impl State {
             return Err(Error::InsufficientStock(shortfalls));
         }
         self.each_line(&new.items, |level, q| level.reserved += q);
+        self.allocate(new.id, &new.items);
         let order = Order::pending(new);
         self.orders.insert(order.id, order.clone());
         self.outbox
@@ -123,6 +130,7 @@ impl State {
             level.reserved -= q;
             level.on_hand -= q;
         });
+        self.move_allocations(id, Move::Sell);
         self.set_status(id, OrderStatus::Confirmed)
     }
 
@@ -133,6 +141,7 @@ impl State {
         }
         order.status.transition(OrderStatus::Failed)?;
         self.each_line(&order.items, |level, q| level.reserved -= q);
+        self.move_allocations(id, Move::Release);
         self.set_status(id, OrderStatus::Failed)
     }
 
@@ -240,6 +249,8 @@ pub struct LedgerSnapshot {
     payments: Vec<Payment>,
     sagas: Vec<SagaRecord>,
     milestones: Vec<(OrderId, Milestones)>,
+    #[serde(default)]
+    warehouses: WarehouseState,
 }
 
 impl LedgerSnapshot {
@@ -271,6 +282,7 @@ impl MemoryLedger {
             payments: state.payments.values().cloned().collect(),
             sagas: state.sagas.values().cloned().collect(),
             milestones: state.milestones.iter().map(|(id, m)| (*id, *m)).collect(),
+            warehouses: state.warehouses.clone(),
         }
     }
 
@@ -291,6 +303,7 @@ impl MemoryLedger {
             .collect();
         state.sagas = snapshot.sagas.into_iter().map(|s| (s.id, s)).collect();
         state.milestones = snapshot.milestones.into_iter().collect();
+        state.warehouses = snapshot.warehouses;
         state.outbox.clear();
     }
 
@@ -329,18 +342,18 @@ impl Inventory for MemoryLedger {
             reserved: 0,
         };
         state.stock.insert(sku.clone(), level.clone());
+        state.warehouses.add_stock(sku, on_hand.get());
         state.stock_moved(None, sku);
         Ok(level)
     }
 
+    /// The stock in the default warehouse (ADR 0022), and the total with it.
     async fn set_available(&self, sku: &Sku, available: Units) -> Result<StockLevel> {
-        let mut state = self.lock();
-        let level = state.stock.get_mut(sku).ok_or(Error::NotFound("stock"))?;
-        let before = level.clone();
-        level.on_hand = level.reserved + available.get();
-        let level = level.clone();
-        state.stock_moved(Some(&before), sku);
-        Ok(level)
+        self.lock().set_available_in(
+            sku,
+            emporium_domain::model::WarehouseId::DEFAULT,
+            available.get(),
+        )
     }
 
     async fn stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
@@ -356,7 +369,9 @@ impl Inventory for MemoryLedger {
     }
 
     async fn remove_stock(&self, sku: &Sku) -> Result<Option<StockLevel>> {
-        Ok(self.lock().stock.remove(sku))
+        let mut state = self.lock();
+        state.warehouses.remove_stock(sku);
+        Ok(state.stock.remove(sku))
     }
 
     async fn levels(&self, after: Option<&Sku>, limit: u32) -> Result<Vec<StockLevel>> {
@@ -382,6 +397,7 @@ impl Inventory for MemoryLedger {
         let before = level.clone();
         level.reserved = reserved.get();
         let level = level.clone();
+        state.resync_reserved(sku);
         state.stock_moved(Some(&before), sku);
         Ok(level)
     }
@@ -394,7 +410,10 @@ impl Inventory for MemoryLedger {
                 "SKU {sku} has {} units reserved",
                 level.reserved
             ))),
-            Some(_) => Ok(state.stock.remove(sku)),
+            Some(_) => {
+                state.warehouses.remove_stock(sku);
+                Ok(state.stock.remove(sku))
+            }
         }
     }
 
@@ -465,9 +484,11 @@ impl Orders for MemoryLedger {
             }
             OrderStatus::Pending => {
                 state.each_line(&order.items, |level, q| level.reserved -= q);
+                state.move_allocations(id, Move::Release);
             }
             OrderStatus::Confirmed => {
                 state.each_line(&order.items, |level, q| level.on_hand += q);
+                state.move_allocations(id, Move::Restock);
             }
             other => other.transition(OrderStatus::Cancelled).map(|_| ())?,
         }
@@ -577,6 +598,7 @@ impl LedgerAudit for MemoryLedger {
             level.reserved = found.held as u32;
         }
         let level = level.clone();
+        state.resync_reserved(sku);
         state.stock_moved(Some(&found.level), sku);
         Ok(Some(Release { found, level }))
     }

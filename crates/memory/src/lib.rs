@@ -53,12 +53,13 @@ pub fn memory_stores() -> Stores {
         saga_log: ledger.clone(),
         audit: ledger.clone(),
         idempotency: Arc::new(MemoryIdempotencyKeys::default()),
-        reports: ledger,
+        reports: ledger.clone(),
         admin_audit: Arc::new(MemoryAdminAudit::default()),
         order_queue: Arc::new(MemoryOrderQueue::default()),
         customers: Arc::new(MemoryCustomers::default()),
         carts: Arc::new(MemoryCarts::default()),
         reviews: Arc::new(MemoryReviews::default()),
+        warehouses: ledger.clone(),
     }
 }
 

@@ -95,25 +95,12 @@ impl PgLedger {
         Ok(level)
     }
 
-    /// `on_hand = reserved + available` in one statement, so a reservation committed
-    /// concurrently is never lost (the row lock orders the two writes).
+    /// The stock in the default warehouse (ADR 0022): `on_hand = reserved + available`
+    /// there, the total with it, under the SKU's row lock, so a reservation committed
+    /// concurrently is never lost.
     async fn update_available(&self, sku: &Sku, available: Units) -> PgResult<StockLevel> {
-        let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "UPDATE inventory \
-                SET on_hand = reserved + $2, version = version + 1, updated_at = $3 \
-              WHERE sku = $1 \
-          RETURNING {STOCK_COLUMNS}"
-        );
-        let row: Option<StockRow> = sqlx::query_as(&sql)
-            .bind(sku.as_str())
-            .bind(sql_units(available))
-            .bind(now())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let level = row.ok_or(Error::NotFound("stock"))?.into_level()?;
-        tx.commit().await?;
-        Ok(level)
+        self.set_available_in(sku, emporium_domain::model::WarehouseId::DEFAULT, available)
+            .await
     }
 
     /// Runs `sql` (one statement returning at most one stock row, `$1` the SKU).

@@ -45,6 +45,7 @@ mod reports;
 mod rows;
 mod saga_log;
 mod stock;
+mod warehouses;
 
 pub use backup::{PgBackRest, PgBackRestConfig, COUNTED_TABLES};
 pub use ledger::{

@@ -78,6 +78,9 @@ impl PgLedger {
             .bind(now())
             .fetch_optional(&mut *tx)
             .await?;
+        if row.is_some() {
+            crate::warehouses::resync_reserved(&mut tx, sku.as_str()).await?;
+        }
         let Some(row) = row else {
             let on_hand = on_hand_of(&mut tx, sku).await?;
             tx.rollback().await?;
@@ -194,6 +197,7 @@ impl PgLedger {
             .bind(now())
             .fetch_one(&mut *tx)
             .await?;
+        crate::warehouses::resync_reserved(&mut tx, sku.as_str()).await?;
         let level = row.into_level()?;
         tx.commit().await?;
         Ok(Some(Release { found, level }))

@@ -6,7 +6,7 @@ use emporium_domain::model::{
 };
 use emporium_domain::ports::{
     Cancellation, Holding, IdempotencyClaim, IdempotencyKeys, Inventory, LedgerAudit, Orders,
-    Payments, Release, SagaLog, SalesReports, Settlement,
+    Payments, Release, SagaLog, SalesReports, Settlement, Warehouses,
 };
 use emporium_domain::{Error, Result};
 use futures::future::BoxFuture;
@@ -221,6 +221,17 @@ impl<L: Inventory + SalesReports> SalesReports for FailFast<L> {
         fn low_stock(at_most: Units, page: PageRequest) -> Page<StockLevel>;
         fn purchase_affinity<'a>(customer: &'a emporium_domain::model::CustomerId, limit: u32) -> emporium_domain::model::PurchaseAffinity;
         fn catch_up() -> u64;
+    }
+}
+
+impl<L: Inventory + Warehouses> Warehouses for FailFast<L> {
+    forward! { Warehouses:
+        fn create_warehouse<'a>(warehouse: &'a emporium_domain::model::Warehouse) -> ();
+        fn warehouses(page: PageRequest) -> Page<emporium_domain::model::Warehouse>;
+        fn warehouse_levels<'a>(sku: &'a Sku) -> Vec<emporium_domain::model::WarehouseLevel>;
+        fn set_warehouse_available<'a>(sku: &'a Sku, warehouse: emporium_domain::model::WarehouseId, available: Units) -> StockLevel;
+        fn transfer<'a>(transfer: &'a emporium_domain::model::Transfer) -> Vec<emporium_domain::model::WarehouseLevel>;
+        fn low_stock_in(warehouse: emporium_domain::model::WarehouseId, at_most: Units, page: PageRequest) -> Page<emporium_domain::model::WarehouseLevel>;
     }
 }
 

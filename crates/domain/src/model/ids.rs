@@ -87,3 +87,14 @@ id_type!(
     /// Identifies a review.
     ReviewId
 );
+id_type!(
+    /// Identifies a warehouse.
+    WarehouseId
+);
+
+impl WarehouseId {
+    /// The built-in warehouse with code `default` (ADR 0022): the stock given when a
+    /// product is created or set with `PUT /api/products/{id}` is its stock there.
+    pub const DEFAULT: WarehouseId =
+        WarehouseId(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+}

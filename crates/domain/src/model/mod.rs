@@ -21,6 +21,7 @@ mod saga;
 mod search;
 mod supplier;
 mod text;
+mod warehouse;
 
 pub use admin::{AdminScope, AuditEntry};
 pub use backup::{BackupFile, BackupType, Job, JobKind, JobStatus, Manifest, Mark, StoreManifest};
@@ -37,6 +38,7 @@ pub use event::{DomainEvent, EventKind, FeedEvent, Replay, ResumeToken, Seq, Top
 pub use idempotency::{IdempotencyKey, KeyedOutcome, Refusal, RequestFingerprint};
 pub use ids::{
     CartId, CategoryId, JobId, OrderId, PaymentId, ProductId, ReviewId, SagaId, SupplierId,
+    WarehouseId,
 };
 pub use inventory::{StockLevel, Units};
 pub use money::{Currency, Money, MAX_AMOUNT};
@@ -66,6 +68,7 @@ pub use search::{
 };
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
+pub use warehouse::{allocate, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel};
 
 /// Wall-clock timestamps are UTC everywhere.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -132,7 +132,11 @@ async fn try_place(
     };
     // The outbox rows (`order.created`, `stock.changed`) are written by triggers.
     match reservation {
-        Reservation::Reserved => Ok(Placement::Created(Order::pending(new))),
+        Reservation::Reserved => {
+            let demand = stock::demand_of(&new.items);
+            crate::warehouses::allocate(conn, new.id.as_uuid(), &demand).await?;
+            Ok(Placement::Created(Order::pending(new)))
+        }
         Reservation::Short(short) => Ok(Placement::Short(short)),
         Reservation::Contended => Ok(Placement::Contended),
     }

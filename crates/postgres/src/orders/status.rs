@@ -176,7 +176,9 @@ async fn move_order(
     let order = whole(conn, header).await?;
     if let Some(mv) = StockMove::of(from, to) {
         // The lines just read say what to move: no second read of them.
-        stock::apply_move(conn, mv, &stock::demand_of(&order.items), at).await?;
+        let demand = stock::demand_of(&order.items);
+        stock::apply_move(conn, mv, &demand, at).await?;
+        crate::warehouses::move_allocations(conn, id, mv, &demand).await?;
     }
     // The outbox rows (`order.updated`, `stock.changed`) are written by triggers.
     Ok(order)

@@ -29,6 +29,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         reports: ledger.clone(),
         feed: ledger.clone(),
         admin_audit: ledger.clone(),
+        warehouses: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

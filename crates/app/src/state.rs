@@ -19,6 +19,7 @@ pub struct AppState {
     pub carts: emporium_domain::service::CartService,
     pub reviews: emporium_domain::service::ReviewService,
     pub recommendations: emporium_domain::service::RecommendationService,
+    pub warehouses: emporium_domain::service::WarehouseService,
     pub orders: OrderService,
     pub recovery: RecoveryService,
     pub reports: ReportService,
@@ -66,6 +67,7 @@ impl AppState {
             categories: emporium_domain::service::CategoryService::new(stores.clone()),
             reviews: emporium_domain::service::ReviewService::new(stores.clone()),
             recommendations: emporium_domain::service::RecommendationService::new(stores.clone()),
+            warehouses: emporium_domain::service::WarehouseService::new(stores.clone()),
             carts: emporium_domain::service::CartService::new(
                 stores.clone(),
                 emporium_domain::service::DEFAULT_CART_TTL,

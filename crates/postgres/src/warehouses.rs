@@ -31,6 +31,7 @@ use uuid::Uuid;
 #[derive(Debug, sqlx::FromRow)]
 struct LevelRow {
     sku: String,
+    product_id: Uuid,
     warehouse_id: Uuid,
     code: String,
     on_hand: i32,
@@ -43,6 +44,7 @@ impl LevelRow {
         let count = |n: i32| u32::try_from(n).map_err(|_| bad("negative count".into()));
         Ok(WarehouseLevel {
             sku: Sku::parse(self.sku).map_err(bad)?,
+            product_id: ProductId::from_uuid(self.product_id),
             warehouse_id: WarehouseId::from_uuid(self.warehouse_id),
             code: WarehouseCode::parse(self.code).map_err(bad)?,
             on_hand: count(self.on_hand)?,
@@ -73,7 +75,7 @@ impl WarehouseRow {
     }
 }
 
-const LEVEL_COLUMNS: &str = "w.sku, w.warehouse_id, h.code, w.on_hand, w.reserved";
+const LEVEL_COLUMNS: &str = "w.sku, i.product_id, w.warehouse_id, h.code, w.on_hand, w.reserved";
 
 /// Splits an order's reserved units over warehouses, the one with the most available
 /// first, in one statement, and records the split. Runs right after the reservation,
@@ -237,7 +239,7 @@ async fn lock_total(conn: &mut PgConnection, sku: &Sku) -> PgResult<StockRow> {
 async fn levels_of(conn: &mut PgConnection, sku: &str) -> PgResult<Vec<WarehouseLevel>> {
     let sql = format!(
         "SELECT {LEVEL_COLUMNS} FROM warehouse_stock w JOIN warehouses h ON h.id = w.warehouse_id \
-          WHERE w.sku = $1 ORDER BY h.code"
+           JOIN inventory i ON i.sku = w.sku WHERE w.sku = $1 ORDER BY h.code"
     );
     let rows: Vec<LevelRow> = sqlx::query_as(&sql).bind(sku).fetch_all(&mut *conn).await?;
     rows.into_iter().map(LevelRow::into_level).collect()
@@ -420,10 +422,11 @@ impl Warehouses for PgLedger {
         let sql = format!(
             "SELECT {LEVEL_COLUMNS}, count(*) OVER ()::int8 AS total \
                FROM warehouse_stock w JOIN warehouses h ON h.id = w.warehouse_id \
+               JOIN inventory i ON i.sku = w.sku \
               WHERE w.warehouse_id = $1 AND w.on_hand - w.reserved <= $2 \
               ORDER BY w.on_hand - w.reserved, w.sku COLLATE \"C\" LIMIT $3 OFFSET $4"
         );
-        let rows: Vec<(String, Uuid, String, i32, i32, i64)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, Uuid, Uuid, String, i32, i32, i64)> = sqlx::query_as(&sql)
             .bind(warehouse.as_uuid())
             .bind(sql_units(at_most))
             .bind(i64::from(page.limit))
@@ -432,7 +435,7 @@ impl Warehouses for PgLedger {
             .await
             .map_err(Failure::from)?;
         let total = match rows.first() {
-            Some(r) => u64::try_from(r.5).unwrap_or(0),
+            Some(r) => u64::try_from(r.6).unwrap_or(0),
             None => {
                 let n: i64 = sqlx::query_scalar(
                     "SELECT count(*) FROM warehouse_stock WHERE warehouse_id = $1 AND on_hand - reserved <= $2",
@@ -447,16 +450,19 @@ impl Warehouses for PgLedger {
         };
         let items = rows
             .into_iter()
-            .map(|(sku, warehouse_id, code, on_hand, reserved, _)| {
-                LevelRow {
-                    sku,
-                    warehouse_id,
-                    code,
-                    on_hand,
-                    reserved,
-                }
-                .into_level()
-            })
+            .map(
+                |(sku, product_id, warehouse_id, code, on_hand, reserved, _)| {
+                    LevelRow {
+                        sku,
+                        product_id,
+                        warehouse_id,
+                        code,
+                        on_hand,
+                        reserved,
+                    }
+                    .into_level()
+                },
+            )
             .collect::<PgResult<Vec<_>>>()?;
         Ok(Page {
             items,

@@ -19,6 +19,7 @@ pub mod query;
 pub mod reports;
 pub mod reviews;
 pub mod suppliers;
+pub mod warehouses;
 
 use actix_web::{web, HttpRequest};
 use error::ApiError;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(categories::routes)
             .configure(carts::routes)
             .configure(reviews::routes)
+            .configure(warehouses::routes)
             .configure(orders::routes)
             .configure(reports::routes)
             .configure(feed::routes)

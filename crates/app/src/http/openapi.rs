@@ -3,7 +3,7 @@
 use super::dto::*;
 use super::{
     admin, backups, carts, categories, customers, feed, health, orders, products, reports, reviews,
-    suppliers,
+    suppliers, warehouses,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -24,6 +24,8 @@ use utoipa::{Modify, OpenApi};
         categories::update_category, categories::delete_category,
         reviews::create_product_review, reviews::list_product_reviews, reviews::delete_product_review,
         reviews::create_supplier_review, reviews::list_supplier_reviews, reviews::delete_supplier_review,
+        warehouses::create_warehouse, warehouses::list_warehouses, warehouses::product_stock,
+        warehouses::set_warehouse_stock, warehouses::transfer_stock,
         carts::create_cart, carts::get_cart, carts::delete_cart, carts::put_cart_item, carts::checkout_cart,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         orders::cancel_order,
@@ -40,12 +42,13 @@ use utoipa::{Modify, OpenApi};
         CategorySalesResponse, LowStockResponse, SupplierPerformanceResponse,
         CustomerBody, NewCustomerBody, CustomerResponse, AddressBody, RecommendationsResponse, RecommendationItem,
         CategoryBody, NewCategoryBody, CategoryResponse,
-        ReviewBody, ReviewResponse,
+        ReviewBody, ReviewResponse, WarehouseBody, WarehouseResponse, WarehouseStockBody, TransferBody,
+        WarehouseStockResponse, StockBreakdownResponse,
         NewCartBody, CartItemBody, CheckoutBody, CartResponse, CartLineResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
     )),
     modifiers(&AdminToken),
-    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "reviews"), (name = "orders"), (name = "reports"),
+    tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "reviews"), (name = "warehouses"), (name = "orders"), (name = "reports"),
         (name = "feed", description = "Every change to orders, products and stock, live over WebSocket"),
         (name = "operations")),
 )]

@@ -211,6 +211,11 @@ pub fn sales_window(pairs: &Pairs) -> Result<SalesWindow, ApiError> {
 
 /// `threshold` of the low-stock report: units (0 to 1,000,000,000); each product's own
 /// threshold when absent.
+/// `warehouse` of the low-stock report: an id or code.
+pub fn warehouse(pairs: &Pairs) -> Result<Option<String>, ApiError> {
+    non_empty(pairs, "warehouse")
+}
+
 pub fn low_stock(pairs: &Pairs) -> Result<LowStockRule, ApiError> {
     match parsed::<i64>(pairs, "threshold")? {
         Some(n) => Units::try_from(n)

@@ -77,18 +77,37 @@ pub async fn sales_by_category(
 }
 
 /// Products whose available stock is at or below `threshold` (or, without it, at or below
-/// their own `low_stock_threshold`), lowest stock first.
+/// their own `low_stock_threshold`), lowest stock first. With `warehouse` (id or code),
+/// the units in that warehouse, against `threshold` (then required).
 #[utoipa::path(get, path = "/api/reports/low-stock", tag = "reports",
     params(
+        ("warehouse" = Option<String>, Query, min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_-]+$",
+            description = "a warehouse id or code: low stock there (needs `threshold`)"),
         ("threshold" = Option<u32>, Query, minimum = 0, maximum = 1_000_000_000, description = "units available at most; each product's own threshold when absent"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, default 50"),
         ("offset" = Option<u64>, Query, minimum = 0)),
     responses((status = 200, body = PageBody<LowStockResponse>), (status = 400, body = ErrorBody),
+        (status = 422, description = "`warehouse` names no warehouse", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn low_stock(
     state: web::Data<AppState>,
     pairs: web::Query<query::Pairs>,
 ) -> ApiResult<HttpResponse> {
+    if let Some(warehouse) = query::warehouse(&pairs)? {
+        let threshold = match query::low_stock(&pairs)? {
+            emporium_domain::service::LowStockRule::AtMost(n) => n,
+            emporium_domain::service::LowStockRule::OwnThreshold => {
+                return Err(super::error::ApiError::BadRequest(
+                    "query parameter `threshold` is required with `warehouse`".into(),
+                ))
+            }
+        };
+        let page = state
+            .warehouses
+            .low_stock(&warehouse, threshold, query::page(&pairs)?)
+            .await?;
+        return Ok(HttpResponse::Ok().json(PageBody::from_page(page, LowStockResponse::from)));
+    }
     let page = state
         .reports
         .low_stock(query::low_stock(&pairs)?, query::page(&pairs)?)

@@ -33,6 +33,7 @@ mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
 mod support;
+mod warehouses;
 
 /// Declares every case once and expands it for each backend module.
 macro_rules! cases {
@@ -87,6 +88,7 @@ macro_rules! all_cases {
             carts::concurrent_checkouts_of_a_cart_place_one_order,
             reviews::reviews_rate_products_exactly_under_concurrency,
             reviews::verified_purchases_and_supplier_ratings,
+            warehouses::stock_lives_in_warehouses_and_orders_never_oversell_one,
             operations::health_and_openapi,
             operations::errors_are_json,
             operations::openapi_describes_what_the_server_enforces,

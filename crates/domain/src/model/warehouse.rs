@@ -116,6 +116,7 @@ impl Warehouse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WarehouseLevel {
     pub sku: Sku,
+    pub product_id: super::ProductId,
     pub warehouse_id: WarehouseId,
     pub code: WarehouseCode,
     pub on_hand: u32,

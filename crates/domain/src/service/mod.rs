@@ -15,6 +15,7 @@ mod reviews;
 pub mod sagas;
 mod search;
 mod suppliers;
+mod warehouses;
 
 pub use audit::AuditService;
 pub use backup::{
@@ -43,3 +44,4 @@ pub use reports::{
 pub use reviews::{Requester, ReviewService};
 pub use search::{PendingUpdates, RankedProduct, SearchService};
 pub use suppliers::{SupplierService, SupplierView};
+pub use warehouses::{StockBreakdown, WarehouseService};

@@ -31,8 +31,31 @@ pub(super) struct Cell {
 pub struct WarehouseState {
     /// Created warehouses; the built-in default is always there besides them.
     created: Vec<Warehouse>,
+    /// Tuple keys are no JSON object keys, so the snapshot writes the cells as pairs.
+    #[serde(with = "cells_as_pairs")]
     cells: BTreeMap<(Sku, WarehouseId), Cell>,
     allocations: BTreeMap<OrderId, Vec<(Sku, WarehouseId, u32)>>,
+}
+
+/// `cells` in the memory snapshot as a list of `[[sku, warehouse], cell]` pairs.
+mod cells_as_pairs {
+    use super::{Cell, Sku, WarehouseId};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    type Cells = BTreeMap<(Sku, WarehouseId), Cell>;
+
+    pub fn serialize<S: Serializer>(cells: &Cells, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(cells.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cells, D::Error> {
+        Ok(
+            Vec::<((Sku, WarehouseId), Cell)>::deserialize(deserializer)?
+                .into_iter()
+                .collect(),
+        )
+    }
 }
 
 impl WarehouseState {
@@ -46,7 +69,11 @@ impl WarehouseState {
         self.all().into_iter().find(|w| w.id == id)
     }
 
-    fn levels(&self, sku: &Sku) -> Vec<WarehouseLevel> {
+    fn levels(
+        &self,
+        sku: &Sku,
+        product_id: emporium_domain::model::ProductId,
+    ) -> Vec<WarehouseLevel> {
         let mut out: Vec<WarehouseLevel> = self
             .cells
             .iter()
@@ -54,6 +81,7 @@ impl WarehouseState {
             .filter_map(|((s, w), c)| {
                 self.find(*w).map(|h| WarehouseLevel {
                     sku: s.clone(),
+                    product_id,
                     warehouse_id: *w,
                     code: h.code,
                     on_hand: c.on_hand,
@@ -238,7 +266,11 @@ impl Warehouses for MemoryLedger {
     }
 
     async fn warehouse_levels(&self, sku: &Sku) -> Result<Vec<WarehouseLevel>> {
-        Ok(self.lock().warehouses.levels(sku))
+        let state = self.lock();
+        Ok(match state.stock.get(sku) {
+            Some(total) => state.warehouses.levels(sku, total.product_id),
+            None => Vec::new(),
+        })
     }
 
     async fn set_warehouse_available(
@@ -287,7 +319,7 @@ impl Warehouses for MemoryLedger {
             .entry((t.sku.clone(), t.to))
             .or_default()
             .on_hand += q;
-        Ok(state.warehouses.levels(&t.sku))
+        Ok(state.warehouses.levels(&t.sku, total.product_id))
     }
 
     async fn low_stock_in(
@@ -307,6 +339,7 @@ impl Warehouses for MemoryLedger {
             .filter(|((_, w), c)| *w == warehouse && c.on_hand - c.reserved <= at_most.get())
             .map(|((s, w), c)| WarehouseLevel {
                 sku: s.clone(),
+                product_id: state.stock.get(s).map(|t| t.product_id).unwrap_or_default(),
                 warehouse_id: *w,
                 code: found.code.clone(),
                 on_hand: c.on_hand,

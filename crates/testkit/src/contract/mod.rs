@@ -35,6 +35,7 @@ mod search;
 mod services;
 mod suppliers;
 mod support;
+mod warehouses;
 
 pub use admin_audit::*;
 pub use carts::*;
@@ -58,6 +59,7 @@ pub use search::*;
 pub use services::*;
 pub use suppliers::*;
 pub use support::*;
+pub use warehouses::*;
 
 use std::future::Future;
 
@@ -137,7 +139,9 @@ macro_rules! contract_suite {
             reviews_are_one_per_customer_and_ratings_exact,
             reviews_list_sorted_and_products_rank_by_rating,
             purchase_affinity_counts_what_others_bought_with_it,
-            recommendations_rank_co_purchases_then_ratings_and_are_cached
+            recommendations_rank_co_purchases_then_ratings_and_are_cached,
+            orders_draw_from_the_fullest_warehouse_and_split,
+            concurrent_orders_never_oversell_any_warehouse
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {

@@ -10,6 +10,7 @@ mod categories;
 mod customers;
 mod facets;
 mod reviews;
+mod warehouses;
 
 pub use backups::*;
 pub use carts::*;
@@ -17,6 +18,7 @@ pub use categories::*;
 pub use customers::*;
 pub use facets::*;
 pub use reviews::*;
+pub use warehouses::*;
 
 use chrono::{DateTime, Utc};
 use emporium_domain::model::{
@@ -732,6 +734,12 @@ pub struct LowStockResponse {
     pub stock: u32,
     /// The product's own threshold; null once it has left the catalog.
     pub low_stock_threshold: Option<u32>,
+    /// With `warehouse`: the warehouse these units are in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<Uuid>,
+    /// With `warehouse`: its code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse_code: Option<String>,
 }
 
 impl From<LowStock> for LowStockResponse {
@@ -742,6 +750,22 @@ impl From<LowStock> for LowStockResponse {
             sku: low.level.sku.to_string(),
             name: low.name.map(Name::into_inner),
             low_stock_threshold: low.low_stock_threshold.map(Units::get),
+            warehouse_id: None,
+            warehouse_code: None,
+        }
+    }
+}
+
+impl From<(emporium_domain::model::WarehouseLevel, Option<Product>)> for LowStockResponse {
+    fn from((level, product): (emporium_domain::model::WarehouseLevel, Option<Product>)) -> Self {
+        LowStockResponse {
+            product_id: level.product_id.as_uuid(),
+            stock: level.available(),
+            sku: level.sku.to_string(),
+            name: product.as_ref().map(|p| p.name.as_str().to_owned()),
+            low_stock_threshold: product.as_ref().map(|p| p.low_stock_threshold.get()),
+            warehouse_id: Some(level.warehouse_id.as_uuid()),
+            warehouse_code: Some(level.code.to_string()),
         }
     }
 }

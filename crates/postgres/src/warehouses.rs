@@ -89,8 +89,9 @@ pub(crate) async fn allocate(
     if try_allocate(conn, order, demand).await? {
         return Ok(());
     }
+    // The totals already hold this order's reservation; its split is what is missing.
     for d in demand {
-        resync_default(conn, &d.sku).await?;
+        resync_default_before(conn, &d.sku, d.units).await?;
     }
     if try_allocate(conn, order, demand).await? {
         return Ok(());
@@ -104,11 +105,9 @@ pub(crate) async fn allocate(
 async fn try_allocate(conn: &mut PgConnection, order: Uuid, demand: &[Demand]) -> PgResult<bool> {
     let skus: Vec<&str> = demand.iter().map(|d| d.sku.as_str()).collect();
     let units: Vec<i32> = demand.iter().map(|d| d.units).collect();
-    // Savepoint: a short split must leave nothing behind before the retry.
-    sqlx::query("SAVEPOINT allocate")
-        .execute(&mut *conn)
-        .await?;
-    let allocated: Vec<(String, i64)> = sqlx::query_as(
+    // One statement: the split is written only when it covers every line (`ok`), so a
+    // short split leaves nothing behind and needs no savepoint round trips.
+    let covered: Option<bool> = sqlx::query_scalar(
         "WITH d AS (SELECT * FROM UNNEST($2::text[], $3::int4[]) AS d(sku, units)), \
          ranked AS ( \
              SELECT w.sku, w.warehouse_id, w.on_hand - w.reserved AS available, d.units, \
@@ -120,38 +119,26 @@ async fn try_allocate(conn: &mut PgConnection, order: Uuid, demand: &[Demand]) -
          take AS ( \
              SELECT sku, warehouse_id, LEAST(available, units - before)::int4 AS q \
                FROM ranked WHERE units > before), \
+         ok AS ( \
+             SELECT bool_and(got = units) AS ok FROM ( \
+                 SELECT d.units, COALESCE(SUM(t.q), 0) AS got \
+                   FROM d LEFT JOIN take t ON t.sku = d.sku GROUP BY d.sku, d.units) s), \
          reserved AS ( \
              UPDATE warehouse_stock w SET reserved = w.reserved + t.q \
-               FROM take t WHERE w.sku = t.sku AND w.warehouse_id = t.warehouse_id \
-             RETURNING w.sku), \
+               FROM take t, ok WHERE ok.ok AND w.sku = t.sku AND w.warehouse_id = t.warehouse_id), \
          recorded AS ( \
              INSERT INTO order_allocations (order_id, sku, warehouse_id, quantity) \
-             SELECT $1, sku, warehouse_id, q FROM take \
+             SELECT $1, sku, warehouse_id, q FROM take, ok WHERE ok.ok \
              ON CONFLICT (order_id, sku, warehouse_id) \
-                 DO UPDATE SET quantity = order_allocations.quantity + EXCLUDED.quantity \
-             RETURNING sku, quantity) \
-         SELECT sku, SUM(quantity)::int8 FROM recorded GROUP BY sku",
+                 DO UPDATE SET quantity = order_allocations.quantity + EXCLUDED.quantity) \
+         SELECT ok FROM ok",
     )
     .bind(order)
     .bind(&skus)
     .bind(&units)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let covered = demand.iter().all(|d| {
-        allocated
-            .iter()
-            .any(|(sku, n)| *sku == d.sku && *n == i64::from(d.units))
-    });
-    if covered {
-        sqlx::query("RELEASE SAVEPOINT allocate")
-            .execute(&mut *conn)
-            .await?;
-    } else {
-        sqlx::query("ROLLBACK TO SAVEPOINT allocate")
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(covered)
+    Ok(covered.unwrap_or(true))
 }
 
 /// Applies an order's stock move to the warehouses that serve it, after the totals
@@ -191,9 +178,20 @@ pub(crate) async fn move_allocations(
 /// Sets the default warehouse's record of `sku` so that the sums equal the SKU's total
 /// (the caller holds its `inventory` row lock).
 pub(crate) async fn resync_default(conn: &mut PgConnection, sku: &str) -> PgResult<()> {
+    resync_default_before(conn, sku, 0).await
+}
+
+/// [`resync_default`] for an order being placed: the total's `reserved` already counts
+/// `unallocated` units that no warehouse holds yet, and they stay out of the default's.
+async fn resync_default_before(
+    conn: &mut PgConnection,
+    sku: &str,
+    unallocated: i32,
+) -> PgResult<()> {
     sqlx::query(
         "INSERT INTO warehouse_stock (sku, warehouse_id, on_hand, reserved) \
-         SELECT i.sku, $2, i.on_hand - COALESCE(o.on_hand, 0), i.reserved - COALESCE(o.reserved, 0) \
+         SELECT i.sku, $2, i.on_hand - COALESCE(o.on_hand, 0), \
+                i.reserved - $3 - COALESCE(o.reserved, 0) \
            FROM inventory i \
            LEFT JOIN (SELECT sku, SUM(on_hand)::int4 AS on_hand, SUM(reserved)::int4 AS reserved \
                         FROM warehouse_stock WHERE sku = $1 AND warehouse_id <> $2 GROUP BY sku) o \
@@ -204,6 +202,7 @@ pub(crate) async fn resync_default(conn: &mut PgConnection, sku: &str) -> PgResu
     )
     .bind(sku)
     .bind(WarehouseId::DEFAULT.as_uuid())
+    .bind(unallocated)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -200,3 +200,49 @@ async fn optimistic_locking_never_oversells() -> Result<()> {
     assert_eq!(levels(&ledger, &b).await?, (100, 10));
     Ok(())
 }
+
+#[tokio::test]
+async fn stock_written_to_the_totals_alone_lands_in_the_default_warehouse() -> Result<()> {
+    // An operator's hand-written `UPDATE inventory` leaves the warehouse rows behind; the
+    // next order allocates after the default warehouse absorbs the difference (ADR 0022).
+    let (ledger, _db) = ledger().await?;
+    let a = stocked(&ledger, "A", 2).await?;
+    sqlx::query("UPDATE inventory SET on_hand = on_hand + 5 WHERE sku = $1")
+        .bind(a.sku.as_str())
+        .execute(ledger.pool())
+        .await?;
+    let order = order_of("c1", vec![line(&a, 6)]);
+    ledger.create_pending(&order).await?;
+    assert_eq!(levels(&ledger, &a).await?, (7, 6));
+    let (on_hand, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT sum(on_hand)::int8, sum(reserved)::int8 FROM warehouse_stock WHERE sku = $1",
+    )
+    .bind(a.sku.as_str())
+    .fetch_one(ledger.pool())
+    .await?;
+    assert_eq!(
+        (on_hand, reserved),
+        (7, 6),
+        "the warehouses add up to the total"
+    );
+    let allocated: i64 =
+        sqlx::query_scalar("SELECT sum(quantity)::int8 FROM order_allocations WHERE order_id = $1")
+            .bind(order.id.as_uuid())
+            .fetch_one(ledger.pool())
+            .await?;
+    assert_eq!(allocated, 6);
+
+    // A basket the total cannot cover is refused and allocates nothing.
+    let too_big = order_of("c2", vec![line(&a, 2)]);
+    assert!(matches!(
+        ledger.create_pending(&too_big).await,
+        Err(Error::InsufficientStock(_))
+    ));
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM order_allocations WHERE order_id = $1")
+            .bind(too_big.id.as_uuid())
+            .fetch_one(ledger.pool())
+            .await?;
+    assert_eq!(rows, 0);
+    Ok(())
+}

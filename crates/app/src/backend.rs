@@ -20,7 +20,8 @@
 use crate::config::{GatewayChoice, Settings};
 use anyhow::Context;
 use emporium_domain::ports::{
-    Catalog, CatalogChanges, EventLog, Inventory, PaymentGateway, StoreBackup, Stores,
+    Catalog, CatalogChanges, CatalogLoad, EventLog, Inventory, LedgerLoad, PaymentGateway,
+    StoreBackup, Stores,
 };
 use emporium_gateway::{HttpGatewayConfig, HttpPaymentGateway};
 use emporium_memory::{
@@ -56,6 +57,10 @@ pub struct Backend {
     /// Each store's side of backups: the memory set's snapshot, pgBackRest, the MongoDB
     /// export (ADR 0015).
     pub backups: Vec<Arc<dyn StoreBackup>>,
+    /// The bulk-load side of each store (`emporium seed`, ADR 0023): the adapters
+    /// themselves, without the cache or the fail-fast wrapper.
+    pub catalog_load: Arc<dyn CatalogLoad>,
+    pub ledger_load: Arc<dyn LedgerLoad>,
 }
 
 /// The catalog as clients read it (cached when it is MongoDB), the catalog itself,
@@ -91,6 +96,8 @@ impl Backend {
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
+        let catalog_load: Arc<dyn CatalogLoad>;
+        let ledger_load: Arc<dyn LedgerLoad>;
         let (
             catalog,
             uncached_catalog,
@@ -107,6 +114,7 @@ impl Backend {
                 probes.push(Probe::Catalog("mongodb", mongo.clone()));
                 let cached = Arc::new(CachingCatalog::new(mongo.clone(), CacheOptions::default()));
                 cache = Some(cached.clone());
+                catalog_load = mongo.clone();
                 (
                     cached,
                     mongo.clone(),
@@ -122,16 +130,23 @@ impl Backend {
             None => {
                 let memory = Arc::new(MemoryCatalog::default());
                 memory_catalog = Some(memory.clone());
+                let customers = Arc::new(emporium_memory::MemoryCustomers::default());
+                let reviews = Arc::new(emporium_memory::MemoryReviews::default());
+                catalog_load = Arc::new(emporium_memory::MemoryCatalogLoad::new(
+                    memory.clone(),
+                    customers.clone(),
+                    reviews.clone(),
+                ));
                 (
                     memory.clone(),
                     memory.clone(),
                     memory.clone(),
                     memory.clone(),
                     Arc::new(emporium_memory::MemoryOrderQueue::default()),
-                    Arc::new(emporium_memory::MemoryCustomers::default()),
+                    customers,
                     memory,
                     Arc::new(emporium_memory::MemoryCarts::default()),
-                    Arc::new(emporium_memory::MemoryReviews::default()),
+                    reviews,
                 )
             }
         };
@@ -139,6 +154,7 @@ impl Backend {
             Some(pg) => {
                 let pg = Arc::new(pg);
                 probes.push(Probe::Inventory("postgres", pg.clone()));
+                ledger_load = pg.clone();
                 let ledger = Arc::new(FailFast::new(pg.clone(), "postgres"));
                 Stores {
                     catalog,
@@ -170,6 +186,7 @@ impl Backend {
                 let feed = Arc::new(MemoryEventLog::default());
                 let memory = Arc::new(MemoryLedger::with_feed(feed.clone()));
                 memory_ledger = Some(memory.clone());
+                ledger_load = memory.clone();
                 Stores {
                     catalog,
                     suppliers,
@@ -209,6 +226,8 @@ impl Backend {
             uncached_catalog,
             probes,
             backups,
+            catalog_load,
+            ledger_load,
         }
     }
 

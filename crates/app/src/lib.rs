@@ -13,6 +13,7 @@ pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod search;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod supervisor;

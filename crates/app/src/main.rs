@@ -59,6 +59,24 @@ enum Command {
         #[arg(long)]
         to: chrono::DateTime<chrono::FixedOffset>,
     },
+    /// Fill empty stores with a realistic shop (ADR 0023): suppliers, categories,
+    /// warehouses, products with attributes, variants and stock, customers, a year of
+    /// orders with payments, and reviews. The same `--seed` gives the same data. Loads
+    /// with the stores' bulk paths (COPY, insert_many); refuses stores that hold data.
+    Seed {
+        #[arg(long, default_value_t = 1_000)]
+        products: u32,
+        #[arg(long, default_value_t = 1_000)]
+        customers: u32,
+        #[arg(long, default_value_t = 10_000)]
+        orders: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The end of the generated order history (RFC 3339); a fixed date by default,
+        /// so the seed alone decides every record.
+        #[arg(long, default_value = emporium_seed::DEFAULT_END)]
+        end: chrono::DateTime<chrono::FixedOffset>,
+    },
 }
 
 #[actix_web::main]
@@ -120,6 +138,22 @@ async fn main() -> anyhow::Result<()> {
             let to = to.with_timezone(&chrono::Utc);
             std::process::exit(run_job(&settings, JobRequest::Pitr(to)).await);
         }
+        Command::Seed {
+            products,
+            customers,
+            orders,
+            seed,
+            end,
+        } => {
+            let plan = emporium_seed::SeedPlan {
+                products,
+                customers,
+                orders,
+                seed,
+                end: end.with_timezone(&chrono::Utc),
+            };
+            std::process::exit(run_seed(&settings, plan).await);
+        }
         Command::Openapi => {
             use utoipa::OpenApi;
             println!(
@@ -129,6 +163,53 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `emporium seed`: progress bars on stderr, the report as JSON on stdout. Exit code 0
+/// when everything was written, 1 when the seed stopped (a store refused or failed), 2
+/// when it could not start.
+async fn run_seed(settings: &Settings, plan: emporium_seed::SeedPlan) -> i32 {
+    // A seed needs the schema (migrations are idempotent), and charges nothing: the
+    // payments it writes are history, so no gateway is needed.
+    let settings = Settings {
+        migrate_on_start: true,
+        test_gateway: settings.test_gateway || settings.gateway_url.is_none(),
+        ..settings.clone()
+    };
+    let backend = match emporium_app::backend::Backend::from_settings(
+        &settings,
+        emporium_postgres::FeedWakeup::Notify,
+    )
+    .await
+    {
+        Ok(backend) => backend,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    if settings.postgres_url.is_none() || settings.mongodb_uri.is_none() {
+        eprintln!(
+            "warning: a store is in memory (set EMPORIUM_POSTGRES_URL and EMPORIUM_MONGODB_URI): \
+             what is seeded there is gone when this command exits; useful only to time the generator"
+        );
+    }
+    let targets = emporium_app::seed::targets(&backend);
+    let bars = emporium_app::seed::Bars::new();
+    match emporium_seed::seed(&plan, &targets, &bars).await {
+        Ok(report) => {
+            use std::io::Write;
+            let json = emporium_app::seed::report_json(&plan, &report);
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            let _ = out.flush();
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
 }
 
 /// `emporium reconcile [--fix]`: the report on stdout (logs go to stderr), and the exit code.

@@ -658,6 +658,46 @@ pub trait Warehouses: Send + Sync + 'static {
     ) -> Result<Page<crate::model::WarehouseLevel>>;
 }
 
+/// Bulk loading into the catalog's store (`emporium seed`, ADR 0023): many records per
+/// round trip (batched `insert_many` on MongoDB). Each call writes its records or, on a
+/// duplicate id or unique key, returns `Conflict`; a batch cut short may have written a
+/// prefix, which the caller must treat as loaded. Loaded records are ordinary records
+/// afterwards: every other port reads and changes them.
+#[async_trait]
+pub trait CatalogLoad: Send + Sync + 'static {
+    async fn load_suppliers(&self, suppliers: &[Supplier]) -> Result<()>;
+    async fn load_products(&self, products: &[Product]) -> Result<()>;
+    async fn load_customers(&self, customers: &[crate::model::Customer]) -> Result<()>;
+    async fn load_reviews(&self, reviews: &[crate::model::Review]) -> Result<()>;
+    /// How many products, customers and reviews the store holds (a seed refuses to load
+    /// into a store that is not empty).
+    async fn loaded(&self) -> Result<LoadedCounts>;
+}
+
+/// Bulk loading into the ledger (`emporium seed`, ADR 0023): `COPY` on PostgreSQL, one
+/// transaction per call, so a call writes all its records or none.
+#[async_trait]
+pub trait LedgerLoad: Send + Sync + 'static {
+    /// New stock records with their split over existing warehouses. `Conflict` when a
+    /// SKU has a record already or a warehouse does not exist (a reference rule).
+    async fn load_stock(&self, stock: &[crate::model::StockLoad]) -> Result<()>;
+    /// Settled orders from the past (`confirmed`, `shipped`, `delivered`, `cancelled` or
+    /// `failed`, never `pending`), each with its payment, as the saga would have left
+    /// them; they hold no stock and publish no events (history is not news). Reports
+    /// count them once [`SalesReports::catch_up`] has run. `Conflict` on a known id.
+    async fn load_orders(&self, orders: &[Order]) -> Result<()>;
+    /// How many orders the ledger holds.
+    async fn order_count(&self) -> Result<u64>;
+}
+
+/// What a catalog store holds, counted for [`CatalogLoad::loaded`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadedCounts {
+    pub products: u64,
+    pub customers: u64,
+    pub reviews: u64,
+}
+
 /// The order queue (ADR 0016): placements taken while the ledger was unreachable, kept
 /// in the store that was up (the catalog's) until a worker places them, oldest first.
 #[async_trait]

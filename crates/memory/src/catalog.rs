@@ -66,6 +66,11 @@ impl CatalogSnapshot {
 }
 
 impl MemoryCatalog {
+    /// How many products it holds.
+    pub(crate) fn product_count(&self) -> u64 {
+        lock(&self.state).products.len() as u64
+    }
+
     /// A copy of every product and supplier, taken under the catalog's lock.
     pub fn snapshot(&self) -> CatalogSnapshot {
         let state = lock(&self.state);

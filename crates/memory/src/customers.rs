@@ -26,6 +26,13 @@ fn email_taken(email: &str) -> Error {
     Error::Conflict(format!("a customer with e-mail {email} already exists"))
 }
 
+impl MemoryCustomers {
+    /// How many customers it holds.
+    pub(crate) fn count(&self) -> u64 {
+        lock(&self.state).customers.len() as u64
+    }
+}
+
 #[async_trait]
 impl Customers for MemoryCustomers {
     async fn insert(&self, customer: &Customer) -> Result<()> {

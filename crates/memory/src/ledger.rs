@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::{Bound, Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod load;
 mod reports;
 mod warehouses;
 

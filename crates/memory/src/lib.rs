@@ -17,6 +17,7 @@ mod events;
 mod gateway;
 mod idempotency;
 mod ledger;
+mod load;
 mod order_queue;
 mod reviews;
 
@@ -29,6 +30,7 @@ pub use events::{MemoryEventLog, MEMORY_FEED_CAPACITY};
 pub use gateway::TestPaymentGateway;
 pub use idempotency::MemoryIdempotencyKeys;
 pub use ledger::MemoryLedger;
+pub use load::MemoryCatalogLoad;
 pub use order_queue::MemoryOrderQueue;
 pub use reviews::MemoryReviews;
 

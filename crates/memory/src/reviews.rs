@@ -3,7 +3,7 @@
 use crate::lock;
 use async_trait::async_trait;
 use emporium_domain::model::{
-    Page, ProductId, RatingSummary, Review, ReviewId, ReviewQuery, ReviewSubject,
+    CustomerId, Page, ProductId, RatingSummary, Review, ReviewId, ReviewQuery, ReviewSubject,
 };
 use emporium_domain::ports::Reviews;
 use emporium_domain::{Error, Result};
@@ -13,6 +13,36 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryReviews {
     reviews: Mutex<HashMap<ReviewId, Review>>,
+}
+
+impl MemoryReviews {
+    /// How many reviews it holds.
+    pub(crate) fn count(&self) -> u64 {
+        lock(&self.reviews).len() as u64
+    }
+
+    /// Many reviews under one lock, the one-per-customer rule checked against a set
+    /// built once (a single insert scans every review). All or nothing.
+    pub(crate) fn load(&self, batch: &[Review]) -> Result<()> {
+        let mut reviews = lock(&self.reviews);
+        let mut taken: std::collections::HashSet<(ReviewSubject, CustomerId)> = reviews
+            .values()
+            .map(|r| (r.subject, r.customer_id.clone()))
+            .collect();
+        for review in batch {
+            if reviews.contains_key(&review.id)
+                || !taken.insert((review.subject, review.customer_id.clone()))
+            {
+                return Err(Error::Conflict(format!(
+                    "customer {} already reviewed this {}",
+                    review.customer_id,
+                    review.subject.kind()
+                )));
+            }
+        }
+        reviews.extend(batch.iter().map(|r| (r.id, r.clone())));
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@ use mongodb::Collection;
 /// The collection of customers.
 pub const CUSTOMERS: &str = "customers";
 
-fn to_document(c: &Customer) -> Document {
+pub(crate) fn to_document(c: &Customer) -> Document {
     let addresses = serde_json::to_value(&c.addresses).unwrap_or_default();
     doc! {
         "_id": c.id.as_str(),
@@ -65,7 +65,7 @@ fn taken(c: &Customer, e: &mongodb::error::Error) -> String {
 }
 
 impl MongoCatalog {
-    fn customers(&self) -> Collection<Document> {
+    pub(crate) fn customers(&self) -> Collection<Document> {
         self.database().collection(CUSTOMERS)
     }
 }

@@ -29,6 +29,7 @@ mod categories;
 mod changes;
 pub mod codec;
 mod customers;
+mod load;
 pub mod error;
 mod order_queue;
 pub mod query;

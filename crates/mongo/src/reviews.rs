@@ -21,7 +21,7 @@ use mongodb::Collection;
 pub const REVIEWS: &str = "reviews";
 
 impl MongoCatalog {
-    fn reviews(&self) -> Collection<Document> {
+    pub(crate) fn reviews(&self) -> Collection<Document> {
         self.database().collection(REVIEWS)
     }
 }

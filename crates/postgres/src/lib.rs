@@ -37,6 +37,7 @@ mod error;
 mod idempotency;
 mod inventory;
 mod ledger;
+mod load;
 mod orders;
 mod outbox;
 mod payments;

@@ -68,7 +68,9 @@ pub use search::{
 };
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
-pub use warehouse::{allocate, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel};
+pub use warehouse::{
+    allocate, StockLoad, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel,
+};
 
 /// Wall-clock timestamps are UTC everywhere.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,6 +1,6 @@
 //! Warehouses and stock per location (ADR 0022).
 
-use super::{now, Name, Region, Sku, Timestamp, Units, WarehouseId};
+use super::{now, Name, ProductId, Region, Sku, Timestamp, Units, WarehouseId};
 use crate::error::{Result, Violations};
 use serde::{Deserialize, Serialize};
 
@@ -171,5 +171,22 @@ mod tests {
         assert_eq!(allocate(&levels, 0), Some(vec![]));
         assert!(WarehouseCode::parse("eu-west_1").is_ok());
         assert!(WarehouseCode::parse("EU").is_err());
+    }
+}
+
+/// A stock record to load in bulk (`emporium seed`, imports): a SKU's units per
+/// warehouse; its total is their sum. Nothing is reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLoad {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    /// At least one warehouse; each named once.
+    pub warehouses: Vec<(WarehouseId, Units)>,
+}
+
+impl StockLoad {
+    /// The SKU's total over its warehouses.
+    pub fn total(&self) -> u32 {
+        self.warehouses.iter().map(|(_, u)| u.get()).sum()
     }
 }

@@ -121,6 +121,24 @@ impl WarehouseState {
         );
     }
 
+    /// True for the default and every created warehouse.
+    pub(super) fn knows(&self, id: WarehouseId) -> bool {
+        self.find(id).is_some()
+    }
+
+    /// A loaded SKU's split (ADR 0023), over warehouses [`Self::knows`] has checked.
+    pub(super) fn load_split(&mut self, sku: &Sku, split: &[(WarehouseId, Units)]) {
+        for (warehouse, units) in split {
+            self.cells.insert(
+                (sku.clone(), *warehouse),
+                Cell {
+                    on_hand: units.get(),
+                    reserved: 0,
+                },
+            );
+        }
+    }
+
     pub(super) fn remove_stock(&mut self, sku: &Sku) {
         self.cells.retain(|(s, _), _| s != sku);
     }

@@ -57,10 +57,6 @@ pub struct Backend {
     /// Each store's side of backups: the memory set's snapshot, pgBackRest, the MongoDB
     /// export (ADR 0015).
     pub backups: Vec<Arc<dyn StoreBackup>>,
-    /// The bulk-load side of each store (`emporium seed`, ADR 0023): the adapters
-    /// themselves, without the cache or the fail-fast wrapper.
-    pub catalog_load: Arc<dyn CatalogLoad>,
-    pub ledger_load: Arc<dyn LedgerLoad>,
 }
 
 /// The catalog as clients read it (cached when it is MongoDB), the catalog itself,
@@ -180,6 +176,8 @@ impl Backend {
                     categories,
                     carts: carts.clone(),
                     reviews: reviews.clone(),
+                    catalog_load: catalog_load.clone(),
+                    ledger_load,
                 }
             }
             None => {
@@ -207,6 +205,8 @@ impl Backend {
                     categories,
                     carts: carts.clone(),
                     reviews: reviews.clone(),
+                    catalog_load: catalog_load.clone(),
+                    ledger_load,
                 }
             }
         };
@@ -226,8 +226,6 @@ impl Backend {
             uncached_catalog,
             probes,
             backups,
-            catalog_load,
-            ledger_load,
         }
     }
 

@@ -201,7 +201,11 @@ async fn run_seed(settings: &Settings, plan: emporium_seed::SeedPlan) -> i32 {
             use std::io::Write;
             let json = emporium_app::seed::report_json(&plan, &report);
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
             let _ = out.flush();
             0
         }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 /// The seed's ports on a wired backend: bulk loaders straight on the adapters.
 pub fn targets(backend: &Backend) -> SeedTargets {
     SeedTargets {
-        catalog: backend.catalog_load.clone(),
-        ledger: backend.ledger_load.clone(),
+        catalog: backend.stores.catalog_load.clone(),
+        ledger: backend.stores.ledger_load.clone(),
         categories: backend.stores.categories.clone(),
         warehouses: backend.stores.warehouses.clone(),
         reports: backend.stores.reports.clone(),

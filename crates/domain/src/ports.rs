@@ -763,6 +763,11 @@ pub struct Stores {
     pub reviews: Arc<dyn Reviews>,
     /// Warehouses and stock per location (in the ledger).
     pub warehouses: Arc<dyn Warehouses>,
+    /// Bulk loading into the catalog's store (`emporium seed`): the adapter itself,
+    /// never behind the cache.
+    pub catalog_load: Arc<dyn CatalogLoad>,
+    /// Bulk loading into the ledger: the adapter itself, never behind the fail-fast wrapper.
+    pub ledger_load: Arc<dyn LedgerLoad>,
 }
 
 /// One store's side of backup and restore (ADR 0015). The [`BackupService`] calls `base`,

@@ -42,7 +42,15 @@ pub fn memory_stores() -> Stores {
     let feed = Arc::new(MemoryEventLog::default());
     let catalog = Arc::new(MemoryCatalog::default());
     let ledger = Arc::new(MemoryLedger::with_feed(feed.clone()));
+    let customers = Arc::new(MemoryCustomers::default());
+    let reviews = Arc::new(MemoryReviews::default());
     Stores {
+        catalog_load: Arc::new(MemoryCatalogLoad::new(
+            catalog.clone(),
+            customers.clone(),
+            reviews.clone(),
+        )),
+        ledger_load: ledger.clone(),
         catalog: catalog.clone(),
         suppliers: catalog.clone(),
         categories: catalog.clone(),
@@ -58,9 +66,9 @@ pub fn memory_stores() -> Stores {
         reports: ledger.clone(),
         admin_audit: Arc::new(MemoryAdminAudit::default()),
         order_queue: Arc::new(MemoryOrderQueue::default()),
-        customers: Arc::new(MemoryCustomers::default()),
+        customers,
         carts: Arc::new(MemoryCarts::default()),
-        reviews: Arc::new(MemoryReviews::default()),
+        reviews,
         warehouses: ledger.clone(),
     }
 }

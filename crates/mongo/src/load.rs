@@ -12,7 +12,11 @@ use emporium_domain::Result;
 use mongodb::bson::Document;
 use mongodb::Collection;
 
-async fn insert_many(collection: Collection<Document>, docs: Vec<Document>, what: &str) -> Result<()> {
+async fn insert_many(
+    collection: Collection<Document>,
+    docs: Vec<Document>,
+    what: &str,
+) -> Result<()> {
     if docs.is_empty() {
         return Ok(());
     }
@@ -42,7 +46,10 @@ impl CatalogLoad for MongoCatalog {
 
     #[tracing::instrument(name = "mongo.load.customers", skip_all, fields(count = customers.len()))]
     async fn load_customers(&self, customers: &[Customer]) -> Result<()> {
-        let docs = customers.iter().map(crate::customers::to_document).collect();
+        let docs = customers
+            .iter()
+            .map(crate::customers::to_document)
+            .collect();
         insert_many(self.customers(), docs, "customers").await
     }
 

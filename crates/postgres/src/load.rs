@@ -113,7 +113,13 @@ fn order_csv(orders: &[Order]) -> Result<OrderCsv> {
 
         for (n, i) in o.items.iter().enumerate() {
             let out = &mut csv.items;
-            let _ = write!(out, "{},{},{},", o.id.as_uuid(), n + 1, i.product_id.as_uuid());
+            let _ = write!(
+                out,
+                "{},{},{},",
+                o.id.as_uuid(),
+                n + 1,
+                i.product_id.as_uuid()
+            );
             text(out, i.sku.as_str());
             out.push(',');
             text(out, i.name.as_str());

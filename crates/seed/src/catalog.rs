@@ -31,41 +31,64 @@ pub(crate) enum Family {
     Sports,
 }
 
-/// The tree: roots, each with its leaves and the family of goods they hold.
-const TREE: &[(&str, &str, &[(&str, &str, Family)])] = &[
-    ("Electronics", "electronics", &[
-        ("Laptops", "laptops", Family::Computers),
-        ("Monitors", "monitors", Family::Computers),
-        ("Keyboards and Mice", "keyboards-mice", Family::Computers),
-        ("Headphones", "headphones", Family::Audio),
-        ("Speakers", "speakers", Family::Audio),
-    ]),
-    ("Fashion", "fashion", &[
-        ("Shirts", "shirts", Family::Apparel),
-        ("Jackets", "jackets", Family::Apparel),
-        ("Knitwear", "knitwear", Family::Apparel),
-        ("Sneakers", "sneakers", Family::Shoes),
-        ("Boots", "boots", Family::Shoes),
-    ]),
-    ("Home", "home", &[
-        ("Chairs", "chairs", Family::Furniture),
-        ("Tables", "tables", Family::Furniture),
-        ("Lighting", "lighting", Family::Furniture),
-        ("Cookware", "cookware", Family::Kitchen),
-        ("Tableware", "tableware", Family::Kitchen),
-    ]),
-    ("Books", "books", &[
-        ("Fiction", "fiction", Family::Books),
-        ("Science", "science", Family::Books),
-        ("Cooking", "cooking-books", Family::Books),
-        ("Travel", "travel", Family::Books),
-    ]),
-    ("Sports", "sports", &[
-        ("Running", "running", Family::Sports),
-        ("Cycling", "cycling", Family::Sports),
-        ("Camping", "camping", Family::Sports),
-        ("Yoga", "yoga", Family::Sports),
-    ]),
+/// A leaf of the tree as written here: name, slug, family.
+type LeafSpec = (&'static str, &'static str, Family);
+
+/// The tree: roots (name, slug), each with its leaves and the family of goods they hold.
+const TREE: &[(&str, &str, &[LeafSpec])] = &[
+    (
+        "Electronics",
+        "electronics",
+        &[
+            ("Laptops", "laptops", Family::Computers),
+            ("Monitors", "monitors", Family::Computers),
+            ("Keyboards and Mice", "keyboards-mice", Family::Computers),
+            ("Headphones", "headphones", Family::Audio),
+            ("Speakers", "speakers", Family::Audio),
+        ],
+    ),
+    (
+        "Fashion",
+        "fashion",
+        &[
+            ("Shirts", "shirts", Family::Apparel),
+            ("Jackets", "jackets", Family::Apparel),
+            ("Knitwear", "knitwear", Family::Apparel),
+            ("Sneakers", "sneakers", Family::Shoes),
+            ("Boots", "boots", Family::Shoes),
+        ],
+    ),
+    (
+        "Home",
+        "home",
+        &[
+            ("Chairs", "chairs", Family::Furniture),
+            ("Tables", "tables", Family::Furniture),
+            ("Lighting", "lighting", Family::Furniture),
+            ("Cookware", "cookware", Family::Kitchen),
+            ("Tableware", "tableware", Family::Kitchen),
+        ],
+    ),
+    (
+        "Books",
+        "books",
+        &[
+            ("Fiction", "fiction", Family::Books),
+            ("Science", "science", Family::Books),
+            ("Cooking", "cooking-books", Family::Books),
+            ("Travel", "travel", Family::Books),
+        ],
+    ),
+    (
+        "Sports",
+        "sports",
+        &[
+            ("Running", "running", Family::Sports),
+            ("Cycling", "cycling", Family::Sports),
+            ("Camping", "camping", Family::Sports),
+            ("Yoga", "yoga", Family::Sports),
+        ],
+    ),
 ];
 
 /// A leaf category products are put in.
@@ -89,15 +112,42 @@ pub(crate) struct ProductSummary {
 }
 
 const BRANDS: &[&str] = &[
-    "Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay",
-    "Contoso", "Fabrikam", "Tyrell", "Soylent", "Wonka", "Oceanic", "Aperture",
+    "Acme",
+    "Northwind",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Contoso",
+    "Fabrikam",
+    "Tyrell",
+    "Soylent",
+    "Wonka",
+    "Oceanic",
+    "Aperture",
 ];
 const COLORS: &[&str] = &[
     "black", "white", "navy", "grey", "olive", "red", "sand", "forest", "charcoal", "blue",
 ];
 const ADJECTIVES: &[&str] = &[
-    "Classic", "Modern", "Compact", "Deluxe", "Essential", "Premium", "Lightweight", "Rugged",
-    "Slim", "Everyday", "Pro", "Vintage", "Eco", "Ultra", "Smart",
+    "Classic",
+    "Modern",
+    "Compact",
+    "Deluxe",
+    "Essential",
+    "Premium",
+    "Lightweight",
+    "Rugged",
+    "Slim",
+    "Everyday",
+    "Pro",
+    "Vintage",
+    "Eco",
+    "Ultra",
+    "Smart",
 ];
 const REGIONS: &[&str] = &["EU", "NA", "APAC", "LATAM", "UK"];
 
@@ -182,7 +232,10 @@ pub(crate) fn suppliers(rng: &mut ChaCha8Rng, n: u32, end: Timestamp) -> Vec<Sup
                 .to_lowercase();
             Supplier {
                 id: SupplierId::from_uuid(id_at(rng, at)),
-                name: parse("supplier name", Name::parse(format!("{company} #{}", i + 1))),
+                name: parse(
+                    "supplier name",
+                    Name::parse(format!("{company} #{}", i + 1)),
+                ),
                 contact: Contact {
                     email: Some(format!("sales@{domain}.example")),
                     phone: Some(PhoneNumber().fake_with_rng(rng)),
@@ -200,20 +253,28 @@ pub(crate) fn suppliers(rng: &mut ChaCha8Rng, n: u32, end: Timestamp) -> Vec<Sup
 
 /// Four regional warehouses besides the built-in default.
 pub(crate) fn warehouses(rng: &mut ChaCha8Rng, end: Timestamp) -> Vec<Warehouse> {
-    [("north", "EU"), ("south", "EU"), ("east", "APAC"), ("west", "NA")]
-        .iter()
-        .map(|(code, region)| {
-            let at = before(rng, end, 899.0, 900.0);
-            let city: String = CityName().fake_with_rng(rng);
-            Warehouse {
-                id: WarehouseId::from_uuid(id_at(rng, at)),
-                code: parse("warehouse code", WarehouseCode::parse(*code)),
-                name: parse("warehouse name", Name::parse(format!("{city} fulfilment centre"))),
-                region: parse("region", Region::parse(*region)),
-                created_at: at,
-            }
-        })
-        .collect()
+    [
+        ("north", "EU"),
+        ("south", "EU"),
+        ("east", "APAC"),
+        ("west", "NA"),
+    ]
+    .iter()
+    .map(|(code, region)| {
+        let at = before(rng, end, 899.0, 900.0);
+        let city: String = CityName().fake_with_rng(rng);
+        Warehouse {
+            id: WarehouseId::from_uuid(id_at(rng, at)),
+            code: parse("warehouse code", WarehouseCode::parse(*code)),
+            name: parse(
+                "warehouse name",
+                Name::parse(format!("{city} fulfilment centre")),
+            ),
+            region: parse("region", Region::parse(*region)),
+            created_at: at,
+        }
+    })
+    .collect()
 }
 
 fn attributes(rng: &mut ChaCha8Rng, family: Family, brand: &str) -> Value {
@@ -280,12 +341,14 @@ fn attributes(rng: &mut ChaCha8Rng, family: Family, brand: &str) -> Value {
 
 fn variants(rng: &mut ChaCha8Rng, family: Family, sku: &str) -> Vec<Variant> {
     let options: Vec<Value> = match family {
-        Family::Apparel => ["S", "M", "L", "XL"].iter().map(|s| json!({"size": s})).collect(),
-        Family::Shoes => (40..46).map(|s| json!({"size_eu": s})).collect(),
-        Family::Computers | Family::Audio if rng.random_bool(0.5) => COLORS[..3]
+        Family::Apparel => ["S", "M", "L", "XL"]
             .iter()
-            .map(|c| json!({"color": c}))
+            .map(|s| json!({"size": s}))
             .collect(),
+        Family::Shoes => (40..46).map(|s| json!({"size_eu": s})).collect(),
+        Family::Computers | Family::Audio if rng.random_bool(0.5) => {
+            COLORS[..3].iter().map(|c| json!({"color": c})).collect()
+        }
         _ => Vec::new(),
     };
     options
@@ -407,11 +470,12 @@ impl ProductFactory {
 /// Units on hand: most products well stocked, some low, a few sold out; spread over the
 /// default warehouse and one to three others.
 fn stock(rng: &mut ChaCha8Rng, warehouses: &[WarehouseId], sku: &Sku, id: ProductId) -> StockLoad {
-    let total: u32 = *weighted(
-        rng,
-        &[(0u32, 3), (3, 7), (40, 40), (150, 35), (600, 15)],
-    );
-    let total = if total == 0 { 0 } else { rng.random_range(total / 2..=total * 2) };
+    let total: u32 = *weighted(rng, &[(0u32, 3), (3, 7), (40, 40), (150, 35), (600, 15)]);
+    let total = if total == 0 {
+        0
+    } else {
+        rng.random_range(total / 2..=total * 2)
+    };
     let mut split = vec![(WarehouseId::DEFAULT, 0u32)];
     let others = rng.random_range(0..warehouses.len().min(4));
     for w in warehouses.iter().skip(1).take(others) {

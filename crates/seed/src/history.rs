@@ -43,8 +43,7 @@ fn title(rng: &mut ChaCha8Rng) -> Name {
 
 fn body(rng: &mut ChaCha8Rng) -> Description {
     let text: String = Paragraph(1..4).fake_with_rng(rng);
-    Description::parse(text.replace(char::is_control, " "))
-        .expect("a generated body is valid")
+    Description::parse(text.replace(char::is_control, " ")).expect("a generated body is valid")
 }
 
 impl OrderFactory {
@@ -92,12 +91,18 @@ impl OrderFactory {
         let age = self.end - created;
         let roll: f64 = rng.random();
         let (status, updated) = if roll < 0.04 {
-            (OrderStatus::Failed, later(created, Duration::seconds(2), self.end))
+            (
+                OrderStatus::Failed,
+                later(created, Duration::seconds(2), self.end),
+            )
         } else if roll < 0.10 {
             let after = Duration::minutes(rng.random_range(5..2880));
             (OrderStatus::Cancelled, later(created, after, self.end))
         } else if age < Duration::days(1) {
-            (OrderStatus::Confirmed, later(created, Duration::seconds(1), self.end))
+            (
+                OrderStatus::Confirmed,
+                later(created, Duration::seconds(1), self.end),
+            )
         } else if age < Duration::days(2) || (age < Duration::days(5) && rng.random_bool(0.5)) {
             let after = Duration::hours(rng.random_range(6..30));
             (OrderStatus::Shipped, later(created, after, self.end))
@@ -121,7 +126,11 @@ impl OrderFactory {
             gateway_ref: (!declined).then(|| format!("seed_{}", id.as_uuid().simple())),
             decline_reason: declined.then(|| "card_declined".to_owned()),
             created_at: created,
-            updated_at: if status == OrderStatus::Cancelled { updated } else { created },
+            updated_at: if status == OrderStatus::Cancelled {
+                updated
+            } else {
+                created
+            },
         };
 
         let mut reviews = Vec::new();

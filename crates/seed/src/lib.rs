@@ -189,7 +189,11 @@ async fn ensure_empty(targets: &SeedTargets) -> Result<CategoryTree> {
 }
 
 /// Generates the plan's shop and loads it into `targets`.
-pub async fn seed(plan: &SeedPlan, targets: &SeedTargets, progress: &dyn Progress) -> Result<SeedReport> {
+pub async fn seed(
+    plan: &SeedPlan,
+    targets: &SeedTargets,
+    progress: &dyn Progress,
+) -> Result<SeedReport> {
     plan.check()?;
     let started = Instant::now();
     let mut report = SeedReport::default();
@@ -202,7 +206,7 @@ pub async fn seed(plan: &SeedPlan, targets: &SeedTargets, progress: &dyn Progres
     let (mut tree, leaves) = catalog::category_tree(&mut rng, plan.end);
     let suppliers = catalog::suppliers(&mut rng, plan.suppliers(), plan.end);
     let warehouses = catalog::warehouses(&mut rng, plan.end);
-    tree.version = current_tree.version;
+    tree.version = current_tree.version + 1;
     if !targets.categories.save_tree(&tree).await? {
         return Err(Error::Conflict(
             "the category tree changed while the seed was writing it".into(),
@@ -384,4 +388,88 @@ pub async fn seed(plan: &SeedPlan, targets: &SeedTargets, progress: &dyn Progres
     report.stages.push((Stage::Reports, stage.elapsed()));
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emporium_domain::model::{OrderQuery, ProductQuery};
+    use emporium_domain::ports::Stores;
+
+    fn targets(stores: &Stores) -> SeedTargets {
+        SeedTargets {
+            catalog: stores.catalog_load.clone(),
+            ledger: stores.ledger_load.clone(),
+            categories: stores.categories.clone(),
+            warehouses: stores.warehouses.clone(),
+            reports: stores.reports.clone(),
+        }
+    }
+
+    /// What a seed wrote that a client reads: products, orders and customers, printed.
+    async fn shop(seed: u64) -> (String, String, String) {
+        let stores = emporium_memory::memory_stores();
+        seed_into(&stores, seed).await;
+        let products = stores
+            .catalog
+            .list(&ProductQuery {
+                page: PageRequest {
+                    limit: 100,
+                    offset: 0,
+                },
+                ..ProductQuery::default()
+            })
+            .await
+            .unwrap();
+        let orders = stores
+            .orders
+            .list(&OrderQuery {
+                page: PageRequest {
+                    limit: 500,
+                    offset: 0,
+                },
+                ..OrderQuery::default()
+            })
+            .await
+            .unwrap();
+        let customers = stores
+            .customers
+            .list(PageRequest {
+                limit: 100,
+                offset: 0,
+            })
+            .await
+            .unwrap();
+        (
+            format!("{:?}", products.items),
+            format!("{:?}", orders.items),
+            format!("{:?}", customers.items),
+        )
+    }
+
+    async fn seed_into(stores: &Stores, seed: u64) -> SeedReport {
+        super::seed(&SeedPlan::new(50, 30, 300, seed), &targets(stores), &Quiet)
+            .await
+            .expect("seed")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_seed_gives_the_same_shop_and_another_seed_another() {
+        let first = shop(11).await;
+        let again = shop(11).await;
+        assert_eq!(first, again);
+        let other = shop(12).await;
+        assert_ne!(first.0, other.0);
+        assert_ne!(first.1, other.1);
+        assert_ne!(first.2, other.2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orders_need_products_and_customers() {
+        let stores = emporium_memory::memory_stores();
+        let plan = SeedPlan::new(0, 10, 10, 1);
+        let refused = super::seed(&plan, &targets(&stores), &Quiet).await;
+        assert!(matches!(refused, Err(Error::Validation(_))), "{refused:?}");
+        assert_eq!(stores.ledger_load.order_count().await.unwrap(), 0);
+    }
 }

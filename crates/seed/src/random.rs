@@ -35,7 +35,12 @@ pub(crate) fn id_at(rng: &mut impl RngCore, at: Timestamp) -> Uuid {
 }
 
 /// A moment `days_before..` days before `end`, to the millisecond (what both stores keep).
-pub(crate) fn before(rng: &mut impl Rng, end: Timestamp, min_days: f64, max_days: f64) -> Timestamp {
+pub(crate) fn before(
+    rng: &mut impl Rng,
+    end: Timestamp,
+    min_days: f64,
+    max_days: f64,
+) -> Timestamp {
     let days = rng.random_range(min_days..max_days);
     millis(end - Duration::milliseconds((days * 86_400_000.0) as i64))
 }

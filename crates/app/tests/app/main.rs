@@ -29,6 +29,7 @@ mod reconcile_cli;
 mod reports;
 mod reviews;
 mod search;
+mod seed;
 mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
@@ -102,6 +103,7 @@ all_cases!(real => crate::helpers::spawn_real);
 cases!(real_only => crate::helpers::spawn_real;
     feed::direct_database_changes_reach_clients,
     search::direct_catalog_edits_reach_search,
+    seed::the_seeded_shop_is_served_and_a_second_seed_refuses,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,9 @@ impl LedgerLoad for MemoryLedger {
             .flat_map(|s| &s.warehouses)
             .any(|(w, _)| !state.warehouses.knows(*w));
         if unknown {
-            return Err(Error::Conflict("a stock split names an unknown warehouse".into()));
+            return Err(Error::Conflict(
+                "a stock split names an unknown warehouse".into(),
+            ));
         }
         for s in stock {
             state.warehouses.load_split(&s.sku, &s.warehouses);

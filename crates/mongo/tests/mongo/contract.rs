@@ -22,6 +22,7 @@ emporium_testkit::contract_suite!(async {
     stores.categories = catalog.clone();
     stores.carts = catalog.clone();
     stores.reviews = catalog.clone();
+    stores.catalog_load = catalog.clone();
     stores.customers = catalog;
     emporium_testkit::Fixture::new(stores).guard(db)
 });

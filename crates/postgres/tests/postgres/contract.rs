@@ -30,6 +30,7 @@ async fn fixture(locking: LockingStrategy) -> Fixture {
         feed: ledger.clone(),
         admin_audit: ledger.clone(),
         warehouses: ledger.clone(),
+        ledger_load: ledger.clone(),
         saga_log: ledger,
         ..emporium_memory::memory_stores()
     };

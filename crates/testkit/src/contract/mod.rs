@@ -32,6 +32,7 @@ mod reports;
 mod reviews;
 mod saga_log;
 mod search;
+mod seed;
 mod services;
 mod suppliers;
 mod support;
@@ -56,6 +57,7 @@ pub use reports::*;
 pub use reviews::*;
 pub use saga_log::*;
 pub use search::*;
+pub use seed::*;
 pub use services::*;
 pub use suppliers::*;
 pub use support::*;
@@ -138,6 +140,8 @@ macro_rules! contract_suite {
             concurrent_checkouts_of_one_cart_place_one_order,
             reviews_are_one_per_customer_and_ratings_exact,
             reviews_list_sorted_and_products_rank_by_rating,
+            bulk_loads_are_ordinary_records_and_refused_whole_on_duplicates,
+            a_seeded_shop_is_consistent_and_refuses_a_second_seed,
             purchase_affinity_counts_what_others_bought_with_it,
             recommendations_rank_co_purchases_then_ratings_and_are_cached,
             orders_draw_from_the_fullest_warehouse_and_split,

@@ -57,6 +57,9 @@ pub struct Backend {
     /// Each store's side of backups: the memory set's snapshot, pgBackRest, the MongoDB
     /// export (ADR 0015).
     pub backups: Vec<Arc<dyn StoreBackup>>,
+    /// The ledger's reports without the fail-fast wrapper and its per-call deadline: for
+    /// a fold of a whole loaded history (`emporium seed`), which takes minutes.
+    pub unbounded_reports: Arc<dyn emporium_domain::ports::SalesReports>,
 }
 
 /// The catalog as clients read it (cached when it is MongoDB), the catalog itself,
@@ -94,6 +97,7 @@ impl Backend {
         let (mut memory_catalog, mut memory_ledger) = (None, None);
         let catalog_load: Arc<dyn CatalogLoad>;
         let ledger_load: Arc<dyn LedgerLoad>;
+        let unbounded_reports: Arc<dyn emporium_domain::ports::SalesReports>;
         let (
             catalog,
             uncached_catalog,
@@ -151,6 +155,7 @@ impl Backend {
                 let pg = Arc::new(pg);
                 probes.push(Probe::Inventory("postgres", pg.clone()));
                 ledger_load = pg.clone();
+                unbounded_reports = pg.clone();
                 let ledger = Arc::new(FailFast::new(pg.clone(), "postgres"));
                 Stores {
                     catalog,
@@ -185,6 +190,7 @@ impl Backend {
                 let memory = Arc::new(MemoryLedger::with_feed(feed.clone()));
                 memory_ledger = Some(memory.clone());
                 ledger_load = memory.clone();
+                unbounded_reports = memory.clone();
                 Stores {
                     catalog,
                     suppliers,
@@ -226,6 +232,7 @@ impl Backend {
             uncached_catalog,
             probes,
             backups,
+            unbounded_reports,
         }
     }
 

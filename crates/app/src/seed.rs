@@ -14,7 +14,7 @@ pub fn targets(backend: &Backend) -> SeedTargets {
         ledger: backend.stores.ledger_load.clone(),
         categories: backend.stores.categories.clone(),
         warehouses: backend.stores.warehouses.clone(),
-        reports: backend.stores.reports.clone(),
+        reports: backend.unbounded_reports.clone(),
     }
 }
 

@@ -688,6 +688,10 @@ pub trait LedgerLoad: Send + Sync + 'static {
     async fn load_orders(&self, orders: &[Order]) -> Result<()>;
     /// How many orders the ledger holds.
     async fn order_count(&self) -> Result<u64>;
+    /// After a bulk load: lets the store catch up with what it now holds (PostgreSQL
+    /// refreshes the planner's statistics, without which the first queries over a
+    /// freshly loaded table plan as if it were empty).
+    async fn finish_load(&self) -> Result<()>;
 }
 
 /// What a catalog store holds, counted for [`CatalogLoad::loaded`].

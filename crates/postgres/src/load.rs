@@ -249,6 +249,15 @@ impl LedgerLoad for PgLedger {
         Ok(run.await?)
     }
 
+    #[tracing::instrument(name = "pg.load.finish", skip_all)]
+    async fn finish_load(&self) -> Result<()> {
+        sqlx::query("ANALYZE inventory, warehouse_stock, orders, order_items, payments")
+            .execute(&self.pool)
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
     #[tracing::instrument(name = "pg.load.order_count", skip_all)]
     async fn order_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")

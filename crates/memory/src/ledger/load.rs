@@ -77,6 +77,11 @@ impl LedgerLoad for MemoryLedger {
         Ok(())
     }
 
+    /// Nothing to catch up with in memory.
+    async fn finish_load(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn order_count(&self) -> Result<u64> {
         Ok(self.lock().orders.len() as u64)
     }

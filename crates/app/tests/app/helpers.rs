@@ -127,6 +127,10 @@ pub fn spawn_with(
         base: crate::support::spawn_app(backend, options),
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
+            // The server closes a connection idle for 5 s (actix's keep-alive); a pooled
+            // connection reused just as it closes fails the request (`IncompleteMessage`,
+            // seen after a slow CLI backup). Dropping them at 2 s removes that race.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("client"),
         _guards: guards,

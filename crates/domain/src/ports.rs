@@ -358,6 +358,21 @@ pub trait LedgerAudit: Send + Sync + 'static {
     /// those after `after`; an empty page ends the scan. Each order is returned as it is
     /// when read, which may already agree again (callers check with [`payment_agrees`]).
     async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
+    /// One page of a scan for stock records whose warehouse rows do not add up to them
+    /// (ADR 0022): at most `limit`, ascending by SKU, those after `after`; an empty page
+    /// ends the scan. A hint: each is confirmed by [`LedgerAudit::resync_warehouses`].
+    async fn warehouse_mismatches(
+        &self,
+        after: Option<&Sku>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::WarehouseMismatch>>;
+    /// Under the record's lock: when its warehouse rows do not add up to it, sets each
+    /// warehouse's `reserved` to what its pending orders' splits hold and lets the
+    /// default warehouse take up the rest of both figures; returns what it found, or
+    /// `Ok(None)` when they add up (or the record is gone). Fails, changing nothing, when
+    /// the other warehouses hold more than the total (a human counts the stock then).
+    async fn resync_warehouses(&self, sku: &Sku)
+        -> Result<Option<crate::model::WarehouseMismatch>>;
 }
 
 /// The durable log of every saga, read by recovery after a crash.

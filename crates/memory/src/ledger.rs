@@ -573,6 +573,44 @@ impl Orders for MemoryLedger {
 
 #[async_trait]
 impl LedgerAudit for MemoryLedger {
+    async fn warehouse_mismatches(
+        &self,
+        after: Option<&Sku>,
+        limit: u32,
+    ) -> Result<Vec<emporium_domain::model::WarehouseMismatch>> {
+        let state = self.lock();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(state
+            .stock
+            .range::<Sku, _>((from, Bound::Unbounded))
+            .filter_map(|(sku, _)| state.warehouse_mismatch(sku))
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn resync_warehouses(
+        &self,
+        sku: &Sku,
+    ) -> Result<Option<emporium_domain::model::WarehouseMismatch>> {
+        let mut state = self.lock();
+        let Some(found) = state.warehouse_mismatch(sku) else {
+            return Ok(None);
+        };
+        let others: u64 = found.split.0
+            - state
+                .warehouses
+                .default_cell(sku)
+                .map_or(0, |(on_hand, _)| u64::from(on_hand));
+        if others > u64::from(found.total.0) {
+            return Err(Error::Conflict(format!(
+                "sku {sku}: the other warehouses hold {others} units, more than the record's {}",
+                found.total.0
+            )));
+        }
+        state.resync_reserved(sku);
+        Ok(Some(found))
+    }
+
     async fn reserved_by_pending(&self) -> Result<Vec<(Sku, u64)>> {
         let state = self.lock();
         Ok(state

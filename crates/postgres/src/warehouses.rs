@@ -471,3 +471,76 @@ impl Warehouses for PgLedger {
         })
     }
 }
+
+/// A stock record and the sums over its warehouse rows: `(sku, product, on_hand,
+/// reserved, split on_hand, split reserved)`.
+type MismatchRow = (String, Uuid, i32, i32, i64, i64);
+
+fn into_mismatch(row: MismatchRow) -> PgResult<emporium_domain::model::WarehouseMismatch> {
+    let (sku, product, on_hand, reserved, split_on_hand, split_reserved) = row;
+    let units =
+        |n: i32| u32::try_from(n).map_err(|_| Error::Internal(format!("negative units {n}")));
+    let sums = |n: i64| u64::try_from(n).map_err(|_| Error::Internal(format!("negative sum {n}")));
+    Ok(emporium_domain::model::WarehouseMismatch {
+        sku: Sku::parse(sku).map_err(Error::Internal)?,
+        product_id: ProductId::from_uuid(product),
+        total: (units(on_hand)?, units(reserved)?),
+        split: (sums(split_on_hand)?, sums(split_reserved)?),
+    })
+}
+
+/// The sums of each stock record's warehouse rows, per record (one index range each).
+const SPLIT_SUMS: &str =
+    "SELECT i.sku, i.product_id, i.on_hand, i.reserved, w.on_hand, w.reserved \
+       FROM inventory i CROSS JOIN LATERAL ( \
+            SELECT COALESCE(SUM(on_hand), 0)::int8 AS on_hand, \
+                   COALESCE(SUM(reserved), 0)::int8 AS reserved \
+              FROM warehouse_stock w WHERE w.sku = i.sku) w";
+
+impl PgLedger {
+    /// [`emporium_domain::ports::LedgerAudit::warehouse_mismatches`].
+    pub(crate) async fn warehouse_mismatch_page(
+        &self,
+        after: Option<&Sku>,
+        limit: u32,
+    ) -> PgResult<Vec<emporium_domain::model::WarehouseMismatch>> {
+        let sql = format!(
+            "{SPLIT_SUMS} WHERE ($1::text IS NULL OR i.sku COLLATE \"C\" > $1) \
+               AND (i.on_hand <> w.on_hand OR i.reserved <> w.reserved) \
+             ORDER BY i.sku COLLATE \"C\" LIMIT $2"
+        );
+        let rows: Vec<MismatchRow> = sqlx::query_as(&sql)
+            .bind(after.map(Sku::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(into_mismatch).collect()
+    }
+
+    /// [`emporium_domain::ports::LedgerAudit::resync_warehouses`].
+    pub(crate) async fn resync_warehouse_split(
+        &self,
+        sku: &Sku,
+    ) -> PgResult<Option<emporium_domain::model::WarehouseMismatch>> {
+        let mut tx = self.pool.begin().await?;
+        match lock_total(&mut tx, sku).await {
+            Ok(_) => {}
+            Err(Failure::Domain(Error::NotFound(_))) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let sql = format!("{SPLIT_SUMS} WHERE i.sku = $1");
+        let row: MismatchRow = sqlx::query_as(&sql)
+            .bind(sku.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let found = into_mismatch(row)?;
+        let (on_hand, reserved) = found.total;
+        if (u64::from(on_hand), u64::from(reserved)) == found.split {
+            return Ok(None);
+        }
+        resync_reserved(&mut tx, sku.as_str()).await?;
+        tx.commit().await?;
+        tracing::info!(%sku, total = ?found.total, split = ?found.split, "warehouse rows resynced");
+        Ok(Some(found))
+    }
+}

@@ -195,6 +195,8 @@ impl<L: Inventory + LedgerAudit> LedgerAudit for FailFast<L> {
         fn holding<'a>(sku: &'a Sku) -> Option<Holding>;
         fn release_leaked<'a>(sku: &'a Sku) -> Option<Release>;
         fn payment_mismatches(after: Option<OrderId>, limit: u32) -> Vec<Order>;
+        fn warehouse_mismatches<'a>(after: Option<&'a Sku>, limit: u32) -> Vec<emporium_domain::model::WarehouseMismatch>;
+        fn resync_warehouses<'a>(sku: &'a Sku) -> Option<emporium_domain::model::WarehouseMismatch>;
     }
 }
 

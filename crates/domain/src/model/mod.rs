@@ -70,6 +70,7 @@ pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch}
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
 pub use warehouse::{
     allocate, StockLoad, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel,
+    WarehouseMismatch,
 };
 
 /// Wall-clock timestamps are UTC everywhere.

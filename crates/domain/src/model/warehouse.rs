@@ -190,3 +190,15 @@ impl StockLoad {
         self.warehouses.iter().map(|(_, u)| u.get()).sum()
     }
 }
+
+/// A stock record whose warehouse rows do not add up to it (ADR 0022): found by
+/// reconciliation, repaired by letting the default warehouse take up the difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseMismatch {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    /// The record's `(on_hand, reserved)`.
+    pub total: (u32, u32),
+    /// The sums over its warehouses.
+    pub split: (u64, u64),
+}

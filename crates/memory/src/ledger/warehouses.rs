@@ -121,6 +121,13 @@ impl WarehouseState {
         );
     }
 
+    /// The default warehouse's `(on_hand, reserved)` of `sku`, when it has a cell.
+    pub(super) fn default_cell(&self, sku: &Sku) -> Option<(u32, u32)> {
+        self.cells
+            .get(&(sku.clone(), WarehouseId::DEFAULT))
+            .map(|c| (c.on_hand, c.reserved))
+    }
+
     /// True for the default and every created warehouse.
     pub(super) fn knows(&self, id: WarehouseId) -> bool {
         self.find(id).is_some()
@@ -145,6 +152,29 @@ impl WarehouseState {
 }
 
 impl State {
+    /// The stock record of `sku` when its warehouse cells do not add up to it.
+    pub(super) fn warehouse_mismatch(
+        &self,
+        sku: &Sku,
+    ) -> Option<emporium_domain::model::WarehouseMismatch> {
+        let total = self.stock.get(sku)?;
+        let split = self
+            .warehouses
+            .cells
+            .iter()
+            .filter(|((s, _), _)| s == sku)
+            .fold((0u64, 0u64), |(o, r), (_, c)| {
+                (o + u64::from(c.on_hand), r + u64::from(c.reserved))
+            });
+        let agrees = (u64::from(total.on_hand), u64::from(total.reserved)) == split;
+        (!agrees).then(|| emporium_domain::model::WarehouseMismatch {
+            sku: sku.clone(),
+            product_id: total.product_id,
+            total: (total.on_hand, total.reserved),
+            split,
+        })
+    }
+
     /// Splits a new order's units over warehouses (most available first); the totals
     /// were checked and reserved already.
     pub(super) fn allocate(&mut self, order: OrderId, items: &[OrderItem]) {

@@ -129,4 +129,21 @@ impl LedgerAudit for PgLedger {
     async fn payment_mismatches(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
         Ok(self.payment_mismatch_page(after, limit).await?)
     }
+
+    #[tracing::instrument(name = "pg.audit.warehouse_mismatches", skip_all, fields(limit = limit))]
+    async fn warehouse_mismatches(
+        &self,
+        after: Option<&Sku>,
+        limit: u32,
+    ) -> Result<Vec<emporium_domain::model::WarehouseMismatch>> {
+        Ok(self.warehouse_mismatch_page(after, limit).await?)
+    }
+
+    #[tracing::instrument(name = "pg.audit.resync_warehouses", skip_all, fields(sku = %sku))]
+    async fn resync_warehouses(
+        &self,
+        sku: &Sku,
+    ) -> Result<Option<emporium_domain::model::WarehouseMismatch>> {
+        Ok(self.resync_warehouse_split(sku).await?)
+    }
 }

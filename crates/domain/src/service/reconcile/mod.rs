@@ -71,6 +71,7 @@ mod payments;
 mod report;
 mod reservations;
 mod scan;
+mod warehouses;
 
 pub use report::{Finding, FindingKind, Mode, ReconciliationReport, Resolution, Scanned, Summary};
 
@@ -147,6 +148,9 @@ impl ReconciliationService {
             .await?;
         self.scan_payments(&mut scan)
             .instrument(tracing::info_span!("reconcile.scan_payments"))
+            .await?;
+        self.scan_warehouses(&mut scan)
+            .instrument(tracing::info_span!("reconcile.scan_warehouses"))
             .await?;
 
         // Read only now, after the scan: see "How a pass runs" in the module docs.
@@ -227,6 +231,9 @@ impl ReconciliationService {
                 in_flight,
             ))),
             Candidate::Payment { order } => self.settle_payment(order, mode, in_flight).await,
+            Candidate::WarehouseSplit { mismatch } => {
+                self.settle_warehouse_split(mismatch, mode).await
+            }
         }
     }
 }

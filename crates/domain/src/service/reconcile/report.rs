@@ -36,6 +36,8 @@ pub enum FindingKind {
     AuthorizedPaymentOnClosedOrder,
     /// A `pending` order that already has a payment record and no saga working on it.
     PendingOrderWithPayment,
+    /// A stock record whose warehouse rows (ADR 0022) do not add up to it.
+    WarehouseSplitMismatch,
 }
 
 /// What became of a finding.

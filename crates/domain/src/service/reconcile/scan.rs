@@ -27,6 +27,10 @@ pub(super) enum Candidate {
     },
     /// An order whose payment disagreed with its status.
     Payment { order: OrderId },
+    /// A stock record whose warehouse rows did not add up to it.
+    WarehouseSplit {
+        mismatch: crate::model::WarehouseMismatch,
+    },
 }
 
 impl Candidate {
@@ -39,6 +43,8 @@ impl Candidate {
             Candidate::MissingStock { .. } => 2,
             Candidate::ProductMismatch { .. } => 3,
             Candidate::Payment { .. } => 4,
+            // Last: the repairs above may move the record's figures first.
+            Candidate::WarehouseSplit { .. } => 5,
         }
     }
 }
@@ -208,7 +214,7 @@ impl ReconciliationService {
 
 /// The cursor for the next page, refusing a page that did not move past `after`: an
 /// adapter that ignored `after` would otherwise make the scan loop forever.
-fn moved_past<K: Clone + PartialEq + Display>(
+pub(super) fn moved_past<K: Clone + PartialEq + Display>(
     after: Option<&K>,
     last: &K,
     method: &str,

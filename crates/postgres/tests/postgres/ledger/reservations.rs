@@ -246,3 +246,72 @@ async fn stock_written_to_the_totals_alone_lands_in_the_default_warehouse() -> R
     assert_eq!(rows, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn reconcile_finds_and_repairs_warehouse_rows_that_do_not_add_up() -> Result<()> {
+    use emporium_domain::service::{FindingKind, ReconciliationService, Resolution};
+    let db = migrated_database().await?;
+    let ledger = std::sync::Arc::new(PgLedger::connect(&db.url, PgOptions::default()).await?);
+    let stores = emporium_domain::ports::Stores {
+        inventory: ledger.clone(),
+        orders: ledger.clone(),
+        payments: ledger.clone(),
+        audit: ledger.clone(),
+        warehouses: ledger.clone(),
+        saga_log: ledger.clone(),
+        ..emporium_memory::memory_stores()
+    };
+    let lamp = emporium_testkit::contract::product("Lamp", "home", "9.00");
+    stores.catalog.insert(&lamp).await?;
+    stores
+        .inventory
+        .create_stock(&lamp.sku, lamp.id, Units::new(4).unwrap())
+        .await?;
+    let order = order_of(
+        "c1",
+        vec![line(
+            &Stocked {
+                id: lamp.id,
+                sku: lamp.sku.clone(),
+            },
+            1,
+        )],
+    );
+    ledger.create_pending(&order).await?;
+    // Written past the adapter: the total moves, the warehouse rows do not.
+    sqlx::query("UPDATE inventory SET on_hand = on_hand + 6 WHERE sku = $1")
+        .bind(lamp.sku.as_str())
+        .execute(ledger.pool())
+        .await?;
+
+    let service = ReconciliationService::new(stores.clone()).with_batch_size(1);
+    let check = service.check().await?;
+    let found: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::WarehouseSplitMismatch)
+        .collect();
+    assert_eq!(found.len(), 1, "{check:?}");
+    assert!(found[0].actual.contains("on_hand 4"), "{:?}", found[0]);
+    assert!(matches!(found[0].resolution, Resolution::Repairable { .. }));
+
+    let fix = service.fix().await?;
+    assert!(fix
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::WarehouseSplitMismatch
+            && matches!(f.resolution, Resolution::Repaired { .. })));
+    let (on_hand, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT sum(on_hand)::int8, sum(reserved)::int8 FROM warehouse_stock WHERE sku = $1",
+    )
+    .bind(lamp.sku.as_str())
+    .fetch_one(ledger.pool())
+    .await?;
+    assert_eq!(
+        (on_hand, reserved),
+        (10, 1),
+        "the pending order keeps its unit"
+    );
+    assert!(service.check().await?.is_clean());
+    Ok(())
+}

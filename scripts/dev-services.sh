@@ -6,6 +6,8 @@
 #   scripts/dev-services.sh status           say what runs
 #   scripts/dev-services.sh up --private DIR    a backup-ready stack of its own under DIR
 #   scripts/dev-services.sh down --private DIR  stop it (its data stays in DIR)
+#   scripts/dev-services.sh restore-snapshot --private DIR SNAPSHOT
+#                                               start it again from a snapshot's data directories
 #
 # `up --private DIR` starts, on free ports and with everything under DIR:
 #   * a PostgreSQL cluster of its own (initdb), archiving its WAL into a pgBackRest
@@ -39,7 +41,7 @@ POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/emporium"
 MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -231,6 +233,7 @@ CONF
   printf 'export EMPORIUM_BACKUP_PGBACKREST_CONFIG=%s\n' "$conf"
   printf 'export EMPORIUM_BACKUP_PG_DATA=%s\n' "$data"
   printf 'export EMPORIUM_BACKUP_PG_BINDIR=%s\n' "$bindir"
+  printf 'export EMPORIUM_BACKUP_MONGODB_DATA=%s\n' "$dir/mongo"
   if [ "$(id -u)" = 0 ]; then printf 'export EMPORIUM_BACKUP_RUN_AS=postgres\n'; fi
   printf '%s\n' '# payments: the test gateway (no money moves)'
   printf 'export EMPORIUM_TEST_GATEWAY=true\n'
@@ -254,6 +257,87 @@ private_down() {
   fi
   rm -f "$dir/mongo.pid"
   log "stopped; the data stays in $dir (remove the folder to forget it)"
+}
+
+# `restore-snapshot --private DIR SNAPSHOT`: the disaster path of RUNBOOK.md ("Store lost:
+# restore from a snapshot"). SNAPSHOT is a folder `emporium snapshot` (or POST
+# /api/admin/snapshot) wrote: EMPORIUM_BACKUP_DIR/snapshots/<id>. Checks every file against
+# the snapshot's manifest first (nothing is touched if one differs), stops the stack, puts
+# each store's data directory aside (DIR/replaced-<time>/), copies the snapshot's in, and
+# starts the stack again. PostgreSQL recovers to the end of the snapshot's backup label
+# (recovery_target = 'immediate') and is promoted on a new timeline, so the WAL it writes
+# from then on never collides with what the archive already holds.
+private_restore_snapshot() {
+  local dir="$1" snap="$2"
+  [ -d "$dir" ] || die "no private stack in $dir"
+  [ -f "$snap/manifest.json" ] || die "$snap holds no snapshot (no manifest.json)"
+  dir="$(cd "$dir" && pwd)"
+  snap="$(cd "$snap" && pwd)"
+  log "checking $snap against its manifest"
+  python3 - "$snap" <<'PY' || die "the snapshot is damaged; nothing was changed"
+import hashlib, json, os, sys
+root = sys.argv[1]
+manifest = json.load(open(os.path.join(root, "manifest.json")))
+bad = []
+for store in manifest["stores"].values():
+    for f in store["files"]:
+        path = os.path.join(root, f["path"])
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as e:
+            bad.append(f"{f['path']}: {e}")
+            continue
+        if h.hexdigest() != f["sha256"]:
+            bad.append(f"{f['path']}: checksum differs")
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+  [ -d "$snap/postgres/data" ] || die "the snapshot holds no PostgreSQL data directory"
+  private_down "$dir"
+  local aside="$dir/replaced-$(date -u +%Y%m%dT%H%M%SZ)" data="$dir/postgres/data" conf="$dir/postgres/pgbackrest.conf"
+  mkdir -p "$aside"
+  if [ -e "$data" ]; then mv "$data" "$aside/postgres-data"; fi
+  if [ -e "$dir/mongo" ]; then mv "$dir/mongo" "$aside/mongo"; fi
+  log "copying PostgreSQL's data directory from the snapshot (the one it replaces is in $aside)"
+  cp -a "$snap/postgres/data" "$data"
+  # Recovery to the snapshot's point and no further, then promotion on a fresh timeline;
+  # any recovery settings an earlier restore left behind would conflict with these.
+  sed -i -E '/^[[:space:]]*(restore_command|recovery_target[a-z_]*)[[:space:]]*=/d' "$data/postgresql.auto.conf"
+  cat >>"$data/postgresql.auto.conf" <<CONF
+restore_command = 'pgbackrest --config=$conf --stanza=emporium archive-get %f "%p"'
+recovery_target = 'immediate'
+recovery_target_action = 'promote'
+recovery_target_timeline = 'current'
+CONF
+  touch "$data/recovery.signal"
+  chmod 700 "$data"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$data"
+  if [ -f "$snap/mongodb/data.tar.gz" ]; then
+    log "unpacking MongoDB's data directory from the snapshot"
+    "$VENV/bin/secantus-restore-archive" --archive "$snap/mongodb/data.tar.gz" --target-dir "$dir/mongo" >&2
+  elif [ -d "$snap/mongodb/data" ]; then
+    log "copying MongoDB's data directory from the snapshot"
+    cp -a "$snap/mongodb/data" "$dir/mongo"
+  else
+    die "the snapshot holds no MongoDB data directory"
+  fi
+  private_up "$dir"
+  # source the ports again: private_up printed them, the wait needs the PostgreSQL one
+  # shellcheck source=/dev/null
+  source "$dir/ports.env"
+  log "waiting for PostgreSQL to finish recovery and take writes"
+  for _ in $(seq 1 120); do
+    if [ "$(psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -qtA -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; then
+      log "restored from $snap"
+      return 0
+    fi
+    sleep 0.5
+  done
+  die "PostgreSQL did not leave recovery; see $dir/postgres/server.log"
 }
 
 # -------------------------------------------------------------------- commands
@@ -322,6 +406,10 @@ main() {
       fi
       ;;
     status) [ "$#" -eq 0 ] || usage; cmd_status ;;
+    restore-snapshot)
+      [ "$#" -eq 3 ] && [ "$1" = --private ] || usage
+      private_restore_snapshot "$2" "$3"
+      ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

@@ -57,6 +57,8 @@ pub struct Backend {
     /// Each store's side of backups: the memory set's snapshot, pgBackRest, the MongoDB
     /// export (ADR 0015).
     pub backups: Vec<Arc<dyn StoreBackup>>,
+    /// Each store's side of snapshots: copies of the data directories (ADR 0024).
+    pub snapshots: Vec<Arc<dyn emporium_domain::ports::StoreSnapshot>>,
     /// The ledger's reports without the fail-fast wrapper and its per-call deadline: for
     /// a fold of a whole loaded history (`emporium seed`), which takes minutes.
     pub unbounded_reports: Arc<dyn emporium_domain::ports::SalesReports>,
@@ -220,11 +222,14 @@ impl Backend {
             probes.push(Probe::Catalog("memory", Arc::new(MemoryCatalog::default())));
         }
         let mut backups: Vec<Arc<dyn StoreBackup>> = Vec::new();
+        let mut snapshots: Vec<Arc<dyn emporium_domain::ports::StoreSnapshot>> = Vec::new();
         if memory_catalog.is_some() || memory_ledger.is_some() {
-            backups.push(Arc::new(emporium_memory::MemoryBackup::new(
+            let memory = Arc::new(emporium_memory::MemoryBackup::new(
                 memory_catalog,
                 memory_ledger,
-            )));
+            ));
+            backups.push(memory.clone());
+            snapshots.push(memory);
         }
         Backend {
             stores,
@@ -232,6 +237,7 @@ impl Backend {
             uncached_catalog,
             probes,
             backups,
+            snapshots,
             unbounded_reports,
         }
     }
@@ -274,13 +280,32 @@ impl Backend {
         let pg_backup = ledger
             .as_ref()
             .map(|pg| crate::backups::postgres_backup(pg, settings));
+        let pg_snapshot = ledger.as_ref().map(|pg| {
+            Arc::new(emporium_postgres::PgSnapshot::new(
+                pg.pool().clone(),
+                settings
+                    .backup_pg_data
+                    .as_ref()
+                    .map(std::path::PathBuf::from),
+            )) as Arc<dyn emporium_domain::ports::StoreSnapshot>
+        });
         let mongo_db = catalog.as_ref().map(|c| c.database().clone());
         let mut backend = Backend::assemble(catalog, ledger, gateway);
         backend.backups.extend(pg_backup);
+        backend.snapshots.extend(pg_snapshot);
         if let Some(db) = mongo_db {
             backend
                 .backups
-                .push(Arc::new(emporium_mongo::MongoBackup::new(db)));
+                .push(Arc::new(emporium_mongo::MongoBackup::new(db.clone())));
+            backend
+                .snapshots
+                .push(Arc::new(emporium_mongo::MongoSnapshot::new(
+                    db,
+                    settings
+                        .backup_mongodb_data
+                        .as_ref()
+                        .map(std::path::PathBuf::from),
+                )));
         }
         Ok(backend)
     }

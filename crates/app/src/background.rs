@@ -7,11 +7,22 @@ use crate::metrics::Metrics;
 use crate::supervisor::Shutdown;
 use emporium_domain::ports::{SalesReports, Stores};
 use emporium_domain::service::ReconciliationService;
+use emporium_domain::service::WriteGate;
 use emporium_domain::service::{
     OrderService, ReconciliationReport, RecoveryService, Resolution, IDEMPOTENCY_TTL,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Runs one pass of a worker that writes as a write through the API would (ADR 0015):
+/// held back for the instant of a backup's consistent point, and not run at all while a
+/// restore holds the server in maintenance (`None`). Keep passes short: a backup waits
+/// for the passes in flight.
+pub async fn as_a_write<T>(gate: &WriteGate, pass: impl Future<Output = T>) -> Option<T> {
+    let _pass = gate.admit().await.ok()?;
+    Some(pass.await)
+}
 
 /// When recovery runs and what it treats as abandoned.
 #[derive(Debug, Clone)]
@@ -27,17 +38,25 @@ pub async fn recover_forever(
     stores: Stores,
     config: RecoveryConfig,
     metrics: Arc<Metrics>,
+    gate: Arc<WriteGate>,
     shutdown: Shutdown,
 ) {
     let recovery = RecoveryService::new(stores.clone());
     let mut tick = tokio::time::interval(config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
-        match recovery.recover(config.stale_after).await {
+        let Some(recovered) = as_a_write(&gate, recovery.recover(config.stale_after)).await else {
+            continue;
+        };
+        match recovered {
             Ok(report) => metrics.record_recovery(&report),
             Err(e) => tracing::warn!(error = %e, "saga recovery pass failed; will retry"),
         }
-        match recovery.expire_reservations(config.reservation_ttl).await {
+        let expiry = recovery.expire_reservations(config.reservation_ttl);
+        let Some(expired) = as_a_write(&gate, expiry).await else {
+            continue;
+        };
+        match expired {
             Ok(n) => metrics.record_expired(n),
             Err(e) => tracing::warn!(error = %e, "reservation expiry failed; will retry"),
         }
@@ -60,13 +79,19 @@ pub async fn recover_forever(
 }
 
 /// Forgets idempotency keys older than [`IDEMPOTENCY_TTL`] every `every`.
-pub async fn sweep_idempotency_keys(orders: OrderService, every: Duration, shutdown: Shutdown) {
+pub async fn sweep_idempotency_keys(
+    orders: OrderService,
+    gate: Arc<WriteGate>,
+    every: Duration,
+    shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     while shutdown.wait(tick.tick()).await {
-        match orders
-            .expire_idempotency_keys(emporium_domain::model::now() - IDEMPOTENCY_TTL)
-            .await
-        {
+        let sweep = orders.expire_idempotency_keys(emporium_domain::model::now() - IDEMPOTENCY_TTL);
+        let Some(swept) = as_a_write(&gate, sweep).await else {
+            continue;
+        };
+        match swept {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
             Err(e) => tracing::warn!(error = %e, "idempotency sweep failed; will retry"),
@@ -76,10 +101,18 @@ pub async fn sweep_idempotency_keys(orders: OrderService, every: Duration, shutd
 
 /// Keeps the report figures caught up with the orders every `every`, so a report only ever
 /// folds in the last moments' changes itself (ADR 0012).
-pub async fn catch_up_reports(reports: Arc<dyn SalesReports>, every: Duration, shutdown: Shutdown) {
+pub async fn catch_up_reports(
+    reports: Arc<dyn SalesReports>,
+    gate: Arc<WriteGate>,
+    every: Duration,
+    shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     while shutdown.wait(tick.tick()).await {
-        match reports.catch_up().await {
+        let Some(caught_up) = as_a_write(&gate, reports.catch_up()).await else {
+            continue;
+        };
+        match caught_up {
             Ok(0) => {}
             Ok(n) => tracing::debug!(orders = n, "report figures caught up"),
             Err(e) => tracing::debug!(error = %e, "report catch-up failed; will retry"),
@@ -89,11 +122,19 @@ pub async fn catch_up_reports(reports: Arc<dyn SalesReports>, every: Duration, s
 
 /// Places the orders queued while PostgreSQL was unreachable, every `every`, once it
 /// answers again (ADR 0016). A pass with nothing queued is one query to the queue.
-pub async fn drain_order_queue(orders: OrderService, every: Duration, shutdown: Shutdown) {
+pub async fn drain_order_queue(
+    orders: OrderService,
+    gate: Arc<WriteGate>,
+    every: Duration,
+    shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
-        match orders.drain_queue().await {
+        let Some(drained) = as_a_write(&gate, orders.drain_queue()).await else {
+            continue;
+        };
+        match drained {
             Ok(0) => {}
             Ok(n) => tracing::info!(orders = n, "queued orders settled"),
             Err(e) => tracing::debug!(error = %e, "order queue pass failed; will retry"),
@@ -105,13 +146,17 @@ pub async fn drain_order_queue(orders: OrderService, every: Duration, shutdown: 
 /// are stale (ADR 0021), a bounded number per pass so a large shop spreads the work.
 pub async fn refresh_recommendations(
     recommendations: emporium_domain::service::RecommendationService,
+    gate: Arc<WriteGate>,
     every: Duration,
     shutdown: Shutdown,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
-        match recommendations.refresh_stale(200).await {
+        let Some(refreshed) = as_a_write(&gate, recommendations.refresh_stale(200)).await else {
+            continue;
+        };
+        match refreshed {
             Ok(0) => {}
             Ok(n) => tracing::info!(customers = n, "recommendations refreshed"),
             Err(e) => tracing::debug!(error = %e, "recommendation refresh failed; will retry"),
@@ -123,13 +168,17 @@ pub async fn refresh_recommendations(
 /// not on every server and only about once a minute, and the memory set has none.
 pub async fn purge_expired_carts(
     carts: emporium_domain::service::CartService,
+    gate: Arc<WriteGate>,
     every: Duration,
     shutdown: Shutdown,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
-        match carts.purge_expired().await {
+        let Some(purged) = as_a_write(&gate, carts.purge_expired()).await else {
+            continue;
+        };
+        match purged {
             Ok(0) => {}
             Ok(n) => tracing::info!(carts = n, "expired carts removed"),
             Err(e) => tracing::debug!(error = %e, "cart purge pass failed; will retry"),

@@ -115,7 +115,8 @@ pub fn service(backend: &Backend, dir: &Path) -> BackupService {
         repository,
         Arc::new(WriteGate::default()),
         backend.stores.clone(),
-    );
+    )
+    .with_snapshots(backend.snapshots.clone());
     if let Some(cache) = &backend.cache {
         service = service.with_listener(Arc::new(ClearCache(cache.clone())));
     }

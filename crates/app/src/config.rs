@@ -30,6 +30,9 @@ pub struct Settings {
     pub backup_pgbackrest_config: Option<String>,
     /// The cluster's data directory, for `pg_ctl` during a restore (`EMPORIUM_BACKUP_PG_DATA`).
     pub backup_pg_data: Option<String>,
+    /// MongoDB's data directory (`EMPORIUM_BACKUP_MONGODB_DATA`), for snapshots of a
+    /// `mongod` on this host; asked of the server (`getCmdLineOpts`) when unset.
+    pub backup_mongodb_data: Option<String>,
     /// The folder with `pg_ctl` (`EMPORIUM_BACKUP_PG_BINDIR`; default: `PATH`).
     pub backup_pg_bindir: Option<String>,
     /// The operating-system user pgBackRest and `pg_ctl` run as (`EMPORIUM_BACKUP_RUN_AS`,

@@ -123,7 +123,13 @@ impl FeedHub {
 
     /// Relays and delivers until shutdown. Starts at the log's head: what happened before
     /// this server started is for `?since=` to replay.
-    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+    /// While a restore holds the server in maintenance the relay rests: the log it reads
+    /// is being replaced under it.
+    pub async fn run(
+        self: Arc<Self>,
+        gate: Arc<emporium_domain::service::WriteGate>,
+        shutdown: Shutdown,
+    ) {
         let mut last = loop {
             let head = async {
                 self.log.relay().await?;
@@ -145,6 +151,12 @@ impl FeedHub {
         self.delivered.store(last.0, Ordering::SeqCst);
         tracing::info!(head = %last, "event feed started");
         loop {
+            if gate.in_maintenance() {
+                if !shutdown.wait(tokio::time::sleep(IDLE_CHECK)).await {
+                    return;
+                }
+                continue;
+            }
             // Crash tests stop the process here: changes committed, none published.
             emporium_domain::failpoint::hit("feed.before_relay").await;
             if let Err(e) = self.log.relay().await {
@@ -180,13 +192,23 @@ impl FeedHub {
 }
 
 /// Deletes events older than the replay window, every `every`.
-pub async fn prune_forever(log: Arc<dyn EventLog>, every: Duration, shutdown: Shutdown) {
+pub async fn prune_forever(
+    log: Arc<dyn EventLog>,
+    gate: Arc<emporium_domain::service::WriteGate>,
+    every: Duration,
+    shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     while shutdown.wait(tick.tick()).await {
-        match log
-            .prune(emporium_domain::model::now() - REPLAY_WINDOW)
-            .await
-        {
+        let Some(pruned) = crate::background::as_a_write(
+            &gate,
+            log.prune(emporium_domain::model::now() - REPLAY_WINDOW),
+        )
+        .await
+        else {
+            continue;
+        };
+        match pruned {
             Ok(0) => {}
             Ok(n) => tracing::debug!(events = n, "events older than the replay window pruned"),
             Err(e) => tracing::debug!(error = %e, "feed prune failed; will retry"),

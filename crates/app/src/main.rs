@@ -59,6 +59,10 @@ enum Command {
         #[arg(long)]
         to: chrono::DateTime<chrono::FixedOffset>,
     },
+    /// Copy every store's data directory to one consistent point, into
+    /// EMPORIUM_BACKUP_DIR/snapshots (what `POST /api/admin/snapshot` does): for stores on
+    /// this host. RUNBOOK.md says how to start from one. Prints the snapshot's log entry.
+    Snapshot,
     /// Fill empty stores with a realistic shop (ADR 0023): suppliers, categories,
     /// warehouses, products with attributes, variants and stock, customers, a year of
     /// orders with payments, and reviews. The same `--seed` gives the same data. Loads
@@ -133,6 +137,9 @@ async fn main() -> anyhow::Result<()> {
                 force,
             };
             std::process::exit(run_job(&settings, JobRequest::Restore(request)).await);
+        }
+        Command::Snapshot => {
+            std::process::exit(run_job(&settings, JobRequest::Snapshot).await);
         }
         Command::Pitr { to } => {
             let to = to.with_timezone(&chrono::Utc);
@@ -322,6 +329,9 @@ async fn run_job(settings: &Settings, request: JobRequest) -> i32 {
             }
         }
     });
+    if let Err(e) = service.settle_interrupted().await {
+        eprintln!("warning: could not check the backup log for interrupted jobs: {e}");
+    }
     let outcome = service.run(Some("cli".into()), request).await;
     watcher.abort();
     match outcome {

@@ -181,7 +181,10 @@ mod tests {
         let search = SearchService::new(stores.clone(), index);
         let mut supervisor = Supervisor::new();
         let run = hub.clone();
-        supervisor.spawn("event_feed", move |shutdown| run.clone().run(shutdown));
+        let gate = Arc::new(emporium_domain::service::WriteGate::default());
+        supervisor.spawn("event_feed", move |shutdown| {
+            run.clone().run(gate.clone(), shutdown)
+        });
         let (changes, log) = (stores.catalog_changes.clone(), stores.feed.clone());
         supervisor.spawn("catalog_changes", move |shutdown| {
             crate::feed::follow_catalog_forever(changes.clone(), log.clone(), shutdown)

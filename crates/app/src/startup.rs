@@ -135,16 +135,30 @@ impl Application {
             options.drain
         };
         let mut supervisor = Supervisor::new();
-        let orders = state.orders.clone();
+        // Workers that write pass the same gate as the API's writes (ADR 0015).
+        let gate = state.backups.gate().clone();
+        let (orders, writes) = (state.orders.clone(), gate.clone());
         supervisor.spawn("idempotency_sweep", move |shutdown| {
-            background::sweep_idempotency_keys(orders.clone(), Duration::from_secs(600), shutdown)
+            background::sweep_idempotency_keys(
+                orders.clone(),
+                writes.clone(),
+                Duration::from_secs(600),
+                shutdown,
+            )
         });
-        let reports = stores.reports.clone();
+        let (reports, writes) = (stores.reports.clone(), gate.clone());
         supervisor.spawn("report_catch_up", move |shutdown| {
-            background::catch_up_reports(reports.clone(), Duration::from_secs(1), shutdown)
+            background::catch_up_reports(
+                reports.clone(),
+                writes.clone(),
+                Duration::from_secs(1),
+                shutdown,
+            )
         });
-        let hub = state.feed.clone();
-        supervisor.spawn("event_feed", move |shutdown| hub.clone().run(shutdown));
+        let (hub, writes) = (state.feed.clone(), gate.clone());
+        supervisor.spawn("event_feed", move |shutdown| {
+            hub.clone().run(writes.clone(), shutdown)
+        });
         let (changes, log) = (stores.catalog_changes.clone(), stores.feed.clone());
         supervisor.spawn("catalog_changes", move |shutdown| {
             crate::feed::follow_catalog_forever(changes.clone(), log.clone(), shutdown)
@@ -162,29 +176,58 @@ impl Application {
                 shutdown,
             )
         });
+        let interrupted = state.backups.clone();
+        tokio::spawn(async move {
+            match interrupted.settle_interrupted().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    jobs = n,
+                    "backup jobs of a process that is gone were marked failed"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not check the backup log for interrupted jobs")
+                }
+            }
+        });
         let backups = state.backups.clone();
         supervisor.spawn("log_archive", move |shutdown| {
             crate::backups::archive_forever(backups.clone(), Duration::from_secs(10), shutdown)
         });
-        let orders = state.orders.clone();
+        let (orders, writes) = (state.orders.clone(), gate.clone());
         supervisor.spawn("order_queue", move |shutdown| {
-            background::drain_order_queue(orders.clone(), Duration::from_secs(1), shutdown)
+            background::drain_order_queue(
+                orders.clone(),
+                writes.clone(),
+                Duration::from_secs(1),
+                shutdown,
+            )
         });
-        let recommendations = state.recommendations.clone();
+        let (recommendations, writes) = (state.recommendations.clone(), gate.clone());
         supervisor.spawn("recommendations", move |shutdown| {
             background::refresh_recommendations(
                 recommendations.clone(),
+                writes.clone(),
                 Duration::from_secs(300),
                 shutdown,
             )
         });
-        let carts = state.carts.clone();
+        let (carts, writes) = (state.carts.clone(), gate.clone());
         supervisor.spawn("cart_purge", move |shutdown| {
-            background::purge_expired_carts(carts.clone(), Duration::from_secs(60), shutdown)
+            background::purge_expired_carts(
+                carts.clone(),
+                writes.clone(),
+                Duration::from_secs(60),
+                shutdown,
+            )
         });
-        let log = stores.feed.clone();
+        let (log, writes) = (stores.feed.clone(), gate.clone());
         supervisor.spawn("feed_prune", move |shutdown| {
-            crate::feed::prune_forever(log.clone(), Duration::from_secs(60), shutdown)
+            crate::feed::prune_forever(
+                log.clone(),
+                writes.clone(),
+                Duration::from_secs(60),
+                shutdown,
+            )
         });
         if let Some(recovery) = options.recovery {
             let metrics = state.metrics.clone();
@@ -193,6 +236,7 @@ impl Application {
                     stores.clone(),
                     recovery.clone(),
                     metrics.clone(),
+                    gate.clone(),
                     shutdown,
                 )
             });

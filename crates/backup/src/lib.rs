@@ -49,6 +49,10 @@ impl FsRepository {
         self.root.join("backups").join(id.to_string())
     }
 
+    fn snapshot_root(&self, id: JobId) -> PathBuf {
+        self.root.join("snapshots").join(id.to_string())
+    }
+
     fn job_file(&self, id: JobId) -> PathBuf {
         self.root.join("jobs").join(format!("{id}.json"))
     }
@@ -145,6 +149,29 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::Internal(format!("backup storage task: {e}")))?
 }
 
+/// Every file under `base/store`, with its path relative to `base`, size and SHA-256.
+async fn checksums(base: PathBuf, store: &str) -> Result<Vec<BackupFile>> {
+    let dir = base.join(store);
+    blocking(move || {
+        let mut paths = Vec::new();
+        walk(&base, &dir, &mut paths).map_err(|e| io("listing", &dir, e))?;
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|relative| {
+                let path = base.join(&relative);
+                let (size, sha256) = sha256_of(&path).map_err(|e| io("reading", &path, e))?;
+                Ok(BackupFile {
+                    path: relative.to_string_lossy().into_owned(),
+                    size,
+                    sha256,
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
 #[async_trait]
 impl BackupRepository for FsRepository {
     async fn store_dir(&self, id: JobId, store: &str) -> Result<PathBuf> {
@@ -156,26 +183,26 @@ impl BackupRepository for FsRepository {
     }
 
     async fn files(&self, id: JobId, store: &str) -> Result<Vec<BackupFile>> {
-        let base = self.backup_dir(id);
-        let dir = base.join(store);
-        blocking(move || {
-            let mut paths = Vec::new();
-            walk(&base, &dir, &mut paths).map_err(|e| io("listing", &dir, e))?;
-            paths.sort();
-            paths
-                .into_iter()
-                .map(|relative| {
-                    let path = base.join(&relative);
-                    let (size, sha256) = sha256_of(&path).map_err(|e| io("reading", &path, e))?;
-                    Ok(BackupFile {
-                        path: relative.to_string_lossy().into_owned(),
-                        size,
-                        sha256,
-                    })
-                })
-                .collect()
-        })
-        .await
+        checksums(self.backup_dir(id), store).await
+    }
+
+    async fn snapshot_dir(&self, id: JobId, store: &str) -> Result<PathBuf> {
+        let dir = self.snapshot_root(id).join(store);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io("creating", &dir, e))?;
+        Ok(dir)
+    }
+
+    async fn snapshot_files(&self, id: JobId, store: &str) -> Result<Vec<BackupFile>> {
+        checksums(self.snapshot_root(id), store).await
+    }
+
+    async fn save_snapshot_manifest(&self, manifest: &Manifest) -> Result<()> {
+        let path = self.snapshot_root(manifest.id).join(MANIFEST);
+        let bytes = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+        write_atomically(&path, bytes).await
     }
 
     async fn save_manifest(&self, manifest: &Manifest) -> Result<()> {

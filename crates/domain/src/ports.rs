@@ -848,6 +848,28 @@ pub trait StoreBackup: Send + Sync + 'static {
     ) -> Result<()>;
 }
 
+/// One store's side of a snapshot (ADR 0024): a filesystem-level copy of the data
+/// directory of a store that runs on this host, taken in the same three phases as a
+/// backup. `begin` copies what can be copied with writes flowing (PostgreSQL's data files
+/// under a backup label); `point` is called for every store with the server's writes
+/// paused and makes the copy reach that moment (`pg_backup_stop`; MongoDB's `fsyncLock`,
+/// copy, unlock); `complete` adds what recovery needs to reach it (the WAL) and records
+/// sizes and the tool.
+#[async_trait]
+pub trait StoreSnapshot: Send + Sync + 'static {
+    /// This store's key in the snapshot's manifest: `postgres`, `mongodb` or `memory`.
+    fn store(&self) -> &'static str;
+    /// Whether a snapshot can be taken here at all (the data directory is on this host and
+    /// readable); [`Error::Conflict`] saying why not. Checked before the job starts.
+    async fn ready(&self) -> Result<()>;
+    async fn begin(&self, dir: &std::path::Path) -> Result<()>;
+    async fn point(&self, dir: &std::path::Path, label: &str) -> Result<Mark>;
+    /// The tool that wrote the copy, with its version.
+    async fn complete(&self, dir: &std::path::Path, mark: &mut Mark) -> Result<String>;
+    /// The snapshot failed after `begin`: let go of what it holds (a backup in progress).
+    async fn abandon(&self) {}
+}
+
 /// Where backups are kept: one directory per backup, a manifest with a checksum per file.
 #[async_trait]
 pub trait BackupRepository: Send + Sync + 'static {
@@ -865,6 +887,13 @@ pub trait BackupRepository: Send + Sync + 'static {
     async fn archive_dir(&self, store: &str) -> Result<std::path::PathBuf>;
     /// The files of `manifest` that are missing or whose size or checksum differ.
     async fn damaged(&self, manifest: &Manifest) -> Result<Vec<String>>;
+    /// The directory `store` copies its data directory into for snapshot `id` (created
+    /// when missing). Snapshots are kept apart from backups: a restore never picks one.
+    async fn snapshot_dir(&self, id: JobId, store: &str) -> Result<std::path::PathBuf>;
+    /// Every file in `store`'s part of snapshot `id`, with its size and SHA-256.
+    async fn snapshot_files(&self, id: JobId, store: &str) -> Result<Vec<BackupFile>>;
+    /// Writes the snapshot's manifest beside its copies.
+    async fn save_snapshot_manifest(&self, manifest: &Manifest) -> Result<()>;
 }
 
 /// The backup log: every backup, restore, snapshot and PITR job. It must live outside what

@@ -9,7 +9,7 @@ use crate::ledger::LedgerSnapshot;
 use crate::{lock, MemoryCatalog, MemoryLedger};
 use async_trait::async_trait;
 use emporium_domain::model::{now, BackupType, Mark, StoreManifest, Timestamp};
-use emporium_domain::ports::StoreBackup;
+use emporium_domain::ports::{StoreBackup, StoreSnapshot};
 use emporium_domain::{Error, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -138,5 +138,30 @@ impl StoreBackup for MemoryBackup {
         Err(Error::Internal(
             "the memory set keeps no log to recover a point in time from".into(),
         ))
+    }
+}
+
+/// The memory set's data directory is its state: a snapshot of it is the same file a
+/// backup writes, taken at the consistent point.
+#[async_trait]
+impl StoreSnapshot for MemoryBackup {
+    fn store(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn begin(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    async fn point(&self, _dir: &Path, label: &str) -> Result<Mark> {
+        StoreBackup::mark(self, label).await
+    }
+
+    async fn complete(&self, dir: &Path, mark: &mut Mark) -> Result<String> {
+        Ok(StoreBackup::seal(self, dir, mark).await?.0)
     }
 }

@@ -68,7 +68,7 @@ impl MongoBackup {
     }
 
     /// The newest entry's optime.
-    async fn last_optime(&self) -> Result<Timestamp> {
+    pub(crate) async fn last_optime(&self) -> Result<Timestamp> {
         let newest = self
             .oplog()
             .find_one(doc! {})
@@ -97,7 +97,7 @@ impl MongoBackup {
             .collect())
     }
 
-    async fn counts_now(&self) -> Result<BTreeMap<String, u64>> {
+    pub(crate) async fn counts_now(&self) -> Result<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
         for spec in self.collections().await? {
             let name = spec.get_str("name").map_err(bad)?;
@@ -264,11 +264,72 @@ impl MongoBackup {
             "d" => {
                 collection.delete_one(o.clone()).await.map_err(driver)?;
             }
-            // No-ops, and commands: the export holds the collections as they are.
+            "c" => self.replay_command(o).await?,
+            // No-ops.
             _ => {}
         }
         Ok(())
     }
+
+    /// Applies a command entry (`ns` is `<db>.$cmd`). A dropped collection is emptied,
+    /// never dropped (a drop would invalidate the feed's change stream); indexes and
+    /// options come from the export, so index commands need nothing here.
+    async fn replay_command(&self, o: &Document) -> Result<()> {
+        if let Ok(name) = o.get_str("create") {
+            match self.db.create_collection(name).await {
+                Ok(()) => {}
+                // NamespaceExists: the export made it already.
+                Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 48) =>
+                    {}
+                Err(e) => return Err(driver(e)),
+            }
+        } else if let Ok(name) = o.get_str("drop") {
+            self.db
+                .collection::<Document>(name)
+                .delete_many(doc! {})
+                .await
+                .map_err(driver)?;
+        } else if o.contains_key("dropDatabase") {
+            for spec in self.collections().await? {
+                let name = spec.get_str("name").map_err(bad)?;
+                self.db
+                    .collection::<Document>(name)
+                    .delete_many(doc! {})
+                    .await
+                    .map_err(driver)?;
+            }
+        } else if !o.contains_key("createIndexes") && !o.contains_key("dropIndexes") {
+            tracing::warn!(command = ?o.keys().next(), "an oplog command that recovery does not replay");
+        }
+        Ok(())
+    }
+}
+
+/// The operations an oplog entry stands for: itself, or, for a transaction (MongoDB logs
+/// one `c` entry in `admin.$cmd` whose `o.applyOps` lists the transaction's operations),
+/// each operation, stamped with the transaction's optime. Nested `applyOps` are opened
+/// too.
+fn flattened(entry: Document) -> Vec<Document> {
+    let ops = match (entry.get_str("op"), entry.get_document("o")) {
+        (Ok("c"), Ok(o)) => o.get_array("applyOps").ok().cloned(),
+        _ => None,
+    };
+    let Some(ops) = ops else {
+        return vec![entry];
+    };
+    let ts = entry.get("ts").cloned();
+    ops.into_iter()
+        .filter_map(|op| match op {
+            Bson::Document(mut op) => {
+                if let Some(ts) = &ts {
+                    op.insert("ts", ts.clone());
+                }
+                Some(op)
+            }
+            _ => None,
+        })
+        .flat_map(flattened)
+        .collect()
 }
 
 /// Documents per exported collection at the consistent point: the export's `_id`s, with
@@ -309,6 +370,17 @@ async fn counts_at_the_point(dir: &Path, prefix: &str) -> Result<BTreeMap<String
         let (Ok(op), Ok(ns)) = (entry.get_str("op"), entry.get_str("ns")) else {
             continue;
         };
+        if op == "c" {
+            let o = entry.get_document("o").map_err(bad)?;
+            if let Ok(name) = o.get_str("create") {
+                ids.entry(name.to_owned()).or_default();
+            } else if let Ok(name) = o.get_str("drop") {
+                ids.entry(name.to_owned()).or_default().clear();
+            } else if o.contains_key("dropDatabase") {
+                ids.values_mut().for_each(std::collections::HashSet::clear);
+            }
+            continue;
+        }
         let Some(set) = ns.strip_prefix(prefix).and_then(|c| ids.get_mut(c)) else {
             continue;
         };
@@ -479,13 +551,15 @@ impl StoreBackup for MongoBackup {
             .await
             .map_err(driver)?;
         while let Some(entry) = cursor.try_next().await.map_err(driver)? {
-            if !entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
-                continue;
+            for entry in flattened(entry) {
+                if !entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
+                    continue;
+                }
+                let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
+                out.write_all(raw.as_bytes())
+                    .await
+                    .map_err(|e| io("writing", &path, e))?;
             }
-            let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
-            out.write_all(raw.as_bytes())
-                .await
-                .map_err(|e| io("writing", &path, e))?;
         }
         out.flush().await.map_err(|e| io("writing", &path, e))?;
         mark.counts = counts_at_the_point(dir, &prefix).await?;
@@ -500,7 +574,20 @@ impl StoreBackup for MongoBackup {
         let end = optime_of(&part.position)?;
         let mut indexes = Vec::new();
         for name in part.counts.keys() {
-            indexes.push((name.clone(), self.load(dir, name).await?));
+            if tokio::fs::try_exists(dir.join(format!("{name}.metadata.json")))
+                .await
+                .unwrap_or(false)
+            {
+                indexes.push((name.clone(), self.load(dir, name).await?));
+            } else {
+                // Created after the export started: the oplog slice creates and fills it,
+                // over whatever it holds now.
+                self.db
+                    .collection::<Document>(name)
+                    .delete_many(doc! {})
+                    .await
+                    .map_err(driver)?;
+            }
         }
         let path = dir.join(OPLOG_FILE);
         for raw in read_documents(&path).await? {
@@ -584,10 +671,12 @@ impl StoreBackup for MongoBackup {
         while let Some(entry) = cursor.try_next().await.map_err(driver)? {
             let ts = entry.get_timestamp("ts").map_err(bad)?;
             newest = ts;
-            if entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
-                first.get_or_insert(ts);
-                let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
-                bytes.extend_from_slice(raw.as_bytes());
+            for entry in flattened(entry) {
+                if entry.get_str("ns").is_ok_and(|ns| ns.starts_with(&prefix)) {
+                    first.get_or_insert(ts);
+                    let raw = RawDocumentBuf::from_document(&entry).map_err(bad)?;
+                    bytes.extend_from_slice(raw.as_bytes());
+                }
             }
         }
         if let Some(first) = first {
@@ -782,4 +871,44 @@ fn optime_of(position: &serde_json::Value) -> Result<Timestamp> {
         time: time as u32,
         increment: increment as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flattened;
+    use mongodb::bson::{doc, Timestamp};
+
+    #[test]
+    fn a_transaction_is_replayed_as_its_operations_at_its_optime() {
+        let ts = Timestamp {
+            time: 1_700_000_000,
+            increment: 4,
+        };
+        let entry = doc! {
+            "op": "c", "ns": "admin.$cmd", "ts": ts,
+            "o": {"applyOps": [
+                {"op": "i", "ns": "shop.products", "o": {"_id": 1, "name": "lamp"}},
+                {"op": "u", "ns": "shop.products", "o": {"$v": 2, "diff": {"u": {"name": "LAMP"}}}, "o2": {"_id": 1}},
+                {"op": "c", "ns": "admin.$cmd", "o": {"applyOps": [
+                    {"op": "d", "ns": "shop.reviews", "o": {"_id": 9}},
+                ]}},
+            ]},
+        };
+        let ops = flattened(entry);
+        let kinds: Vec<(&str, &str)> = ops
+            .iter()
+            .map(|op| (op.get_str("op").unwrap(), op.get_str("ns").unwrap()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("i", "shop.products"),
+                ("u", "shop.products"),
+                ("d", "shop.reviews")
+            ]
+        );
+        assert!(ops.iter().all(|op| op.get_timestamp("ts") == Ok(ts)));
+        let plain = doc! {"op": "i", "ns": "shop.products", "o": {"_id": 2}};
+        assert_eq!(flattened(plain.clone()), vec![plain]);
+    }
 }

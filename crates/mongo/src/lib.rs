@@ -35,6 +35,7 @@ mod order_queue;
 pub mod query;
 mod reviews;
 pub mod schema;
+mod snapshot;
 mod suppliers;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
@@ -45,6 +46,7 @@ pub use customers::CUSTOMERS;
 pub use order_queue::ORDER_QUEUE;
 pub use query::SearchMode;
 pub use reviews::REVIEWS;
+pub use snapshot::{MongoSnapshot, SNAPSHOT_ARCHIVE, SNAPSHOT_DATA};
 
 use emporium_domain::{Error, Result};
 use mongodb::bson::{doc, Document};

@@ -45,6 +45,7 @@ mod reconcile;
 mod reports;
 mod rows;
 mod saga_log;
+mod snapshot;
 mod stock;
 mod warehouses;
 
@@ -52,3 +53,4 @@ pub use backup::{PgBackRest, PgBackRestConfig, COUNTED_TABLES};
 pub use ledger::{
     migrate_database, migrations_digest, FeedWakeup, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
 };
+pub use snapshot::PgSnapshot;

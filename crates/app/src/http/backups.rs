@@ -1,5 +1,5 @@
-//! `/api/admin/backup`, `/restore` and `/backup-logs`: backups of both stores as jobs
-//! (ADR 0015). The write routes answer 202 with the job and its `Location`; the job runs
+//! `/api/admin/backup`, `/restore`, `/pitr`, `/snapshot` and `/backup-logs`: backups,
+//! recoveries and snapshots of both stores as jobs (ADR 0015, ADR 0024). The write routes answer 202 with the job and its `Location`; the job runs
 //! on, one at a time (a second one gets 409 `conflict` naming the running job).
 
 use super::admin::AdminActor;
@@ -26,6 +26,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/pitr")
             .route(web::post().to(start_pitr))
+            .default_service(super::not_allowed("POST")),
+    )
+    .service(
+        web::resource("/snapshot")
+            .route(web::post().to(start_snapshot))
             .default_service(super::not_allowed("POST")),
     )
     .service(
@@ -151,6 +156,29 @@ pub async fn start_pitr(
     let job = state
         .backups
         .start(actor(&req), JobRequest::Pitr(to))
+        .await?;
+    Ok(accepted(job))
+}
+
+/// Copies the data directory of every store to one consistent point (ADR 0024): a
+/// PostgreSQL copy under a backup label with the WAL that reaches the point, and MongoDB's
+/// data directory under `fsyncLock` (or the test server's own archive). For stores that
+/// run on this host; RUNBOOK.md says how to start from a snapshot.
+#[utoipa::path(post, path = "/api/admin/snapshot", tag = "operations",
+    responses(
+        (status = 202, body = JobResponse, description = "the snapshot job; `Location` names its log entry",
+            headers(("Location" = String, description = "/api/admin/backup-logs/{id}"))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a job is running (`error.job_id`), or a store's data directory is not on this host"),
+        (status = 503, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn start_snapshot(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let job = state
+        .backups
+        .start(actor(&req), JobRequest::Snapshot)
         .await?;
     Ok(accepted(job))
 }

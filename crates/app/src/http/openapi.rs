@@ -33,7 +33,7 @@ use utoipa::{Modify, OpenApi};
         reports::supplier_performance,
         feed::feed,
         health::health, admin::list_sagas, admin::audit_log,
-        backups::start_backup, backups::start_restore, backups::start_pitr, backups::backup_logs, backups::backup_log,
+        backups::start_backup, backups::start_restore, backups::start_pitr, backups::start_snapshot, backups::backup_logs, backups::backup_log,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,

@@ -503,90 +503,415 @@ pub async fn pitr_needs_a_log(app: &TestApp) {
     assert_eq!(status, StatusCode::OK);
 }
 
-/// The newcomer's path (issue 10, part 7): `scripts/dev-services.sh up --private DIR` starts
-/// a backup-ready stack and prints its variables; with them `emporium migrate`, `backup`
-/// and `restore` work with nothing else set up; `down --private DIR` stops it.
-pub async fn the_private_stack_backs_up_and_restores() {
-    /// Stops the stack even when an assertion fails halfway (dropped before the folder).
-    struct Down(std::path::PathBuf, std::path::PathBuf);
-    impl Drop for Down {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("bash")
-                .arg(&self.0)
-                .args(["down", "--private"])
-                .arg(&self.1)
-                .output();
-        }
+/// A private, backup-ready stack of the test's own, started by `scripts/dev-services.sh up
+/// --private DIR` (the newcomer's path, issue 10 part 7), with the variables it printed.
+/// Stopped when dropped, even when an assertion fails halfway.
+struct PrivateStack {
+    script: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    // Dropped after the stack is stopped (fields drop in order, after `Drop::drop`).
+    dir: crate::helpers::TempDir,
+}
+
+impl Drop for PrivateStack {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(&self.script)
+            .args(["down", "--private"])
+            .arg(&self.dir.0)
+            .output();
     }
-    let dir = crate::helpers::TempDir::new("emporium-private-stack");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = root.join("scripts/dev-services.sh");
-    let _down = Down(script.clone(), dir.0.clone());
-    let up = tokio::process::Command::new("bash")
-        .arg(&script)
-        .args(["up", "--private"])
-        .arg(&dir.0)
-        .output()
-        .await
-        .expect("dev-services.sh runs");
-    let exports = String::from_utf8_lossy(&up.stdout).into_owned();
-    assert!(
-        up.status.success(),
-        "{exports}{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let env: Vec<(String, String)> = exports
+}
+
+/// The `export NAME=value` lines a script printed.
+fn exports(stdout: &str) -> Vec<(String, String)> {
+    stdout
         .lines()
         .filter_map(|l| l.strip_prefix("export "))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    assert!(
-        env.iter()
-            .any(|(k, _)| k == "EMPORIUM_BACKUP_PGBACKREST_STANZA"),
-        "{exports}"
-    );
-    let emporium = |args: &'static [&'static str]| {
-        let env = env.clone();
-        async move {
-            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
-                .args(args)
-                .envs(env)
-                .env("RUST_LOG", "warn")
-                .output()
+        .collect()
+}
+
+impl PrivateStack {
+    async fn up() -> PrivateStack {
+        let dir = crate::helpers::TempDir::new("emporium-private-stack");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut stack = PrivateStack {
+            script: root.join("scripts/dev-services.sh"),
+            env: Vec::new(),
+            dir,
+        };
+        let up = stack.script(&["up", "--private"], &[]).await;
+        stack.env = exports(&up);
+        assert!(
+            stack
+                .env
+                .iter()
+                .any(|(k, _)| k == "EMPORIUM_BACKUP_PGBACKREST_STANZA"),
+            "{up}"
+        );
+        stack
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("the stack prints {name}"))
+    }
+
+    /// Runs `dev-services.sh <args> DIR <more>`, expecting success; its stdout.
+    async fn script(&self, args: &[&str], more: &[&str]) -> String {
+        let output = tokio::process::Command::new("bash")
+            .arg(&self.script)
+            .args(args)
+            .arg(&self.dir.0)
+            .args(more)
+            .output()
+            .await
+            .expect("dev-services.sh runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "dev-services.sh {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// Runs `emporium <args>` with the stack's variables, expecting success; its stdout.
+    async fn emporium(&self, args: &[&str]) -> String {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+            .args(args)
+            .envs(self.env.clone())
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("emporium runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "emporium {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// `emporium serve` on the stack, on a free port, once it answers `/api/health`.
+    async fn serve(&self) -> Serving {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+            .arg("serve")
+            .envs(self.env.clone())
+            .env("EMPORIUM_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "EMPORIUM_ADMIN_TOKENS",
+                format!("ops:write:{}", crate::helpers::ADMIN_TOKEN),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("emporium serve starts");
+        let serving = Serving {
+            _child: child,
+            base: format!("http://127.0.0.1:{port}/api"),
+            client: reqwest::Client::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(r) = serving
+                .client
+                .get(format!("{}/health", serving.base))
+                .send()
                 .await
-                .expect("emporium runs");
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            {
+                if r.status() == StatusCode::OK {
+                    return serving;
+                }
+            }
             assert!(
-                output.status.success(),
-                "emporium {args:?}: {stdout}{}",
-                String::from_utf8_lossy(&output.stderr)
+                std::time::Instant::now() < deadline,
+                "the server did not become healthy"
             );
-            stdout
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-    };
-    emporium(&["migrate"]).await;
+    }
+}
+
+/// The `emporium` binary serving a private stack; killed when dropped.
+struct Serving {
+    _child: tokio::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Serving {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// The newcomer's path (issue 10, part 7): `scripts/dev-services.sh up --private DIR` starts
+/// a backup-ready stack and prints its variables; with them `emporium migrate`, `backup`
+/// and `restore` work with nothing else set up; `down --private DIR` stops it.
+pub async fn the_private_stack_backs_up_and_restores() {
+    let stack = PrivateStack::up().await;
+    stack.emporium(&["migrate"]).await;
     let backup: Value =
-        serde_json::from_str(&emporium(&["backup", "--type", "incremental"]).await).unwrap();
+        serde_json::from_str(&stack.emporium(&["backup", "--type", "incremental"]).await).unwrap();
     assert_eq!(backup["status"], "succeeded", "{backup:#}");
     assert!(
         backup["positions"]["postgres"]["backup_label"].is_string(),
         "{backup:#}"
     );
-    let restore: Value = serde_json::from_str(&emporium(&["restore"]).await).unwrap();
+    let restore: Value = serde_json::from_str(&stack.emporium(&["restore"]).await).unwrap();
     assert_eq!(restore["status"], "succeeded", "{restore:#}");
     assert_eq!(restore["request"]["backup_id"], backup["id"]);
     assert_eq!(restore["verification"]["counts_match"], true, "{restore:#}");
-    let down = tokio::process::Command::new("bash")
-        .arg(&script)
-        .args(["down", "--private"])
-        .arg(&dir.0)
-        .output()
-        .await
-        .expect("dev-services.sh runs");
+    stack.script(&["down", "--private"], &[]).await;
+}
+
+/// The seed's disaster simulation (issue 10, part 5; RUNBOOK.md "Store lost: restore from
+/// a snapshot"): a snapshot of both stores' data directories is taken over HTTP while the
+/// shop runs; both data directories are then deleted; `dev-services.sh restore-snapshot`
+/// puts the snapshot's back, and the shop serves again with everything up to the snapshot
+/// and nothing after it, the ledger reconciling clean and new orders taken.
+pub async fn a_snapshot_brings_the_shop_back_after_its_data_directories_are_lost() {
+    let stack = PrivateStack::up().await;
+    stack.emporium(&["migrate"]).await;
+    let server = stack.serve().await;
+    let sku = crate::helpers::unique_sku();
+    let (status, kept) = server
+        .call(
+            Method::POST,
+            "/products",
+            Some(
+                json!({"sku": sku, "name": "Snapshot keeper kettle", "category": "kitchen",
+                        "price": "30.00", "stock": 10}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let kept_id = id(&kept);
+    let order_body = |customer: &str, quantity: u32| {
+        json!({"customer_id": customer, "items": [{"product_id": kept_id, "quantity": quantity}],
+               "payment": {"method": "card", "token": "tok_visa"}})
+    };
+    let (status, before) = server
+        .call(Method::POST, "/orders", Some(order_body("cust-before", 3)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{before}");
+    assert!(before["total"].is_string(), "{before}");
+
+    let (status, job) = server.call(Method::POST, "/admin/snapshot", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], "snapshot");
+    let job_id = id(&job);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let snapshot = loop {
+        let (_, job) = server
+            .call(Method::GET, &format!("/admin/backup-logs/{job_id}"), None)
+            .await;
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(snapshot["status"], "succeeded", "{snapshot:#}");
     assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
+        snapshot["positions"]["postgres"]["lsn"].is_string(),
+        "{snapshot:#}"
     );
+    assert!(
+        snapshot["positions"]["mongodb"]["optime"].is_object(),
+        "{snapshot:#}"
+    );
+    assert!(snapshot["size_bytes"].as_u64() > Some(0), "{snapshot:#}");
+
+    // Written after the snapshot: gone after the disaster.
+    let (status, lost) = server
+        .call(
+            Method::POST,
+            "/products",
+            Some(
+                json!({"sku": crate::helpers::unique_sku(), "name": "Lost lamp",
+                        "category": "lighting", "price": "5.00", "stock": 4}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lost}");
+    let (status, after) = server
+        .call(Method::POST, "/orders", Some(order_body("cust-after", 2)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{after}");
+    drop(server);
+
+    // The disaster: both data directories are gone.
+    stack.script(&["down", "--private"], &[]).await;
+    std::fs::remove_dir_all(stack.dir.0.join("postgres/data")).expect("PostgreSQL data deleted");
+    std::fs::remove_dir_all(stack.dir.0.join("mongo")).expect("MongoDB data deleted");
+    let snapshot_dir = std::path::Path::new(stack.var("EMPORIUM_BACKUP_DIR"))
+        .join("snapshots")
+        .join(&job_id);
+    let restored = stack
+        .script(
+            &["restore-snapshot", "--private"],
+            &[snapshot_dir.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(
+        exports(&restored),
+        stack.env,
+        "the same stack, on the same ports"
+    );
+
+    let server = stack.serve().await;
+    let (status, product) = server
+        .call(Method::GET, &format!("/products/{kept_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{product}");
+    assert_eq!(
+        product["stock"], 7,
+        "10 less the 3 ordered before: {product}"
+    );
+    let (status, order) = server
+        .call(Method::GET, &format!("/orders/{}", id(&before)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["total"], before["total"]);
+    let (status, _) = server
+        .call(Method::GET, &format!("/products/{}", id(&lost)), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "written after the snapshot");
+    let (status, _) = server
+        .call(Method::GET, &format!("/orders/{}", id(&after)), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "placed after the snapshot");
+    // The log of the snapshot itself lives outside the stores: it survived.
+    let (status, entry) = server
+        .call(Method::GET, &format!("/admin/backup-logs/{job_id}"), None)
+        .await;
+    assert_eq!(
+        (status, &entry["status"]),
+        (StatusCode::OK, &json!("succeeded"))
+    );
+    // The shop takes orders again (PostgreSQL left recovery and was promoted).
+    let (status, again) = server
+        .call(Method::POST, "/orders", Some(order_body("cust-again", 1)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    drop(server);
+    let report: Value = serde_json::from_str(&stack.emporium(&["reconcile"]).await).unwrap();
+    assert_eq!(report["findings"], json!([]), "{report:#}");
+}
+
+/// The embedded default snapshots too: its state, at the consistent point, in the
+/// snapshot's folder with a manifest; a snapshot is never offered to a restore.
+pub async fn the_memory_set_snapshots_its_state(app: &TestApp, dir: &std::path::Path) {
+    let ((status, _), _) = app
+        .admin_as(READ_TOKEN, Method::POST, "/admin/snapshot", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a read token cannot snapshot"
+    );
+    app.product("Snapshot mug", "kitchen", "7.50", 3).await;
+    let job_id = start(app, "/admin/snapshot", json!(null), "snapshot").await;
+    let job = succeeded(app, &job_id).await;
+    assert!(job["positions"]["memory"].is_object(), "{job:#}");
+    let folder = dir.join("snapshots").join(&job_id);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).expect("manifest"))
+            .unwrap();
+    let files = manifest["stores"]["memory"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{manifest:#}");
+    assert!(
+        manifest["stores"]["memory"]["counts"]["products"].as_u64() >= Some(1),
+        "{manifest:#}"
+    );
+    // Not a backup: a restore finds none.
+    let ((status, body), _) = app
+        .admin(Method::POST, "/admin/restore", Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// A job left `running` by a process that was killed is marked failed when a server starts
+/// on the same backup log, saying it was interrupted and where; a job of another host is
+/// left alone; and the interrupted job blocks nothing.
+pub async fn a_job_whose_process_is_gone_is_marked_failed(dir: &std::path::Path) {
+    use emporium_domain::model::{Job, JobKind};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let left = |runner: String| {
+        let mut job = Job::start(
+            JobKind::Restore,
+            Some("ops".into()),
+            json!({"force": false}),
+        );
+        job.runner = Some(runner);
+        job.step = Some("2/4: restoring postgres".into());
+        let path = dir.join("jobs").join(format!("{}.json", job.id));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&job).unwrap()).unwrap();
+        job.id.to_string()
+    };
+    // No process has a pid this large (Linux caps pids at 4,194,304).
+    let killed = left(format!("{host}:99999999"));
+    let elsewhere = left("another-host.example:1".into());
+
+    let restarted = crate::helpers::spawn_memory_on_backup_dir(dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let job = loop {
+        let ((status, job), _) = restarted
+            .admin(Method::GET, &format!("/admin/backup-logs/{killed}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {job:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("interrupted") && error.contains("2/4: restoring postgres"),
+        "{job:#}"
+    );
+    assert!(job["finished_at"].is_string(), "{job:#}");
+    let ((_, other), _) = restarted
+        .admin(
+            Method::GET,
+            &format!("/admin/backup-logs/{elsewhere}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        other["status"], "running",
+        "another host's job is its own business"
+    );
+    let job_id = start(&restarted, "/admin/backup", json!({}), "backup").await;
+    succeeded(&restarted, &job_id).await;
 }

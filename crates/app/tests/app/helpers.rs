@@ -69,6 +69,20 @@ pub async fn spawn_memory_with_backups(
     (spawn_with(backend, vec![Box::new(dir)], options), path)
 }
 
+/// Another server on the memory set whose backups and backup log are in `dir` (which the
+/// caller keeps): what a restarted server finds there.
+pub fn spawn_memory_on_backup_dir(dir: &std::path::Path) -> TestApp {
+    let gateway = emporium_memory::TestPaymentGateway::default();
+    let backend = Backend::assemble(None, None, std::sync::Arc::new(gateway));
+    let options = AppOptions {
+        admin_tokens: admin_tokens(),
+        recovery: None,
+        backup_dir: Some(dir.to_path_buf()),
+        ..AppOptions::default()
+    };
+    spawn_with(backend, Vec::new(), options)
+}
+
 /// The real stores with backups on: a private PostgreSQL cluster archiving its WAL into a
 /// pgBackRest repository of its own, and a fresh MongoDB database; backups in a folder of
 /// the test's own.

@@ -186,6 +186,23 @@ async fn private_stack_backs_up_and_restores() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_stack_comes_back_from_a_snapshot_after_losing_its_data() {
+    backups::a_snapshot_brings_the_shop_back_after_its_data_directories_are_lost().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_job_of_a_killed_process_is_marked_failed() {
+    let (_app, dir) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
+    backups::a_job_whose_process_is_gone_is_marked_failed(&dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_snapshot_of_the_whole_state() {
+    let (app, dir) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
+    backups::the_memory_set_snapshots_its_state(&app, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_pitr_needs_a_log() {
     let (app, _) = helpers::spawn_memory_with_backups(std::time::Duration::ZERO).await;
     backups::pitr_needs_a_log(&app).await;

@@ -62,6 +62,21 @@ pub struct Job {
     pub request: Value,
     /// The current step, while it runs.
     pub step: Option<String>,
+    /// The process running it, `host:pid`: a job left `running` by a process that is gone
+    /// was interrupted ([`Job::interrupted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+}
+
+/// `host:pid` of this process.
+fn this_runner() -> String {
+    format!("{}:{}", this_host(), std::process::id())
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 impl Job {
@@ -80,7 +95,25 @@ impl Job {
             error: None,
             request,
             step: None,
+            runner: Some(this_runner()),
         }
+    }
+
+    /// Whether this job says it runs, but the process running it on this host is gone
+    /// (Linux: no `/proc/<pid>`). Jobs of other hosts, and of this process, are not judged.
+    pub fn interrupted(&self) -> bool {
+        if self.status != JobStatus::Running {
+            return false;
+        }
+        let Some((host, pid)) = self.runner.as_deref().and_then(|r| r.rsplit_once(':')) else {
+            return false;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            return false;
+        };
+        host == this_host()
+            && pid != std::process::id()
+            && !std::path::Path::new("/proc").join(pid.to_string()).exists()
     }
 
     /// Marks the job finished: succeeded without an error, failed with one.

@@ -18,7 +18,7 @@ use crate::model::{
     BackupType, Job, JobId, JobKind, Manifest, Page, PageRequest, SagaState, StoreManifest,
     Timestamp,
 };
-use crate::ports::{BackupRepository, JobLog, StoreBackup, Stores};
+use crate::ports::{BackupRepository, JobLog, StoreBackup, StoreSnapshot, Stores};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -26,6 +26,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, OwnedRwLockReadGuard, RwLock};
+
+/// The longest a recovery request waits for every store's log to be archived up to now
+/// (the end of its window) before answering 503: the request waits for it, the job does not.
+pub const WINDOW_WAIT: Duration = Duration::from_secs(15);
 
 /// The longest the consistent point waits for writes in flight to finish.
 pub const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,6 +132,8 @@ pub enum JobRequest {
     Restore(RestoreRequest),
     /// Recover every store to one moment.
     Pitr(Timestamp),
+    /// Copy every store's data directory to one consistent point (ADR 0024).
+    Snapshot,
 }
 
 /// A request once checked: what the job works from.
@@ -135,6 +141,64 @@ enum Plan {
     Backup(BackupType),
     Restore(Manifest),
     Pitr(Manifest, Timestamp),
+    Snapshot,
+}
+
+/// The two jobs that copy every store to one consistent point, with writes paused only
+/// for the point itself: a backup (each store's backup tool) and a snapshot (each store's
+/// data directory).
+#[derive(Clone, Copy)]
+enum Copying {
+    Backup(BackupType),
+    Snapshot,
+}
+
+/// One store's part in a [`Copying`] job.
+enum Part<'a> {
+    Backup(&'a dyn StoreBackup, BackupType),
+    Snapshot(&'a dyn StoreSnapshot),
+}
+
+impl Part<'_> {
+    fn store(&self) -> &'static str {
+        match self {
+            Part::Backup(store, _) => store.store(),
+            Part::Snapshot(store) => store.store(),
+        }
+    }
+
+    async fn base(&self, dir: &std::path::Path) -> Result<()> {
+        match self {
+            Part::Backup(store, kind) => store.base(dir, *kind).await,
+            Part::Snapshot(store) => store.begin(dir).await,
+        }
+    }
+
+    async fn mark(&self, dir: &std::path::Path, label: &str) -> Result<crate::model::Mark> {
+        match self {
+            Part::Backup(store, _) => store.mark(label).await,
+            Part::Snapshot(store) => store.point(dir, label).await,
+        }
+    }
+
+    /// The tool and the bytes kept outside the job's directory.
+    async fn seal(
+        &self,
+        dir: &std::path::Path,
+        mark: &mut crate::model::Mark,
+    ) -> Result<(String, u64)> {
+        match self {
+            Part::Backup(store, _) => store.seal(dir, mark).await,
+            Part::Snapshot(store) => Ok((store.complete(dir, mark).await?, 0)),
+        }
+    }
+
+    async fn abandon(&self) {
+        match self {
+            Part::Backup(store, _) => store.abandon().await,
+            Part::Snapshot(store) => store.abandon().await,
+        }
+    }
 }
 
 /// How a restore may be asked for.
@@ -148,6 +212,7 @@ pub struct RestoreRequest {
 
 struct Inner {
     stores: Vec<Arc<dyn StoreBackup>>,
+    snapshots: Vec<Arc<dyn StoreSnapshot>>,
     repository: Arc<dyn BackupRepository>,
     log: Arc<dyn JobLog>,
     gate: Arc<WriteGate>,
@@ -185,6 +250,7 @@ impl BackupService {
         BackupService {
             inner: Arc::new(Inner {
                 stores,
+                snapshots: Vec::new(),
                 repository,
                 log,
                 gate,
@@ -200,6 +266,15 @@ impl BackupService {
     pub fn with_listener(mut self, listener: Arc<dyn RestoreListener>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.listeners.push(listener);
+        }
+        self
+    }
+
+    /// Sets the stores a snapshot copies. Only before the service is shared; without them
+    /// a snapshot is refused.
+    pub fn with_snapshots(mut self, snapshots: Vec<Arc<dyn StoreSnapshot>>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.snapshots = snapshots;
         }
         self
     }
@@ -261,6 +336,10 @@ impl BackupService {
                 let asked = json!({ "to": to, "backup_id": base.id });
                 (JobKind::Pitr, asked, Plan::Pitr(base, to))
             }
+            JobRequest::Snapshot => {
+                self.snapshottable().await?;
+                (JobKind::Snapshot, json!({}), Plan::Snapshot)
+            }
         };
         let (job, slot) = self.claim(kind, actor, asked).await?;
         Ok((job, slot, plan))
@@ -268,9 +347,42 @@ impl BackupService {
 
     async fn execute(&self, job: Job, plan: Plan) -> Job {
         match plan {
-            Plan::Backup(kind) => self.run_backup(job, kind).await,
+            Plan::Backup(kind) => self.run_copy(job, Copying::Backup(kind)).await,
+            Plan::Snapshot => self.run_copy(job, Copying::Snapshot).await,
             Plan::Restore(manifest) => self.run_restore(job, manifest).await,
             Plan::Pitr(base, to) => self.run_pitr(job, base, to).await,
+        }
+    }
+
+    /// Marks as failed every job the log says is running whose process on this host is
+    /// gone (killed mid-job): otherwise it would say `running` forever, and nobody would
+    /// check the stores it was changing. Called when a server or the CLI starts; returns
+    /// how many it settled.
+    pub async fn settle_interrupted(&self) -> Result<usize> {
+        let mut settled = 0;
+        let mut offset = 0;
+        loop {
+            let page = self
+                .inner
+                .log
+                .list(PageRequest { limit: 500, offset })
+                .await?;
+            for mut job in page.items.iter().filter(|j| j.interrupted()).cloned() {
+                tracing::warn!(job = %job.id, kind = ?job.kind, runner = ?job.runner, step = ?job.step,
+                    "a job was interrupted: its process is gone");
+                let step = job.step.clone().unwrap_or_default();
+                job.finish(Some(format!(
+                    "interrupted: the process running it ({}) stopped during \"{step}\"; \
+                     check the stores (emporium reconcile) and run the job again",
+                    job.runner.as_deref().unwrap_or("?")
+                )));
+                self.inner.log.save(&job).await?;
+                settled += 1;
+            }
+            if page.items.len() < 500 {
+                return Ok(settled);
+            }
+            offset += 500;
         }
     }
 
@@ -333,10 +445,21 @@ impl BackupService {
         // Every log is archived up to this moment (the window's end at most), then each
         // store says until when it can recover.
         let mut until = crate::model::now();
-        self.archive_logs().await?;
+        let behind = |e| {
+            Error::Unavailable(format!(
+                "the stores' logs are not archived up to now within {} s ({e}): check archiving, then ask again",
+                WINDOW_WAIT.as_secs()
+            ))
+        };
+        tokio::time::timeout(WINDOW_WAIT, self.archive_logs())
+            .await
+            .map_err(behind)??;
         for store in &self.inner.stores {
             let archive = self.inner.repository.archive_dir(store.store()).await?;
-            match store.recoverable_until(&archive).await? {
+            let recoverable = tokio::time::timeout(WINDOW_WAIT, store.recoverable_until(&archive))
+                .await
+                .map_err(behind)??;
+            match recoverable {
                 Some(at) => until = until.min(at),
                 None => {
                     return Err(outside(
@@ -442,6 +565,19 @@ impl BackupService {
         Ok((job, slot))
     }
 
+    /// Every store can be snapshotted here (its data directory is on this host).
+    async fn snapshottable(&self) -> Result<()> {
+        if self.inner.snapshots.is_empty() {
+            return Err(Error::Conflict(
+                "snapshots are not configured on this server".into(),
+            ));
+        }
+        for store in &self.inner.snapshots {
+            store.ready().await?;
+        }
+        Ok(())
+    }
+
     async fn restorable(&self, request: &RestoreRequest) -> Result<Manifest> {
         let repository = &self.inner.repository;
         let manifest = match request.backup_id {
@@ -512,34 +648,56 @@ impl BackupService {
         job
     }
 
-    #[tracing::instrument(name = "backup", skip(self, job), fields(job = %job.id))]
-    async fn run_backup(&self, mut job: Job, kind: BackupType) -> Job {
-        let outcome = self.backup_steps(&mut job, kind).await;
+    fn parts(&self, copying: Copying) -> Vec<Part<'_>> {
+        match copying {
+            Copying::Backup(kind) => self
+                .inner
+                .stores
+                .iter()
+                .map(|s| Part::Backup(s.as_ref(), kind))
+                .collect(),
+            Copying::Snapshot => self
+                .inner
+                .snapshots
+                .iter()
+                .map(|s| Part::Snapshot(s.as_ref()))
+                .collect(),
+        }
+    }
+
+    #[tracing::instrument(name = "copy", skip(self, job, copying), fields(job = %job.id, kind = ?job.kind))]
+    async fn run_copy(&self, mut job: Job, copying: Copying) -> Job {
+        let outcome = self.copy_steps(&mut job, copying).await;
         if outcome.is_err() {
-            for store in &self.inner.stores {
-                store.abandon().await;
+            for part in self.parts(copying) {
+                part.abandon().await;
             }
         }
         self.finish(job, outcome).await
     }
 
-    async fn backup_steps(&self, job: &mut Job, kind: BackupType) -> Result<()> {
+    /// A backup or a snapshot: every store's slow part with writes flowing, then every
+    /// store's mark with writes paused (the consistent point), then every store's seal.
+    async fn copy_steps(&self, job: &mut Job, copying: Copying) -> Result<()> {
         let inner = &self.inner;
-        let count = inner.stores.len();
+        let parts = self.parts(copying);
+        let count = parts.len();
+        let what = match copying {
+            Copying::Backup(_) => "base copy",
+            Copying::Snapshot => "copying the data directory",
+        };
         let mut dirs = Vec::with_capacity(count);
-        for (i, store) in inner.stores.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             self.step(
                 job,
-                format!(
-                    "{}/{}: base copy of {}",
-                    i + 1,
-                    count * 2 + 1,
-                    store.store()
-                ),
+                format!("{}/{}: {what} of {}", i + 1, count * 2 + 1, part.store()),
             )
             .await;
-            let dir = inner.repository.store_dir(job.id, store.store()).await?;
-            store.base(&dir, kind).await?;
+            let dir = match copying {
+                Copying::Backup(_) => inner.repository.store_dir(job.id, part.store()).await?,
+                Copying::Snapshot => inner.repository.snapshot_dir(job.id, part.store()).await?,
+            };
+            part.base(&dir).await?;
             dirs.push(dir);
         }
         self.step(
@@ -553,8 +711,8 @@ impl BackupService {
             let _paused = inner.gate.pause().await?;
             let paused = std::time::Instant::now();
             let mut marks = Vec::with_capacity(count);
-            for store in &inner.stores {
-                marks.push(store.mark(&label).await?);
+            for (part, dir) in parts.iter().zip(&dirs) {
+                marks.push(part.mark(dir, &label).await?);
             }
             (marks, crate::model::now(), paused.elapsed())
         };
@@ -565,27 +723,33 @@ impl BackupService {
                 "marks_ms": paused_for.as_secs_f64() * 1000.0,
             }
         }));
-        let mut parts = BTreeMap::new();
-        for (i, (store, (dir, mut mark))) in
-            inner.stores.iter().zip(dirs.iter().zip(marks)).enumerate()
-        {
+        let mut stores = BTreeMap::new();
+        for (i, (part, (dir, mut mark))) in parts.iter().zip(dirs.iter().zip(marks)).enumerate() {
             self.step(
                 job,
                 format!(
                     "{}/{}: sealing {}",
                     count + 2 + i,
                     count * 2 + 1,
-                    store.store()
+                    part.store()
                 ),
             )
             .await;
-            let (tool, external) = store.seal(dir, &mut mark).await?;
-            let files = inner.repository.files(job.id, store.store()).await?;
+            let (tool, external) = part.seal(dir, &mut mark).await?;
+            let files = match copying {
+                Copying::Backup(_) => inner.repository.files(job.id, part.store()).await?,
+                Copying::Snapshot => {
+                    inner
+                        .repository
+                        .snapshot_files(job.id, part.store())
+                        .await?
+                }
+            };
             let size_bytes = files.iter().map(|f| f.size).sum::<u64>() + external;
             job.positions
-                .insert(store.store().to_owned(), mark.position.clone());
-            parts.insert(
-                store.store().to_owned(),
+                .insert(part.store().to_owned(), mark.position.clone());
+            stores.insert(
+                part.store().to_owned(),
                 StoreManifest {
                     position: mark.position,
                     counts: mark.counts,
@@ -597,16 +761,22 @@ impl BackupService {
         }
         let manifest = Manifest {
             id: job.id,
-            backup_type: kind,
+            backup_type: match copying {
+                Copying::Backup(kind) => kind,
+                Copying::Snapshot => BackupType::Full,
+            },
             started_at: job.started_at,
             point,
             duration_ms: (crate::model::now() - job.started_at)
                 .num_milliseconds()
                 .max(0) as u64,
-            stores: parts,
+            stores,
         };
         job.size_bytes = Some(manifest.size_bytes());
-        inner.repository.save_manifest(&manifest).await
+        match copying {
+            Copying::Backup(_) => inner.repository.save_manifest(&manifest).await,
+            Copying::Snapshot => inner.repository.save_snapshot_manifest(&manifest).await,
+        }
     }
 
     #[tracing::instrument(name = "pitr", skip(self, job, base), fields(job = %job.id, backup = %base.id, %to))]
@@ -665,19 +835,7 @@ impl BackupService {
                 json!({ "before": before[store.store()], "after": after, "rolled_back": lost }),
             );
         }
-        for listener in &inner.listeners {
-            listener.restored().await?;
-        }
-        drop(replacing);
-        self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
-            .await;
-        let recovery = RecoveryService::new(inner.ledger.clone())
-            .recover(Duration::ZERO)
-            .await?;
-        let reconcile = ReconciliationService::new(inner.ledger.clone())
-            .check()
-            .await?;
-        let clean = reconcile.is_clean();
+        let settled = self.settle(job, replacing, total).await?;
         let rto_ms = (crate::model::now() - job.started_at)
             .num_milliseconds()
             .max(0);
@@ -689,13 +847,10 @@ impl BackupService {
                 "counts": counts,
             },
             "rto_ms": rto_ms,
-            "recovery": recovery,
-            "reconcile": {
-                "clean": clean,
-                "summary": serde_json::to_value(reconcile.summary).unwrap_or(Value::Null),
-            },
+            "recovery": settled.recovery,
+            "reconcile": settled.reconcile,
         }));
-        if !clean {
+        if !settled.clean {
             return Err(Error::Internal(
                 "recovered, but reconcile reports problems (see verification)".into(),
             ));
@@ -755,30 +910,13 @@ impl BackupService {
                 json!({ "expected": expected, "found": found }),
             );
         }
-        for listener in &inner.listeners {
-            listener.restored().await?;
-        }
-        drop(replacing);
-        self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
-            .await;
-        // No saga of this process runs across a restore; what the point cut in half is
-        // settled now, as after a crash.
-        let recovery = RecoveryService::new(inner.ledger.clone())
-            .recover(Duration::ZERO)
-            .await?;
-        let reconcile = ReconciliationService::new(inner.ledger.clone())
-            .check()
-            .await?;
-        let clean = reconcile.is_clean();
+        let settled = self.settle(job, replacing, total).await?;
         job.verification = Some(json!({
             "checksums": "ok",
             "counts": counts,
             "counts_match": mismatches.is_empty(),
-            "recovery": recovery,
-            "reconcile": {
-                "clean": clean,
-                "summary": serde_json::to_value(reconcile.summary).unwrap_or(Value::Null),
-            },
+            "recovery": settled.recovery,
+            "reconcile": settled.reconcile,
         }));
         if !mismatches.is_empty() {
             return Err(Error::Internal(format!(
@@ -786,11 +924,47 @@ impl BackupService {
                 mismatches.join("; ")
             )));
         }
-        if !clean {
+        if !settled.clean {
             return Err(Error::Internal(
                 "restored, but reconcile reports problems (see verification)".into(),
             ));
         }
         Ok(())
     }
+
+    /// The tail every restore and recovery shares, once the stores hold what they were
+    /// put back to: whatever keeps a copy of them renews it, reads are let in again, the
+    /// sagas the point cut in half are settled (as after a crash: no saga of this process
+    /// runs across a restore) and reconcile checks the result.
+    async fn settle(&self, job: &mut Job, replacing: Replacing, total: usize) -> Result<Settled> {
+        let inner = &self.inner;
+        for listener in &inner.listeners {
+            listener.restored().await?;
+        }
+        drop(replacing);
+        self.step(job, format!("{total}/{total}: settling sagas, reconciling"))
+            .await;
+        let recovery = RecoveryService::new(inner.ledger.clone())
+            .recover(Duration::ZERO)
+            .await?;
+        let reconcile = ReconciliationService::new(inner.ledger.clone())
+            .check()
+            .await?;
+        let clean = reconcile.is_clean();
+        Ok(Settled {
+            recovery: serde_json::to_value(&recovery).unwrap_or(Value::Null),
+            reconcile: json!({
+                "clean": clean,
+                "summary": serde_json::to_value(reconcile.summary).unwrap_or(Value::Null),
+            }),
+            clean,
+        })
+    }
+}
+
+/// What [`BackupService::settle`] found, for the job's verification.
+struct Settled {
+    recovery: Value,
+    reconcile: Value,
+    clean: bool,
 }

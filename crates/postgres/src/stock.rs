@@ -203,34 +203,75 @@ impl StockMove {
         }
     }
 
+    /// What one unit of the move does to `(on_hand, reserved)`.
+    pub fn per_unit(self) -> (i32, i32) {
+        match self {
+            StockMove::Sell => (-1, -1),
+            StockMove::Release => (0, -1),
+            StockMove::Restock => (1, 0),
+        }
+    }
+
     fn delta(self, sku: &str, units: i32) -> Delta<'_> {
-        let (on_hand, reserved) = match self {
-            StockMove::Sell => (-units, -units),
-            StockMove::Release => (0, -units),
-            StockMove::Restock => (units, 0),
-        };
+        let (on_hand, reserved) = self.per_unit();
         Delta {
             sku,
-            on_hand,
-            reserved,
+            on_hand: on_hand * units,
+            reserved: reserved * units,
         }
     }
 }
 
-/// Applies `mv` for `demand` (an order's lines per SKU). Rows are locked in SKU order
-/// first; SKUs whose record no longer exists are skipped. Returns the records changed.
-pub(crate) async fn apply_move(
+/// Applies `mv` for an order's `demand` (its lines per SKU), with its warehouse split moved
+/// in the same statement (one round trip while the SKUs' rows are locked): the totals
+/// first, then, once they are locked, the warehouse rows the order's allocations name.
+/// Several rows are locked in SKU order first; SKUs whose record no longer exists are
+/// skipped. How many warehouse rows moved:
+/// 0 for an order without a split.
+pub(crate) async fn apply_order_move(
     conn: &mut PgConnection,
+    order: uuid::Uuid,
     mv: StockMove,
     demand: &[Demand],
     at: DateTime<Utc>,
-) -> PgResult<Vec<StockLevel>> {
-    // One row needs no locking order: the update locks it.
+) -> PgResult<u64> {
     if demand.len() > 1 {
         select_rows(conn, demand, Lock::ForUpdate).await?;
     }
     let deltas: Vec<_> = demand.iter().map(|d| mv.delta(&d.sku, d.units)).collect();
-    apply(conn, &deltas, at).await
+    let skus: Vec<&str> = deltas.iter().map(|d| d.sku).collect();
+    let on_hand: Vec<i32> = deltas.iter().map(|d| d.on_hand).collect();
+    let reserved: Vec<i32> = deltas.iter().map(|d| d.reserved).collect();
+    let (per_unit_on_hand, per_unit_reserved) = mv.per_unit();
+    // `wh` reads `totals` (through the count), so the `inventory` rows are updated, and
+    // locked, before any `warehouse_stock` row: the lock order of every other statement.
+    let moved: i64 = sqlx::query_scalar(
+        "WITH totals AS ( \
+             UPDATE inventory AS i \
+                SET on_hand = i.on_hand + d.on_hand, reserved = i.reserved + d.reserved, \
+                    version = i.version + 1, updated_at = $4 \
+               FROM UNNEST($1::text[], $2::int4[], $3::int4[]) AS d(sku, on_hand, reserved) \
+              WHERE i.sku = d.sku \
+          RETURNING i.sku), \
+         wh AS ( \
+             UPDATE warehouse_stock w \
+                SET on_hand = w.on_hand + $6 * a.quantity, reserved = w.reserved + $7 * a.quantity \
+               FROM order_allocations a, (SELECT count(*) AS n FROM totals) t \
+              WHERE a.order_id = $5 AND w.sku = a.sku AND w.warehouse_id = a.warehouse_id \
+                AND t.n > 0 \
+          RETURNING 1) \
+         SELECT count(*) FROM wh",
+    )
+    .bind(&skus)
+    .bind(&on_hand)
+    .bind(&reserved)
+    .bind(at)
+    .bind(order)
+    .bind(per_unit_on_hand)
+    .bind(per_unit_reserved)
+    .fetch_one(conn)
+    .await?;
+    Ok(moved as u64)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 
 use crate::error::{Failure, PgResult};
 use crate::rows::{sql_units, StockRow, STOCK_COLUMNS};
-use crate::stock::{Demand, StockMove};
+use crate::stock::Demand;
 use crate::PgLedger;
 use async_trait::async_trait;
 use emporium_domain::model::{
@@ -141,36 +141,11 @@ async fn try_allocate(conn: &mut PgConnection, order: Uuid, demand: &[Demand]) -
     Ok(covered.unwrap_or(true))
 }
 
-/// Applies an order's stock move to the warehouses that serve it, after the totals
-/// moved (the SKUs' `inventory` rows are locked). An order without a split (it predates
-/// one, or was written by hand) lets the default warehouse absorb the move instead.
-pub(crate) async fn move_allocations(
-    conn: &mut PgConnection,
-    order: Uuid,
-    mv: StockMove,
-    demand: &[Demand],
-) -> PgResult<()> {
-    let (on_hand, reserved) = match mv {
-        StockMove::Sell => (-1, -1),
-        StockMove::Release => (0, -1),
-        StockMove::Restock => (1, 0),
-    };
-    let moved = sqlx::query(
-        "UPDATE warehouse_stock w \
-            SET on_hand = w.on_hand + $2 * a.quantity, reserved = w.reserved + $3 * a.quantity \
-           FROM order_allocations a \
-          WHERE a.order_id = $1 AND w.sku = a.sku AND w.warehouse_id = a.warehouse_id",
-    )
-    .bind(order)
-    .bind(on_hand)
-    .bind(reserved)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if moved == 0 {
-        for d in demand {
-            resync_default(conn, &d.sku).await?;
-        }
+/// The stock move of an order without a split (it predates warehouses, or was written by
+/// hand) lands in the default warehouse: it absorbs the totals' difference.
+pub(crate) async fn absorb_unsplit(conn: &mut PgConnection, demand: &[Demand]) -> PgResult<()> {
+    for d in demand {
+        resync_default(conn, &d.sku).await?;
     }
     Ok(())
 }

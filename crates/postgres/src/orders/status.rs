@@ -177,8 +177,9 @@ async fn move_order(
     if let Some(mv) = StockMove::of(from, to) {
         // The lines just read say what to move: no second read of them.
         let demand = stock::demand_of(&order.items);
-        stock::apply_move(conn, mv, &demand, at).await?;
-        crate::warehouses::move_allocations(conn, id, mv, &demand).await?;
+        if stock::apply_order_move(conn, id, mv, &demand, at).await? == 0 {
+            crate::warehouses::absorb_unsplit(conn, &demand).await?;
+        }
     }
     // The outbox rows (`order.updated`, `stock.changed`) are written by triggers.
     Ok(order)

@@ -4,7 +4,9 @@
 #   scripts/dev-services.sh up [--install]   start what is missing, print the variables to export
 #   scripts/dev-services.sh down             stop the MongoDB server started by `up`
 #   scripts/dev-services.sh status           say what runs
-#   scripts/dev-services.sh up --private DIR    a backup-ready stack of its own under DIR
+#   scripts/dev-services.sh up --private DIR [--standby]
+#                                               a backup-ready stack of its own under DIR
+#                                               (--standby: and a streaming standby)
 #   scripts/dev-services.sh down --private DIR  stop it (its data stays in DIR)
 #   scripts/dev-services.sh restore-snapshot --private DIR SNAPSHOT
 #                                               start it again from a snapshot's data directories
@@ -41,7 +43,7 @@ POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/emporium"
 MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -153,7 +155,7 @@ as_owner() {
 }
 
 private_up() {
-  local dir="$1"
+  local dir="$1" standby="${2:-no}"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   ensure_pgbackrest
@@ -161,6 +163,9 @@ private_up() {
   bindir="$(pg_bindir)"
   if [ ! -f "$ports" ]; then
     printf 'PRIVATE_PG_PORT=%s\nPRIVATE_MONGO_PORT=%s\n' "$(free_port)" "$(free_port)" >"$ports"
+  fi
+  if ! grep -q PRIVATE_STANDBY_PORT "$ports"; then
+    printf 'PRIVATE_STANDBY_PORT=%s\n' "$(free_port)" >>"$ports"
   fi
   # shellcheck source=/dev/null
   source "$ports"
@@ -211,6 +216,10 @@ CONF
     psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -qtA -c 'CREATE DATABASE emporium' >/dev/null
   fi
 
+  if [ "$standby" = yes ]; then
+    private_standby_up "$dir" "$bindir"
+  fi
+
   local mongo_pid_file="$dir/mongo.pid" pid
   if [ -f "$mongo_pid_file" ] && pid="$(cat "$mongo_pid_file")" && kill -0 "$pid" 2>/dev/null \
     && ps -p "$pid" -o args= | grep -q secantusd; then
@@ -235,8 +244,44 @@ CONF
   printf 'export EMPORIUM_BACKUP_PG_BINDIR=%s\n' "$bindir"
   printf 'export EMPORIUM_BACKUP_MONGODB_DATA=%s\n' "$dir/mongo"
   if [ "$(id -u)" = 0 ]; then printf 'export EMPORIUM_BACKUP_RUN_AS=postgres\n'; fi
+  if [ -f "$dir/standby/data/PG_VERSION" ]; then
+    printf '%s\n' '# the streaming standby (read-only), as GET /api/admin/replica-status names it: emporium_standby'
+    printf 'export EMPORIUM_POSTGRES_STANDBY_URL=postgres://postgres@127.0.0.1:%s/emporium\n' "$PRIVATE_STANDBY_PORT"
+  fi
   printf '%s\n' '# payments: the test gateway (no money moves)'
   printf 'export EMPORIUM_TEST_GATEWAY=true\n'
+}
+
+# A streaming standby of the private cluster (issue 12): pg_basebackup into
+# DIR/standby/data with a physical slot `emporium_standby` on the primary (so a standby
+# that stops is still seen, as `down`, and its WAL is kept), on its own port.
+private_standby_up() {
+  local dir="$1" bindir="$2" sb="$1/standby"
+  local data="$sb/data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "creating a streaming standby in $data"
+    mkdir -p "$sb/sock"
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$sb"
+    # A slot left by a standby whose folder was removed would refuse -C.
+    psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -qtA -c \
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'emporium_standby' AND NOT active" >/dev/null
+    as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -D "$data" \
+      -X stream -R -C -S emporium_standby -c fast >&2
+    cat >>"$data/postgresql.auto.conf" <<CONF
+port = $PRIVATE_STANDBY_PORT
+unix_socket_directories = '$sb/sock'
+cluster_name = 'emporium_standby'
+archive_mode = off
+CONF
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$sb"
+  fi
+  if as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "private standby already runs on 127.0.0.1:$PRIVATE_STANDBY_PORT"
+  else
+    log "starting the private standby on 127.0.0.1:$PRIVATE_STANDBY_PORT"
+    as_owner "$bindir/pg_ctl" -D "$data" -l "$sb/server.log" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$sb/server.log" >&2; die "the private standby did not start"; }
+  fi
 }
 
 private_down() {
@@ -244,6 +289,10 @@ private_down() {
   [ -d "$dir" ] || die "no private stack in $dir"
   dir="$(cd "$dir" && pwd)"
   local data="$dir/postgres/data" pid
+  if [ -f "$dir/standby/data/postmaster.pid" ]; then
+    log "stopping the private standby"
+    as_owner "$(pg_bindir)/pg_ctl" -D "$dir/standby/data" -m fast -w stop >/dev/null || true
+  fi
   if [ -f "$data/postmaster.pid" ]; then
     log "stopping private PostgreSQL"
     as_owner "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null || true
@@ -355,8 +404,8 @@ cmd_up() {
     case "$1" in
       --install) install=yes ;;
       --private)
-        [ "$#" -eq 2 ] || usage
-        private_up "$2"
+        [ "$#" -eq 2 ] || { [ "$#" -eq 3 ] && [ "$3" = --standby ]; } || usage
+        private_up "$2" "$([ "${3:-}" = --standby ] && echo yes || echo no)"
         return
         ;;
       *) usage ;;

@@ -59,6 +59,10 @@ pub struct Backend {
     pub backups: Vec<Arc<dyn StoreBackup>>,
     /// Each store's side of snapshots: copies of the data directories (ADR 0024).
     pub snapshots: Vec<Arc<dyn emporium_domain::ports::StoreSnapshot>>,
+    /// The catalog's replica set and shards, when the catalog is MongoDB (ADR 0025).
+    pub catalog_topology: Option<Arc<dyn emporium_domain::ports::CatalogTopology>>,
+    /// The ledger's standbys and slots, when the ledger is PostgreSQL (ADR 0025).
+    pub ledger_topology: Option<Arc<dyn emporium_domain::ports::LedgerTopology>>,
     /// The ledger's reports without the fail-fast wrapper and its per-call deadline: for
     /// a fold of a whole loaded history (`emporium seed`), which takes minutes.
     pub unbounded_reports: Arc<dyn emporium_domain::ports::SalesReports>,
@@ -94,6 +98,14 @@ impl Backend {
         ledger: Option<PgLedger>,
         gateway: Arc<dyn PaymentGateway>,
     ) -> Backend {
+        let catalog_topology = catalog.as_ref().map(|c| {
+            Arc::new(emporium_mongo::MongoTopology::new(c.database().clone()))
+                as Arc<dyn emporium_domain::ports::CatalogTopology>
+        });
+        let ledger_topology = ledger.as_ref().map(|l| {
+            Arc::new(emporium_postgres::PgTopology::new(l.pool().clone()))
+                as Arc<dyn emporium_domain::ports::LedgerTopology>
+        });
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
@@ -238,6 +250,8 @@ impl Backend {
             probes,
             backups,
             snapshots,
+            catalog_topology,
+            ledger_topology,
             unbounded_reports,
         }
     }
@@ -293,6 +307,7 @@ impl Backend {
         let mut backend = Backend::assemble(catalog, ledger, gateway);
         backend.backups.extend(pg_backup);
         backend.snapshots.extend(pg_snapshot);
+
         if let Some(db) = mongo_db {
             backend
                 .backups

@@ -33,6 +33,10 @@ pub struct AppState {
     pub feed: std::sync::Arc<crate::feed::FeedHub>,
     /// Backups and restores of both stores, and the write gate they close.
     pub backups: BackupService,
+    /// The catalog's replica set and shards (MongoDB only).
+    pub catalog_topology: Option<std::sync::Arc<dyn emporium_domain::ports::CatalogTopology>>,
+    /// The ledger's standbys (PostgreSQL only).
+    pub ledger_topology: Option<std::sync::Arc<dyn emporium_domain::ports::LedgerTopology>>,
     /// Queue orders while PostgreSQL is unreachable without waiting for `Prefer:
     /// respond-async` (ADR 0016).
     pub queue_orders_when_ledger_down: bool,
@@ -59,6 +63,8 @@ impl AppState {
         let backups = crate::backups::service(&backend, backup_dir)
             .with_listener(std::sync::Arc::new(search.clone()));
         Ok(AppState {
+            catalog_topology: backend.catalog_topology.clone(),
+            ledger_topology: backend.ledger_topology.clone(),
             catalog: CatalogService::new(stores.clone()),
             search,
             backups,

@@ -71,6 +71,9 @@ pub enum Error {
         from: Option<crate::model::Timestamp>,
         to: Option<crate::model::Timestamp>,
     },
+    /// A shard route on a catalog that is not sharded (HTTP 409 `not_sharded`).
+    #[error("{0}")]
+    NotSharded(String),
     /// A restore is running: writes wait until it is over (HTTP 503 `maintenance`).
     #[error("a restore is running; writes are refused until it is over")]
     Maintenance,

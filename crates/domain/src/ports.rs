@@ -870,6 +870,27 @@ pub trait StoreSnapshot: Send + Sync + 'static {
     async fn abandon(&self) {}
 }
 
+/// The catalog's store as a cluster (ADR 0025): its replica set, and its shards when it
+/// runs behind a router. Reports what MongoDB's own replication and sharding do, and asks
+/// them to move chunks; never a layer of its own.
+#[async_trait]
+pub trait CatalogTopology: Send + Sync + 'static {
+    /// `None` when the server is not a replica set member.
+    async fn replica_set(&self) -> Result<Option<crate::model::ReplicaSetStatus>>;
+    /// [`Error::NotSharded`] when the catalog is not behind a sharded cluster's router.
+    async fn shard_status(&self) -> Result<crate::model::ShardStatus>;
+    /// Moves a chunk (`moveChunk`) or a range (`moveRange`); the router's reply.
+    async fn move_chunk(&self, chunk: &crate::model::ChunkMove) -> Result<serde_json::Value>;
+    /// Starts or stops the balancer; its status afterwards.
+    async fn set_balancer(&self, enabled: bool) -> Result<crate::model::BalancerStatus>;
+}
+
+/// The ledger's store as a cluster (ADR 0025): its role and its standbys.
+#[async_trait]
+pub trait LedgerTopology: Send + Sync + 'static {
+    async fn replication(&self) -> Result<crate::model::PgReplicationStatus>;
+}
+
 /// Where backups are kept: one directory per backup, a manifest with a checksum per file.
 #[async_trait]
 pub trait BackupRepository: Send + Sync + 'static {

@@ -37,6 +37,7 @@ mod reviews;
 pub mod schema;
 mod snapshot;
 mod suppliers;
+mod topology;
 
 pub use backup::{MongoBackup, OPLOG_FILE};
 pub use carts::CARTS;
@@ -47,6 +48,7 @@ pub use order_queue::ORDER_QUEUE;
 pub use query::SearchMode;
 pub use reviews::REVIEWS;
 pub use snapshot::{MongoSnapshot, SNAPSHOT_ARCHIVE, SNAPSHOT_DATA};
+pub use topology::MongoTopology;
 
 use emporium_domain::{Error, Result};
 use mongodb::bson::{doc, Document};

@@ -47,6 +47,7 @@ mod rows;
 mod saga_log;
 mod snapshot;
 mod stock;
+mod topology;
 mod warehouses;
 
 pub use backup::{PgBackRest, PgBackRestConfig, COUNTED_TABLES};
@@ -54,3 +55,4 @@ pub use ledger::{
     migrate_database, migrations_digest, FeedWakeup, LockingStrategy, PgLedger, PgOptions, MIGRATOR,
 };
 pub use snapshot::PgSnapshot;
+pub use topology::PgTopology;

@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(super::not_allowed("GET")),
             )
             .configure(super::backups::routes)
+            .configure(super::topology::routes)
             .service(
                 web::resource("/audit")
                     .route(web::get().to(audit_log))

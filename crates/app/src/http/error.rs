@@ -55,6 +55,7 @@ impl ApiError {
                 Error::Maintenance => "maintenance",
                 Error::OutsideWindow { .. } => "validation_failed",
                 Error::JobRunning { .. } => "conflict",
+                Error::NotSharded(_) => "not_sharded",
                 Error::Internal(_) => "internal",
             },
             ApiError::BadRequest(_) => "bad_request",
@@ -114,6 +115,7 @@ impl ResponseError for ApiError {
                 }
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_)
+                | Error::NotSharded(_)
                 | Error::JobRunning { .. }
                 | Error::InsufficientStock(_)
                 | Error::PriceChanged(_)

@@ -19,6 +19,7 @@ pub mod query;
 pub mod reports;
 pub mod reviews;
 pub mod suppliers;
+pub mod topology;
 pub mod warehouses;
 
 use actix_web::{web, HttpRequest};

@@ -3,7 +3,7 @@
 use super::dto::*;
 use super::{
     admin, backups, carts, categories, customers, feed, health, orders, products, reports, reviews,
-    suppliers, warehouses,
+    suppliers, topology, warehouses,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         feed::feed,
         health::health, admin::list_sagas, admin::audit_log,
         backups::start_backup, backups::start_restore, backups::start_pitr, backups::start_snapshot, backups::backup_logs, backups::backup_log,
+        topology::replica_status, topology::shard_status, topology::shard_migrate, topology::shard_balancer,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,
@@ -46,6 +47,8 @@ use utoipa::{Modify, OpenApi};
         WarehouseStockResponse, StockBreakdownResponse,
         NewCartBody, CartItemBody, CheckoutBody, CartResponse, CartLineResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
+        ReplicaStatusResponse, MongoReplicaStatus, MongoMember, PostgresReplicaStatus, PostgresStandby, PostgresSlot,
+        ShardMigrateBody, ShardBalancerBody,
     )),
     modifiers(&AdminToken),
     tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "reviews"), (name = "warehouses"), (name = "orders"), (name = "reports"),

@@ -506,11 +506,11 @@ pub async fn pitr_needs_a_log(app: &TestApp) {
 /// A private, backup-ready stack of the test's own, started by `scripts/dev-services.sh up
 /// --private DIR` (the newcomer's path, issue 10 part 7), with the variables it printed.
 /// Stopped when dropped, even when an assertion fails halfway.
-struct PrivateStack {
+pub(crate) struct PrivateStack {
     script: std::path::PathBuf,
     env: Vec<(String, String)>,
     // Dropped after the stack is stopped (fields drop in order, after `Drop::drop`).
-    dir: crate::helpers::TempDir,
+    pub(crate) dir: crate::helpers::TempDir,
 }
 
 impl Drop for PrivateStack {
@@ -534,7 +534,12 @@ fn exports(stdout: &str) -> Vec<(String, String)> {
 }
 
 impl PrivateStack {
-    async fn up() -> PrivateStack {
+    pub(crate) async fn up() -> PrivateStack {
+        PrivateStack::up_with(&[]).await
+    }
+
+    /// `up --private DIR <more>` (e.g. `--standby`).
+    pub(crate) async fn up_with(more: &[&str]) -> PrivateStack {
         let dir = crate::helpers::TempDir::new("emporium-private-stack");
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut stack = PrivateStack {
@@ -542,7 +547,7 @@ impl PrivateStack {
             env: Vec::new(),
             dir,
         };
-        let up = stack.script(&["up", "--private"], &[]).await;
+        let up = stack.script(&["up", "--private"], more).await;
         stack.env = exports(&up);
         assert!(
             stack
@@ -554,7 +559,7 @@ impl PrivateStack {
         stack
     }
 
-    fn var(&self, name: &str) -> &str {
+    pub(crate) fn var(&self, name: &str) -> &str {
         self.env
             .iter()
             .find(|(k, _)| k == name)
@@ -563,7 +568,7 @@ impl PrivateStack {
     }
 
     /// Runs `dev-services.sh <args> DIR <more>`, expecting success; its stdout.
-    async fn script(&self, args: &[&str], more: &[&str]) -> String {
+    pub(crate) async fn script(&self, args: &[&str], more: &[&str]) -> String {
         let output = tokio::process::Command::new("bash")
             .arg(&self.script)
             .args(args)
@@ -582,7 +587,7 @@ impl PrivateStack {
     }
 
     /// Runs `emporium <args>` with the stack's variables, expecting success; its stdout.
-    async fn emporium(&self, args: &[&str]) -> String {
+    pub(crate) async fn emporium(&self, args: &[&str]) -> String {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
             .args(args)
             .envs(self.env.clone())
@@ -600,7 +605,7 @@ impl PrivateStack {
     }
 
     /// `emporium serve` on the stack, on a free port, once it answers `/api/health`.
-    async fn serve(&self) -> Serving {
+    pub(crate) async fn serve(&self) -> Serving {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -645,14 +650,19 @@ impl PrivateStack {
 }
 
 /// The `emporium` binary serving a private stack; killed when dropped.
-struct Serving {
+pub(crate) struct Serving {
     _child: tokio::process::Child,
     base: String,
     client: reqwest::Client,
 }
 
 impl Serving {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))

@@ -9,7 +9,8 @@
 //! - `crash`: the real binary killed with SIGKILL inside each saga step, and SIGTERM drains;
 //! - `outage`: one store stopped under load;
 //! - `reconcile_cli`: `emporium reconcile` against stores made to disagree;
-//! - `stuck`: compensations that keep failing are surfaced, then finished.
+//! - `stuck`: compensations that keep failing are surfaced, then finished;
+//! - `topology`: replica status (a real standby) and the shard routes.
 
 mod backups;
 mod carts;
@@ -34,6 +35,7 @@ mod stuck;
 mod suppliers;
 #[path = "../support/mod.rs"]
 mod support;
+mod topology;
 mod warehouses;
 
 /// Declares every case once and expands it for each backend module.
@@ -247,4 +249,33 @@ async fn real_carts_expire_after_their_last_change() {
     let (backend, guards) = support::real_backend().await;
     let app = helpers::spawn_with(backend, guards, short_cart_ttl());
     carts::carts_expire_after_their_last_change(&app).await;
+}
+
+fn with_admin_tokens() -> emporium_app::startup::AppOptions {
+    emporium_app::startup::AppOptions {
+        admin_tokens: helpers::admin_tokens(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_shard_routes_refuse_a_catalog_that_is_not_sharded() {
+    let app = helpers::spawn_with(
+        emporium_app::backend::Backend::memory(),
+        Vec::new(),
+        with_admin_tokens(),
+    );
+    topology::shard_routes_refuse_a_catalog_that_is_not_sharded(&app, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_shard_routes_refuse_a_catalog_that_is_not_sharded() {
+    let (backend, guards) = support::real_backend().await;
+    let app = helpers::spawn_with(backend, guards, with_admin_tokens());
+    topology::shard_routes_refuse_a_catalog_that_is_not_sharded(&app, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_stack_standby_is_seen_streaming_then_down() {
+    topology::a_real_standby_is_seen_streaming_and_then_down().await;
 }

@@ -143,7 +143,8 @@ impl Refusal {
             | Error::OutsideWindow { .. }
             | Error::PriceChanged(_)
             | Error::Forbidden(_)
-            | Error::JobRunning { .. } => return None,
+            | Error::JobRunning { .. }
+            | Error::NotSharded(_) => return None,
         })
     }
 

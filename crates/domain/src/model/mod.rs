@@ -21,6 +21,7 @@ mod saga;
 mod search;
 mod supplier;
 mod text;
+mod topology;
 mod warehouse;
 
 pub use admin::{AdminScope, AuditEntry};
@@ -68,6 +69,10 @@ pub use search::{
 };
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
+pub use topology::{
+    BalancerStatus, ChunkMove, ChunkSelector, PgReplicationStatus, PgSlot, PgStandby,
+    ReplicaMember, ReplicaSetStatus, Shard, ShardStatus, ShardedCollection,
+};
 pub use warehouse::{
     allocate, StockLoad, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel,
     WarehouseMismatch,

@@ -10,6 +10,7 @@ mod categories;
 mod customers;
 mod facets;
 mod reviews;
+mod topology;
 mod warehouses;
 
 pub use backups::*;
@@ -18,6 +19,7 @@ pub use categories::*;
 pub use customers::*;
 pub use facets::*;
 pub use reviews::*;
+pub use topology::*;
 pub use warehouses::*;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,121 @@
+//! The ledger's PostgreSQL as a cluster (ADR 0025): its role, the standbys streaming from
+//! it (`pg_stat_replication`), and its replication slots. A standby that has a slot and is
+//! not connected is reported `down`, so one that stops is seen as gone, not forgotten.
+
+use crate::error::classify;
+use async_trait::async_trait;
+use emporium_domain::model::{PgReplicationStatus, PgSlot, PgStandby};
+use emporium_domain::ports::LedgerTopology;
+use emporium_domain::Result;
+use sqlx::PgPool;
+
+pub struct PgTopology {
+    pool: PgPool,
+}
+
+impl PgTopology {
+    pub fn new(pool: PgPool) -> Self {
+        PgTopology { pool }
+    }
+}
+
+type StandbyRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+);
+
+#[async_trait]
+impl LedgerTopology for PgTopology {
+    async fn replication(&self) -> Result<PgReplicationStatus> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(classify)?;
+        // Where WAL stands here: written (primary) or replayed (standby).
+        let here = if in_recovery {
+            "pg_last_wal_replay_lsn()"
+        } else {
+            "pg_current_wal_lsn()"
+        };
+        let standbys: Vec<StandbyRow> = sqlx::query_as(&format!(
+            "SELECT r.application_name, host(r.client_addr), r.state, r.sent_lsn::text, \
+                    r.flush_lsn::text, r.replay_lsn::text, \
+                    pg_wal_lsn_diff({here}, r.replay_lsn)::int8, \
+                    extract(epoch FROM r.replay_lag)::float8, s.slot_name::text \
+               FROM pg_stat_replication r \
+               LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid \
+              ORDER BY r.application_name"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+        let slots: Vec<(String, String, bool, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT slot_name::text, slot_type, active, \
+                    pg_wal_lsn_diff({here}, restart_lsn)::int8 \
+               FROM pg_replication_slots WHERE NOT temporary ORDER BY slot_name"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+        let mut status = PgReplicationStatus {
+            role: if in_recovery { "standby" } else { "primary" },
+            standbys: standbys
+                .into_iter()
+                .map(
+                    |(name, addr, state, sent, flush, replay, lag_bytes, lag_seconds, slot)| {
+                        PgStandby {
+                            name: name
+                                .filter(|n| !n.is_empty())
+                                .or(slot)
+                                .unwrap_or_else(|| "standby".into()),
+                            healthy: state.as_deref() == Some("streaming"),
+                            state: state.unwrap_or_else(|| "unknown".into()),
+                            client_addr: addr,
+                            sent_lsn: sent,
+                            flush_lsn: flush,
+                            replay_lsn: replay,
+                            lag_bytes,
+                            lag_seconds: lag_seconds.or(Some(0.0).filter(|_| lag_bytes == Some(0))),
+                        }
+                    },
+                )
+                .collect(),
+            slots: slots
+                .into_iter()
+                .map(|(name, kind, active, retained_bytes)| PgSlot {
+                    name,
+                    kind,
+                    active,
+                    retained_bytes,
+                })
+                .collect(),
+        };
+        // A physical slot nobody streams from: its standby is down.
+        for slot in status
+            .slots
+            .iter()
+            .filter(|s| !s.active && s.kind == "physical")
+        {
+            status.standbys.push(PgStandby {
+                name: slot.name.clone(),
+                state: "down".into(),
+                healthy: false,
+                client_addr: None,
+                sent_lsn: None,
+                flush_lsn: None,
+                replay_lsn: None,
+                lag_bytes: slot.retained_bytes,
+                lag_seconds: None,
+            });
+        }
+        Ok(status)
+    }
+}

@@ -199,6 +199,7 @@ port = $PRIVATE_PG_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$pg/sock'
 wal_level = replica
+shared_preload_libraries = 'pg_stat_statements'
 archive_mode = on
 archive_command = 'pgbackrest --config=$conf --stanza=emporium archive-push %p'
 CONF
@@ -214,6 +215,9 @@ CONF
   if [ "$fresh" = yes ]; then
     as_owner pgbackrest --config="$conf" --stanza=emporium stanza-create >&2
     psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -qtA -c 'CREATE DATABASE emporium' >/dev/null
+    # The slowest statements in GET /api/admin/performance.
+    psql -h 127.0.0.1 -p "$PRIVATE_PG_PORT" -U postgres -d emporium -qtA \
+      -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
   fi
 
   if [ "$standby" = yes ]; then

@@ -110,6 +110,18 @@ ensure_pgbackrest() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null
 }
 
+# promtool (Debian package `prometheus`): checks the alert rules and the /metrics text.
+ensure_promtool() {
+  if command -v promtool >/dev/null 2>&1; then
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "the monitoring checks need promtool: as root run: apt-get install -y prometheus"
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install Prometheus's promtool yourself"
+  log "installing promtool (apt-get install -y --no-install-recommends prometheus)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
 ensure_secantusdb() {
   if [ -x "$VENV/bin/secantusd-py" ]; then
     return 0

@@ -5,7 +5,8 @@
 #   * MongoDB: the server at EMPORIUM_TEST_MONGODB_URI when set, otherwise one MongoDB
 #     wire-protocol server (PyPI secantusdb) started here for the whole run;
 #   * Chromium + chromedriver (Debian packages) for the dashboard's browser test;
-#   * pgBackRest (Debian package) for the backup and restore tests.
+#   * pgBackRest (Debian package) for the backup and restore tests;
+#   * promtool (Debian package prometheus) for the alert rules and the /metrics text.
 # Each test creates its own databases with random names and drops them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -53,6 +54,10 @@ fi
 
 ensure_chromium
 ensure_pgbackrest
+ensure_promtool
+
+log "alert rules (promtool)"
+(cd deploy/monitoring && promtool check config prometheus.yml >/dev/null && promtool test rules alerts.test.yml)
 
 log "tests"
 cargo test --workspace --locked "$@"

@@ -59,6 +59,8 @@ pub struct Backend {
     pub backups: Vec<Arc<dyn StoreBackup>>,
     /// Each store's side of snapshots: copies of the data directories (ADR 0024).
     pub snapshots: Vec<Arc<dyn emporium_domain::ports::StoreSnapshot>>,
+    /// The server's figures; the ledger's fail-fast wrapper reports every call into them.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The catalog's replica set and shards, when the catalog is MongoDB (ADR 0025).
     pub catalog_topology: Option<Arc<dyn emporium_domain::ports::CatalogTopology>>,
     /// The ledger's standbys and slots, when the ledger is PostgreSQL (ADR 0025).
@@ -106,6 +108,7 @@ impl Backend {
             Arc::new(emporium_postgres::PgTopology::new(l.pool().clone()))
                 as Arc<dyn emporium_domain::ports::LedgerTopology>
         });
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);
@@ -170,7 +173,9 @@ impl Backend {
                 probes.push(Probe::Inventory("postgres", pg.clone()));
                 ledger_load = pg.clone();
                 unbounded_reports = pg.clone();
-                let ledger = Arc::new(FailFast::new(pg.clone(), "postgres"));
+                let ledger = Arc::new(
+                    FailFast::new(pg.clone(), "postgres").with_observer(metrics.registry.clone()),
+                );
                 Stores {
                     catalog,
                     suppliers,
@@ -250,6 +255,7 @@ impl Backend {
             probes,
             backups,
             snapshots,
+            metrics,
             catalog_topology,
             ledger_topology,
             unbounded_reports,

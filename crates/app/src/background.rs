@@ -197,13 +197,27 @@ const LOGGED_FINDINGS: usize = 50;
 /// The first check runs one `interval` after start-up, not at once: a restarted process
 /// first lets recovery settle what the previous one left half done, which a check would
 /// otherwise report (as deferred) on every deploy.
-pub async fn reconcile_forever(stores: Stores, interval: Duration, shutdown: Shutdown) {
+pub async fn reconcile_forever(
+    stores: Stores,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
     let reconciliation = ReconciliationService::new(stores);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
         match reconciliation.check().await {
-            Ok(report) => log_findings(&report),
+            Ok(report) => {
+                metrics.set_reconcile_findings(
+                    report
+                        .findings
+                        .iter()
+                        .filter(|f| f.resolution.remains())
+                        .count(),
+                );
+                log_findings(&report)
+            }
             Err(e) => tracing::warn!(error = %e, "reconciliation check failed; will retry"),
         }
     }

@@ -75,6 +75,7 @@ impl Application {
         }
         let backend = Backend::from_settings(settings, FeedWakeup::InProcess).await?;
         let stores = backend.stores.clone();
+        let metrics = backend.metrics.clone();
         let mut app = Application::with_backend(
             &settings.listen,
             backend,
@@ -92,7 +93,12 @@ impl Application {
             ),
             Some(interval) => {
                 app.supervisor.spawn("reconciliation", move |shutdown| {
-                    background::reconcile_forever(stores.clone(), interval, shutdown)
+                    background::reconcile_forever(
+                        stores.clone(),
+                        metrics.clone(),
+                        interval,
+                        shutdown,
+                    )
                 });
             }
             None => {}
@@ -176,6 +182,16 @@ impl Application {
                 shutdown,
             )
         });
+        let registry = state.metrics.registry.clone();
+        supervisor.spawn("metrics_upkeep", move |shutdown| {
+            let registry = registry.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                while shutdown.wait(tick.tick()).await {
+                    registry.upkeep();
+                }
+            }
+        });
         let interrupted = state.backups.clone();
         tokio::spawn(async move {
             match interrupted.settle_interrupted().await {
@@ -244,6 +260,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::metrics::record_request,
+                ))
                 .app_data(state.clone())
                 .configure(http::routes)
                 .route("/metrics", web::get().to(http::metrics))

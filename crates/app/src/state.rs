@@ -49,7 +49,7 @@ impl AppState {
         backup_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
         let stores = backend.stores.clone();
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+        let metrics = backend.metrics.clone();
         let feed = std::sync::Arc::new(crate::feed::FeedHub::new(
             stores.feed.clone(),
             metrics.clone(),

@@ -889,6 +889,13 @@ pub trait CatalogTopology: Send + Sync + 'static {
 #[async_trait]
 pub trait LedgerTopology: Send + Sync + 'static {
     async fn replication(&self) -> Result<crate::model::PgReplicationStatus>;
+    /// The connection pool now.
+    fn pool(&self) -> crate::model::PoolUsage;
+    /// Deadlocks the server reported in this database since its statistics were reset.
+    async fn deadlocks(&self) -> Result<u64>;
+    /// The `limit` statements slowest on average, from `pg_stat_statements`; `None` when
+    /// the extension is not installed in the database.
+    async fn slow_queries(&self, limit: u32) -> Result<Option<Vec<crate::model::SlowQuery>>>;
 }
 
 /// Where backups are kept: one directory per backup, a manifest with a checksum per file.

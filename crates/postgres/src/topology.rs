@@ -4,7 +4,7 @@
 
 use crate::error::classify;
 use async_trait::async_trait;
-use emporium_domain::model::{PgReplicationStatus, PgSlot, PgStandby};
+use emporium_domain::model::{PgReplicationStatus, PgSlot, PgStandby, PoolUsage, SlowQuery};
 use emporium_domain::ports::LedgerTopology;
 use emporium_domain::Result;
 use sqlx::PgPool;
@@ -33,6 +33,57 @@ type StandbyRow = (
 
 #[async_trait]
 impl LedgerTopology for PgTopology {
+    fn pool(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn deadlocks(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn slow_queries(&self, limit: u32) -> Result<Option<Vec<SlowQuery>>> {
+        let installed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        if !installed {
+            return Ok(None);
+        }
+        let rows: Vec<(String, i64, f64, f64, f64)> = sqlx::query_as(
+            "SELECT query, calls, mean_exec_time, max_exec_time, total_exec_time \
+               FROM pg_stat_statements \
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+              ORDER BY mean_exec_time DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(query, calls, mean_ms, max_ms, total_ms)| SlowQuery {
+                    query,
+                    calls,
+                    mean_ms,
+                    max_ms,
+                    total_ms,
+                })
+                .collect(),
+        ))
+    }
+
     async fn replication(&self) -> Result<PgReplicationStatus> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")

@@ -60,6 +60,20 @@ pub struct FailFast<L> {
     store: &'static str,
     state: Arc<AtomicU8>,
     timing: Timing,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Told of every call through a [`FailFast`]: which store, which port method, how long
+/// it took and whether it succeeded (an answer that is an error of the request itself,
+/// such as a conflict, counts as an answer). Names only, never arguments.
+pub trait CallObserver: Send + Sync + 'static {
+    fn observe(
+        &self,
+        store: &'static str,
+        operation: &'static str,
+        elapsed: std::time::Duration,
+        ok: bool,
+    );
 }
 
 impl<L: Inventory> FailFast<L> {
@@ -70,7 +84,14 @@ impl<L: Inventory> FailFast<L> {
             store,
             state: Arc::new(AtomicU8::new(UP)),
             timing: TIMING,
+            observer: None,
         }
+    }
+
+    /// Reports every call to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> FailFast<L> {
+        self.observer = Some(observer);
+        self
     }
 
     /// True while calls fail at once.
@@ -78,10 +99,15 @@ impl<L: Inventory> FailFast<L> {
         self.state.load(Ordering::SeqCst) == DOWN
     }
 
-    async fn call<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        op: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         if self.is_failing_fast() {
             return Err(Error::Unavailable(self.store.to_owned()));
         }
+        let started = std::time::Instant::now();
         let deadline = self.timing.deadline;
         let result = tokio::time::timeout(deadline, op)
             .await
@@ -91,6 +117,10 @@ impl<L: Inventory> FailFast<L> {
             });
         if matches!(result, Err(Error::Unavailable(_))) {
             self.suspect();
+        }
+        if let Some(observer) = &self.observer {
+            let ok = !matches!(result, Err(Error::Unavailable(_) | Error::Internal(_)));
+            observer.observe(self.store, operation, started.elapsed(), ok);
         }
         result
     }
@@ -153,7 +183,7 @@ macro_rules! forward {
                 $($($lt: 'f,)+)?
                 Self: 'f,
             {
-                Box::pin(self.call(<L as $port>::$name(&*self.inner, $($arg),*)))
+                Box::pin(self.call(stringify!($name), <L as $port>::$name(&*self.inner, $($arg),*)))
             }
         )*
     };

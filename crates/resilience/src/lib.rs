@@ -19,7 +19,7 @@ pub mod caching_catalog;
 pub mod fail_fast;
 
 pub use caching_catalog::{CacheOptions, CachingCatalog};
-pub use fail_fast::FailFast;
+pub use fail_fast::{CallObserver, FailFast};
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here checks before it writes, so a poisoned state is still consistent.

@@ -96,47 +96,28 @@ pub async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiEr
     )))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, through this server's recorder
+/// (`metrics-exporter-prometheus`); replica lag and health and the ledger's deadlocks are
+/// read from the stores at each scrape.
 pub async fn metrics(
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> actix_web::HttpResponse {
+    state
+        .metrics
+        .scrape_stores(
+            state.catalog_topology.as_ref(),
+            state.ledger_topology.as_ref(),
+        )
+        .await;
+    let pool = state.ledger_topology.as_ref().map(|l| {
+        let p = l.pool();
+        crate::metrics::PoolUse {
+            size: p.size,
+            idle: p.idle,
+            max: p.max,
+        }
+    });
     actix_web::HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render() + &recommendation_metrics(state.recommendations.stats()))
-}
-
-/// Seed 001's recommendation figures: cache hits and misses, and store round trips.
-fn recommendation_metrics(stats: &emporium_domain::service::RecommendationStats) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let rows = [
-        (
-            "emporium_recommendation_cache_hits_total",
-            "counter",
-            "Recommendation requests served from the customer document.",
-            stats.hits.load(Relaxed),
-        ),
-        (
-            "emporium_recommendation_cache_misses_total",
-            "counter",
-            "Recommendation requests worked out on demand.",
-            stats.misses.load(Relaxed),
-        ),
-        (
-            "emporium_recommendation_computations_total",
-            "counter",
-            "Recommendation lists worked out (on demand and by the job).",
-            stats.computations.load(Relaxed),
-        ),
-        (
-            "emporium_recommendation_round_trips_total",
-            "counter",
-            "Store round trips those computations made.",
-            stats.round_trips.load(Relaxed),
-        ),
-    ];
-    rows.iter()
-        .map(|(name, kind, help, value)| {
-            format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
-        })
-        .collect()
+        .body(state.metrics.render(state.recommendations.stats(), pool))
 }

@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
         feed::feed,
         health::health, admin::list_sagas, admin::audit_log,
         backups::start_backup, backups::start_restore, backups::start_pitr, backups::start_snapshot, backups::backup_logs, backups::backup_log,
-        topology::replica_status, topology::shard_status, topology::shard_migrate, topology::shard_balancer,
+        topology::replica_status, topology::performance, topology::shard_status, topology::shard_migrate, topology::shard_balancer,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,
@@ -48,7 +48,7 @@ use utoipa::{Modify, OpenApi};
         NewCartBody, CartItemBody, CheckoutBody, CartResponse, CartLineResponse,
         FacetsResponse, FacetEntrySchema, BackupBody, RestoreBody, PitrBody, JobResponse, JobPage,
         ReplicaStatusResponse, MongoReplicaStatus, MongoMember, PostgresReplicaStatus, PostgresStandby, PostgresSlot,
-        ShardMigrateBody, ShardBalancerBody,
+        ShardMigrateBody, MigrateByDocument, MigrateByRange, ShardBalancerBody,
     )),
     modifiers(&AdminToken),
     tags((name = "products"), (name = "suppliers"), (name = "customers"), (name = "categories"), (name = "carts"), (name = "reviews"), (name = "warehouses"), (name = "orders"), (name = "reports"),

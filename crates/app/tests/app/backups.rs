@@ -657,6 +657,10 @@ pub(crate) struct Serving {
 }
 
 impl Serving {
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) async fn call(
         &self,
         method: Method,

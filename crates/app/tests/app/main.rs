@@ -279,3 +279,20 @@ async fn real_shard_routes_refuse_a_catalog_that_is_not_sharded() {
 async fn private_stack_standby_is_seen_streaming_then_down() {
     topology::a_real_standby_is_seen_streaming_and_then_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_metrics_count_routes_by_pattern() {
+    let app = helpers::spawn_with(
+        emporium_app::backend::Backend::memory(),
+        Vec::new(),
+        with_admin_tokens(),
+    );
+    topology::metrics_count_routes_by_pattern_and_performance_has_quantiles(&app, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_metrics_count_routes_by_pattern() {
+    let (backend, guards) = support::real_backend().await;
+    let app = helpers::spawn_with(backend, guards, with_admin_tokens());
+    topology::metrics_count_routes_by_pattern_and_performance_has_quantiles(&app, true).await;
+}

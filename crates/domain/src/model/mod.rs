@@ -70,8 +70,8 @@ pub use search::{
 pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch};
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
 pub use topology::{
-    BalancerStatus, ChunkMove, ChunkSelector, PgReplicationStatus, PgSlot, PgStandby,
-    ReplicaMember, ReplicaSetStatus, Shard, ShardStatus, ShardedCollection,
+    BalancerStatus, ChunkMove, ChunkSelector, PgReplicationStatus, PgSlot, PgStandby, PoolUsage,
+    ReplicaMember, ReplicaSetStatus, Shard, ShardStatus, ShardedCollection, SlowQuery,
 };
 pub use warehouse::{
     allocate, StockLoad, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel,

@@ -128,3 +128,25 @@ pub enum ChunkSelector {
     Find(Value),
     Bounds { min: Value, max: Value },
 }
+
+/// The ledger's connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolUsage {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, not lent out.
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
+}
+
+/// One statement from `pg_stat_statements`: its text with parameters as `$n` (never
+/// values), how often it ran and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowQuery {
+    pub query: String,
+    pub calls: i64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    pub total_ms: f64,
+}

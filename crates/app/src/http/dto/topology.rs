@@ -133,26 +133,57 @@ impl From<PgReplicationStatus> for PostgresReplicaStatus {
     }
 }
 
-/// `POST /api/admin/shard-migrate`: one of `find` (the chunk holding a matching document;
-/// `moveChunk`) or `bounds` (`[min, max]` of the shard key; `moveRange`).
+/// `POST /api/admin/shard-migrate`: the chunk holding a document (`find`; `moveChunk`)
+/// or a range of the shard key (`bounds`; `moveRange`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ShardMigrateBody {
+    ByDocument(MigrateByDocument),
+    ByRange(MigrateByRange),
+}
+
+/// Moves the chunk that holds a document matching `find` (`moveChunk`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ShardMigrateBody {
+pub struct MigrateByDocument {
     /// A collection of the catalog's database, e.g. `products`.
-    #[schema(min_length = 1, max_length = 120)]
-    pub collection: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub find: Option<Value>,
-    #[schema(value_type = Option<Vec<Object>>, min_items = 2, max_items = 2)]
-    pub bounds: Option<Vec<Value>>,
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+    )]
+    pub collection: String,
+    /// Shard-key values of a document in the chunk, e.g. `{"_id": "..."}`.
+    #[schema(value_type = Object)]
+    pub find: serde_json::Map<String, Value>,
     /// The shard to move it to.
-    #[schema(min_length = 1, max_length = 120)]
-    pub to: Option<String>,
+    #[schema(min_length = 1, max_length = 120, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub to: String,
+}
+
+/// Moves the range `[min, max)` of the shard key (`moveRange`, MongoDB 6.0 and later).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateByRange {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+    )]
+    pub collection: String,
+    /// `[min, max]`: two documents of shard-key values.
+    #[schema(value_type = Vec<Object>, min_items = 2, max_items = 2)]
+    pub bounds: (
+        serde_json::Map<String, Value>,
+        serde_json::Map<String, Value>,
+    ),
+    #[schema(min_length = 1, max_length = 120, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub to: String,
 }
 
 /// `PUT /api/admin/shard-balancer`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShardBalancerBody {
-    pub enabled: Option<bool>,
+    pub enabled: bool,
 }

@@ -8,11 +8,14 @@
 #   MONGO_MEMBERS   host:port list, comma-separated; the first gets priority 2 so it is
 #                   the usual primary           (default mongo1:27017,mongo2:27017,mongo3:27017)
 #   MONGO_WAIT_SECS how long to wait for members and for a primary (default 60)
+#   MONGO_CONFIGSVR true for a sharded cluster's config server replica set (default false;
+#                   deploy/compose.sharded.yaml)
 set -euo pipefail
 
 replset="${MONGO_REPLSET:-rs0}"
 members="${MONGO_MEMBERS:-mongo1:27017,mongo2:27017,mongo3:27017}"
 wait_secs="${MONGO_WAIT_SECS:-60}"
+configsvr="${MONGO_CONFIGSVR:-false}"
 
 IFS=',' read -r -a hosts <<<"$members"
 first="${hosts[0]}"
@@ -36,7 +39,7 @@ for host in "${hosts[@]}"; do
 done
 
 # The replica set configuration, as a JSON document for rs.initiate.
-config="{\"_id\": \"${replset}\", \"members\": ["
+config="{\"_id\": \"${replset}\", \"configsvr\": ${configsvr}, \"members\": ["
 for i in "${!hosts[@]}"; do
   priority=1
   if ((i == 0)); then

@@ -150,7 +150,10 @@ pub async fn refresh_recommendations(
     every: Duration,
     shutdown: Shutdown,
 ) {
-    let mut tick = tokio::time::interval(every);
+    // The first pass one period after start, not at once: a pass racing the first
+    // requests would store lists worked out before their orders (and a restart has no
+    // hurry: stale lists are refreshed on demand too).
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while shutdown.wait(tick.tick()).await {
         let Some(refreshed) = as_a_write(&gate, recommendations.refresh_stale(200)).await else {

@@ -87,13 +87,14 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log_format);
+    let telemetry = telemetry::init(&settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(&settings).await?;
             tracing::info!(listen = %settings.listen, port = app.port(), "emporium is serving");
             app.run_until_stopped().await?;
             tracing::info!("emporium stopped");
+            telemetry.shutdown();
         }
         Command::Migrate => {
             let mut done = false;

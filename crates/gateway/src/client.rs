@@ -201,6 +201,9 @@ impl HttpPaymentGateway {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
+        for (name, value) in trace_headers() {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -380,5 +383,54 @@ impl PaymentGateway for HttpPaymentGateway {
 
     async fn refund(&self, reference: &str, amount: &Money) -> Result<()> {
         Ok(self.refund_payment(reference, amount).await?)
+    }
+}
+/// The W3C trace context of the current span (`traceparent`, and `tracestate` when there
+/// is one), so the gateway's side of a payment joins the order's trace (issue 12); empty
+/// when traces are off.
+pub fn trace_headers() -> Vec<(String, String)> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let mut headers = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut headers));
+    headers.into_iter().collect()
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::trace_headers;
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::prelude::*;
+
+    /// Inside a span of a traced request, the gateway gets the span's W3C trace context;
+    /// with traces off, no header at all.
+    #[test]
+    fn the_gateway_call_carries_the_current_trace() {
+        assert!(trace_headers().is_empty(), "no trace, no header");
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(opentelemetry_sdk::trace::InMemorySpanExporter::default())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("payment");
+            let _entered = span.enter();
+            use opentelemetry::trace::TraceContextExt;
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let trace_id = span.context().span().span_context().trace_id();
+            let headers = trace_headers();
+            let traceparent = headers
+                .iter()
+                .find(|(k, _)| k == "traceparent")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{headers:?}"));
+            assert!(
+                traceparent.starts_with(&format!("00-{trace_id}-")),
+                "{traceparent}"
+            );
+        });
     }
 }

@@ -109,7 +109,8 @@ impl<L: Inventory> FailFast<L> {
         }
         let started = std::time::Instant::now();
         let deadline = self.timing.deadline;
-        let result = tokio::time::timeout(deadline, op)
+        let span = tracing::info_span!("store.call", store = self.store, operation);
+        let result = tokio::time::timeout(deadline, tracing::Instrument::instrument(op, span))
             .await
             .unwrap_or_else(|_| {
                 tracing::warn!(store = self.store, ?deadline, "store call timed out");

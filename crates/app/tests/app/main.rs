@@ -36,6 +36,7 @@ mod suppliers;
 #[path = "../support/mod.rs"]
 mod support;
 mod topology;
+mod traces;
 mod warehouses;
 
 /// Declares every case once and expands it for each backend module.
@@ -295,4 +296,11 @@ async fn real_metrics_count_routes_by_pattern() {
     let (backend, guards) = support::real_backend().await;
     let app = helpers::spawn_with(backend, guards, with_admin_tokens());
     topology::metrics_count_routes_by_pattern_and_performance_has_quantiles(&app, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_one_order_is_one_trace() {
+    let (backend, guards) = support::real_backend().await;
+    let app = helpers::spawn_with(backend, guards, with_admin_tokens());
+    traces::one_order_is_one_trace_with_its_saga_steps_and_store_calls(&app).await;
 }

@@ -59,6 +59,12 @@ pub struct Backend {
     pub backups: Vec<Arc<dyn StoreBackup>>,
     /// Each store's side of snapshots: copies of the data directories (ADR 0024).
     pub snapshots: Vec<Arc<dyn emporium_domain::ports::StoreSnapshot>>,
+    /// The reports whose catch-up folds orders into the rollup: the primary's, even when
+    /// `stores.reports` reads from a standby.
+    pub rollup: Arc<dyn emporium_domain::ports::SalesReports>,
+    /// Where product listings read the catalog, when read routing sends them to MongoDB
+    /// secondaries (`EMPORIUM_MONGODB_BROWSE_READ_PREFERENCE`).
+    pub browse_catalog: Option<Arc<dyn Catalog>>,
     /// The server's figures; the ledger's fail-fast wrapper reports every call into them.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The catalog's replica set and shards, when the catalog is MongoDB (ADR 0025).
@@ -248,6 +254,7 @@ impl Backend {
             backups.push(memory.clone());
             snapshots.push(memory);
         }
+        let rollup = stores.reports.clone();
         Backend {
             stores,
             cache,
@@ -255,6 +262,8 @@ impl Backend {
             probes,
             backups,
             snapshots,
+            rollup,
+            browse_catalog: None,
             metrics,
             catalog_topology,
             ledger_topology,
@@ -310,7 +319,39 @@ impl Backend {
             )) as Arc<dyn emporium_domain::ports::StoreSnapshot>
         });
         let mongo_db = catalog.as_ref().map(|c| c.database().clone());
+        let browse = match (&catalog, settings.mongodb_browse_read_preference.as_str()) {
+            (Some(catalog), preference) if preference != "primary" => {
+                tracing::info!(
+                    read_preference = preference,
+                    "product listings read from MongoDB with this read preference"
+                );
+                Some(catalog.reading_from(preference)?)
+            }
+            _ => None,
+        };
+        let standby = match (&ledger, &settings.postgres_standby_url) {
+            (Some(_), Some(url)) => {
+                let standby = connect_postgres(url, settings, false, FeedWakeup::Notify)
+                    .await
+                    .context(
+                        "connecting to the PostgreSQL standby (EMPORIUM_POSTGRES_STANDBY_URL)",
+                    )?
+                    .as_replica();
+                tracing::info!("reports read from the PostgreSQL standby");
+                Some(standby)
+            }
+            _ => None,
+        };
         let mut backend = Backend::assemble(catalog, ledger, gateway);
+        if let Some(browse) = browse {
+            backend.browse_catalog = Some(Arc::new(browse));
+        }
+        if let Some(standby) = standby {
+            backend.stores.reports = Arc::new(
+                FailFast::new(Arc::new(standby), "postgres standby")
+                    .with_observer(backend.metrics.registry.clone()),
+            );
+        }
         backend.backups.extend(pg_backup);
         backend.snapshots.extend(pg_snapshot);
 

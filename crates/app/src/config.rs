@@ -10,6 +10,14 @@ pub struct Settings {
     pub listen: String,
     /// PostgreSQL for inventory, orders, payments and the saga log (`EMPORIUM_POSTGRES_URL`).
     pub postgres_url: Option<String>,
+    /// A streaming standby of `postgres_url` (`EMPORIUM_POSTGRES_STANDBY_URL`): reports
+    /// read from it, up to the catch-up interval (1 s) plus the replication lag behind.
+    pub postgres_standby_url: Option<String>,
+    /// Where browsing reads the catalog from (`EMPORIUM_MONGODB_BROWSE_READ_PREFERENCE`:
+    /// `primary` (default), `primaryPreferred`, `secondaryPreferred`, `secondary` or
+    /// `nearest`): product listings, where an answer as stale as the replication lag is
+    /// harmless. Prices at order time, carts and writes always read the primary.
+    pub mongodb_browse_read_preference: String,
     /// MongoDB for the catalog and suppliers (`EMPORIUM_MONGODB_URI`).
     pub mongodb_uri: Option<String>,
     /// MongoDB database name (`EMPORIUM_MONGODB_DB`, default `emporium`).
@@ -170,6 +178,7 @@ impl Settings {
         Ok(config::Config::builder()
             .set_default("listen", "127.0.0.1:8080")?
             .set_default("mongodb_db", "emporium")?
+            .set_default("mongodb_browse_read_preference", "primary")?
             .set_default("backup_dir", "emporium-backups")?
             .set_default("migrate_on_start", true)?
             .set_default("log_format", "text")?
@@ -210,6 +219,7 @@ impl Settings {
     fn without_blanks(mut self) -> Self {
         for field in [
             &mut self.postgres_url,
+            &mut self.postgres_standby_url,
             &mut self.mongodb_uri,
             &mut self.admin_token,
             &mut self.admin_tokens,

@@ -116,6 +116,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let port = listener.local_addr()?.port();
         let stores = backend.stores.clone();
+        let rollup = backend.rollup.clone();
         if options.admin_tokens.is_empty() {
             tracing::info!(
                 "admin routes are off: no admin token is configured (EMPORIUM_ADMIN_TOKENS)"
@@ -152,7 +153,8 @@ impl Application {
                 shutdown,
             )
         });
-        let (reports, writes) = (stores.reports.clone(), gate.clone());
+        // The primary's: a standby that serves reports cannot fold.
+        let (reports, writes) = (rollup.clone(), gate.clone());
         supervisor.spawn("report_catch_up", move |shutdown| {
             background::catch_up_reports(
                 reports.clone(),

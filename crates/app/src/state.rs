@@ -65,7 +65,12 @@ impl AppState {
         Ok(AppState {
             catalog_topology: backend.catalog_topology.clone(),
             ledger_topology: backend.ledger_topology.clone(),
-            catalog: CatalogService::new(stores.clone()),
+            catalog: match &backend.browse_catalog {
+                Some(browse) => {
+                    CatalogService::new(stores.clone()).with_browse_catalog(browse.clone())
+                }
+                None => CatalogService::new(stores.clone()),
+            },
             search,
             backups,
             suppliers: SupplierService::new(stores.clone()),

@@ -106,6 +106,37 @@ impl MongoCatalog {
         Ok(catalog)
     }
 
+    /// The same catalog read with `read_preference` (`secondaryPreferred`, ...): for reads
+    /// where an answer as stale as the replication lag is harmless (browsing). Shares the
+    /// client, and the search mode `init` decided.
+    pub fn reading_from(&self, read_preference: &str) -> Result<MongoCatalog> {
+        use mongodb::options::{ReadPreference, ReadPreferenceOptions, SelectionCriteria};
+        let options = ReadPreferenceOptions::default();
+        let preference = match read_preference {
+            "primary" => ReadPreference::Primary,
+            "primaryPreferred" => ReadPreference::PrimaryPreferred { options: Some(options) },
+            "secondaryPreferred" => ReadPreference::SecondaryPreferred { options: Some(options) },
+            "secondary" => ReadPreference::Secondary { options: Some(options) },
+            "nearest" => ReadPreference::Nearest { options: Some(options) },
+            other => {
+                return Err(Error::invalid(
+                    "read_preference",
+                    format!("`{other}` is not primary, primaryPreferred, secondaryPreferred, secondary or nearest"),
+                ))
+            }
+        };
+        let db = self.db.client().database_with_options(
+            self.db.name(),
+            mongodb::options::DatabaseOptions::builder()
+                .selection_criteria(SelectionCriteria::ReadPreference(preference))
+                .build(),
+        );
+        Ok(MongoCatalog {
+            db,
+            search: self.search.clone(),
+        })
+    }
+
     /// Wraps a database handle the caller already has (its client's timeouts apply).
     /// Nothing is checked or created: call [`MongoCatalog::init`] before serving.
     pub fn from_database(db: Database) -> MongoCatalog {

@@ -125,6 +125,9 @@ pub struct PgLedger {
     pub(crate) pool: PgPool,
     pub(crate) locking: LockingStrategy,
     pub(crate) wakeups: crate::outbox::Wakeups,
+    /// A read-only standby: reports read the rollup as replicated, without folding first
+    /// (a standby cannot write).
+    pub(crate) replica: bool,
 }
 
 impl PgLedger {
@@ -173,7 +176,16 @@ impl PgLedger {
             pool,
             locking: LockingStrategy::default(),
             wakeups: Default::default(),
+            replica: false,
         }
+    }
+
+    /// The same ledger as a read-only standby for reports (issue 12, read routing): they
+    /// read the rollup as the primary last folded it and replication brought it, so they
+    /// lag by the primary's catch-up interval plus the replication lag.
+    pub fn as_replica(mut self) -> PgLedger {
+        self.replica = true;
+        self
     }
 
     /// The same ledger with another reservation strategy.

@@ -69,6 +69,45 @@ pub async fn a_real_standby_is_seen_streaming_and_then_down() {
         "{metrics}"
     );
 
+    // Reports read from the standby (EMPORIUM_POSTGRES_STANDBY_URL, printed by the
+    // script): an order placed on the primary shows once folded and replicated.
+    let (code, product) = server
+        .call(
+            Method::POST,
+            "/products",
+            Some(
+                json!({"sku": crate::helpers::unique_sku(), "name": "Standby lamp",
+                        "category": "lighting", "price": "15.00", "stock": 5}),
+            ),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{product}");
+    let order = |quantity: u32| {
+        json!({"customer_id": "standby-reader", "payment": {"method": "card", "token": "tok_visa"},
+               "items": [{"product_id": product["id"], "quantity": quantity}]})
+    };
+    let (code, placed) = server.call(Method::POST, "/orders", Some(order(2))).await;
+    assert_eq!(code, StatusCode::CREATED, "{placed}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (code, report) = server
+            .call(Method::GET, "/reports/sales-by-product", None)
+            .await;
+        assert_eq!(code, StatusCode::OK, "{report}");
+        if report["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i["product_id"] == product["id"] && i["units"] == 2)
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the standby: {report:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // The standby stops: the slot it streamed from says it is gone.
     let pg_ctl = std::path::Path::new(stack.var("EMPORIUM_BACKUP_PG_BINDIR")).join("pg_ctl");
     let data = stack.dir.0.join("standby/data");
@@ -92,6 +131,13 @@ pub async fn a_real_standby_is_seen_streaming_and_then_down() {
     assert_eq!(down["state"], "down", "{status:#}");
     assert_eq!(down["healthy"], false, "{status:#}");
     assert!(down["lag_bytes"].is_i64(), "{status:#}");
+    // Reports are the standby's: they answer 503 without it, and orders go on.
+    let (code, body) = server
+        .call(Method::GET, "/reports/sales-by-product", None)
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (code, placed) = server.call(Method::POST, "/orders", Some(order(1))).await;
+    assert_eq!(code, StatusCode::CREATED, "{placed}");
 }
 
 fn server_metrics_url(server: &crate::backups::Serving) -> String {

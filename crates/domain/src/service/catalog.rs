@@ -81,11 +81,26 @@ impl ProductView {
 #[derive(Clone)]
 pub struct CatalogService {
     stores: Stores,
+    /// Where listings read the catalog: a replica where staleness is harmless (read
+    /// routing, ADR 0025); `stores.catalog` when `None`.
+    browse: Option<std::sync::Arc<dyn crate::ports::Catalog>>,
 }
 
 impl CatalogService {
     pub fn new(stores: Stores) -> Self {
-        Self { stores }
+        Self {
+            stores,
+            browse: None,
+        }
+    }
+
+    /// Listings read from `browse` (MongoDB secondaries), everything else from the catalog.
+    pub fn with_browse_catalog(
+        mut self,
+        browse: std::sync::Arc<dyn crate::ports::Catalog>,
+    ) -> Self {
+        self.browse = Some(browse);
+        self
     }
 
     fn categories(&self) -> super::CategoryService {
@@ -166,7 +181,8 @@ impl CatalogService {
     /// served without stock figures (rather than failing) while the ledger is unavailable.
     #[tracing::instrument(name = "products.list", skip_all)]
     pub async fn list(&self, query: &ProductQuery) -> Result<Page<ProductView>> {
-        let mut page = self.stores.catalog.list(query).await?;
+        let catalog = self.browse.as_ref().unwrap_or(&self.stores.catalog);
+        let mut page = catalog.list(query).await?;
         let products = std::mem::take(&mut page.items);
         Ok(page.with_items(with_stock(&self.stores, products).await?))
     }

@@ -777,3 +777,37 @@ async fn a_document_the_store_refuses_is_internal() {
     let result = Catalog::insert(&c, &product("STRICT-1", "Strict", "misc", "1.00")).await;
     assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
 }
+
+/// Read routing: a catalog read with `secondaryPreferred` sees what the primary wrote
+/// (on a one-member set it reads the primary), carries that read preference on its
+/// handle, and keeps the search mode `init` decided; an unknown preference is refused.
+#[tokio::test]
+async fn a_browsing_catalog_reads_with_its_read_preference() {
+    let (_db, c) = catalog().await;
+    let browse = c
+        .reading_from("secondaryPreferred")
+        .expect("a read preference");
+    assert!(
+        matches!(
+            browse.database().selection_criteria(),
+            Some(mongodb::options::SelectionCriteria::ReadPreference(
+                mongodb::options::ReadPreference::SecondaryPreferred { .. }
+            ))
+        ),
+        "{:?}",
+        browse.database().selection_criteria()
+    );
+    assert_eq!(browse.search_mode(), c.search_mode());
+    let all = ProductQuery::default();
+    let before = Catalog::list(&browse, &all).await.unwrap().total;
+    let written = product("ROUTED-1", "Routed", "lighting", "9.00");
+    Catalog::insert(&c, &written).await.unwrap();
+    assert_eq!(
+        Catalog::list(&browse, &all).await.unwrap().total,
+        before + 1
+    );
+    assert!(matches!(
+        c.reading_from("fastest"),
+        Err(Error::Validation(_))
+    ));
+}

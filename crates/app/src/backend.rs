@@ -115,6 +115,14 @@ impl Backend {
                 as Arc<dyn emporium_domain::ports::LedgerTopology>
         });
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        if let Some(catalog) = &catalog {
+            let registry = metrics.registry.clone();
+            catalog.observe_commands(Arc::new(move |operation, elapsed, ok| {
+                emporium_resilience::CallObserver::observe(
+                    &*registry, "mongodb", operation, elapsed, ok,
+                )
+            }));
+        }
         let mut probes = Vec::new();
         let mut cache = None;
         let (mut memory_catalog, mut memory_ledger) = (None, None);

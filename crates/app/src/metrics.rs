@@ -160,7 +160,7 @@ impl Registry {
         use metrics::Unit;
         let counters = [
             ("emporium_http_requests_total", "Requests answered, by method, route pattern and status."),
-            ("emporium_store_operation_errors_total", "Ledger calls that failed, by operation."),
+            ("emporium_store_operation_errors_total", "Store calls that failed, by store and operation."),
             ("emporium_recovery_passes_total", "Saga recovery passes run."),
             ("emporium_sagas_completed_by_recovery_total", "Abandoned sagas recovery drove forward."),
             ("emporium_sagas_compensated_by_recovery_total", "Abandoned sagas recovery compensated."),
@@ -176,6 +176,14 @@ impl Registry {
             ("emporium_recommendation_computations_total", "Recommendation lists worked out (on demand and by the job)."),
             ("emporium_recommendation_round_trips_total", "Store round trips those computations made."),
             ("emporium_postgres_deadlocks_total", "Deadlocks PostgreSQL reported in the ledger's database."),
+            (
+                "emporium_catalog_cache_hits_total",
+                "Product reads the catalog cache answered while MongoDB was down or slow.",
+            ),
+            (
+                "emporium_catalog_cache_misses_total",
+                "Product reads the catalog cache could not answer while MongoDB was down or slow.",
+            ),
         ];
         for (name, help) in counters {
             self.recorder
@@ -206,13 +214,13 @@ impl Registry {
         self.recorder.describe_histogram(
             "emporium_store_operation_duration_seconds".into(),
             Some(Unit::Seconds),
-            "Time of a ledger call, by operation (statement names, never values).".into(),
+            "Time of a store call, by store and operation: a ledger port method, or a MongoDB command and its collection (names, never values).".into(),
         );
     }
 }
 
 impl emporium_resilience::CallObserver for Registry {
-    fn observe(&self, store: &'static str, operation: &'static str, elapsed: Duration, ok: bool) {
+    fn observe(&self, store: &'static str, operation: &str, elapsed: Duration, ok: bool) {
         let labels = [
             ("store", store.to_owned()),
             ("operation", operation.to_owned()),
@@ -343,6 +351,7 @@ impl Metrics {
         &self,
         recommendations: &emporium_domain::service::RecommendationStats,
         pool: Option<PoolUse>,
+        catalog_cache: Option<(u64, u64)>,
     ) -> String {
         let r = &self.registry;
         let counters = [
@@ -425,6 +434,12 @@ impl Metrics {
             .set(f64::from(pool.size.saturating_sub(pool.idle)));
             r.gauge("emporium_postgres_pool_max_connections", &[])
                 .set(f64::from(pool.max));
+        }
+        if let Some((hits, misses)) = catalog_cache {
+            r.counter("emporium_catalog_cache_hits_total", &[])
+                .absolute(hits);
+            r.counter("emporium_catalog_cache_misses_total", &[])
+                .absolute(misses);
         }
         r.handle.render()
     }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub feed: std::sync::Arc<crate::feed::FeedHub>,
     /// Backups and restores of both stores, and the write gate they close.
     pub backups: BackupService,
+    /// The catalog cache that answers while MongoDB is down (its hit rate).
+    pub catalog_cache: Option<std::sync::Arc<emporium_resilience::CachingCatalog>>,
     /// The catalog's replica set and shards (MongoDB only).
     pub catalog_topology: Option<std::sync::Arc<dyn emporium_domain::ports::CatalogTopology>>,
     /// The ledger's standbys (PostgreSQL only).
@@ -64,6 +66,7 @@ impl AppState {
             .with_listener(std::sync::Arc::new(search.clone()));
         Ok(AppState {
             catalog_topology: backend.catalog_topology.clone(),
+            catalog_cache: backend.cache.clone(),
             ledger_topology: backend.ledger_topology.clone(),
             catalog: match &backend.browse_catalog {
                 Some(browse) => {

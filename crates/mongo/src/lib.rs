@@ -73,6 +73,56 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct MongoCatalog {
     db: Database,
     search: SearchModeCell,
+    commands: CommandTimings,
+}
+
+/// Told of every command the catalog's client runs: `find products`, `update customers`
+/// (the command and its collection, never its values), how long it took, and whether it
+/// succeeded (issue 12: latency per store operation).
+pub type CommandObserver = Arc<dyn Fn(&str, std::time::Duration, bool) + Send + Sync>;
+
+/// Where the client's command events go: set once by [`MongoCatalog::observe_commands`]
+/// (the events start at connect, before the server's metrics exist).
+#[derive(Clone, Default)]
+struct CommandTimings {
+    observer: Arc<std::sync::OnceLock<CommandObserver>>,
+    /// Started commands' collections by request id, until they end.
+    started: Arc<std::sync::Mutex<std::collections::HashMap<i32, String>>>,
+}
+
+impl CommandTimings {
+    fn handler(&self) -> mongodb::event::EventHandler<mongodb::event::command::CommandEvent> {
+        use mongodb::event::command::CommandEvent;
+        let timings = self.clone();
+        mongodb::event::EventHandler::callback(move |event: CommandEvent| {
+            let Some(observer) = timings.observer.get() else {
+                return;
+            };
+            let Ok(mut started) = timings.started.lock() else {
+                return;
+            };
+            match event {
+                CommandEvent::Started(e) => {
+                    let name = match e.command.get_str(&e.command_name) {
+                        Ok(collection) => format!("{} {collection}", e.command_name),
+                        Err(_) => e.command_name.clone(),
+                    };
+                    started.insert(e.request_id, name);
+                }
+                CommandEvent::Succeeded(e) => {
+                    let name = started.remove(&e.request_id).unwrap_or(e.command_name);
+                    drop(started);
+                    observer(&name, e.duration, true);
+                }
+                CommandEvent::Failed(e) => {
+                    let name = started.remove(&e.request_id).unwrap_or(e.command_name);
+                    drop(started);
+                    observer(&name, e.duration, false);
+                }
+                _ => {}
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for MongoCatalog {
@@ -100,8 +150,11 @@ impl MongoCatalog {
             .get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
         options.app_name.get_or_insert_with(|| "emporium".into());
+        let commands = CommandTimings::default();
+        options.command_event_handler = Some(commands.handler());
         let client = Client::with_options(options).map_err(error::from_driver)?;
-        let catalog = MongoCatalog::from_database(client.database(db));
+        let mut catalog = MongoCatalog::from_database(client.database(db));
+        catalog.commands = commands;
         catalog.run_ping().await?;
         Ok(catalog)
     }
@@ -134,7 +187,15 @@ impl MongoCatalog {
         Ok(MongoCatalog {
             db,
             search: self.search.clone(),
+            commands: self.commands.clone(),
         })
+    }
+
+    /// Reports every command of this catalog's client to `observer` from now on (a
+    /// catalog made by [`MongoCatalog::connect`]; one built on a handle the caller owns
+    /// reports nothing). The first observer stays.
+    pub fn observe_commands(&self, observer: CommandObserver) {
+        let _ = self.commands.observer.set(observer);
     }
 
     /// Wraps a database handle the caller already has (its client's timeouts apply).
@@ -142,6 +203,7 @@ impl MongoCatalog {
     pub fn from_database(db: Database) -> MongoCatalog {
         MongoCatalog {
             db,
+            commands: CommandTimings::default(),
             search: SearchModeCell::default(),
         }
     }

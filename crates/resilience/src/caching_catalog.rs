@@ -80,6 +80,9 @@ pub struct CachingCatalog {
     options: CacheOptions,
     state: Mutex<State>,
     clock: Clock,
+    /// Reads the cache answered, and reads it could not (for the hit rate).
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -153,7 +156,17 @@ impl CachingCatalog {
             options,
             state: Mutex::new(State::default()),
             clock: Clock::System,
+            hits: Default::default(),
+            misses: Default::default(),
         }
+    }
+
+    /// Reads answered from the cache, and reads it could not answer, since start: the
+    /// cache is read first only while MongoDB is down (and after a timeout), so these
+    /// count the reads it saved during outages.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
     }
 
     /// Applies a feed event for a change that may not have gone through this cache (another
@@ -202,6 +215,17 @@ impl CachingCatalog {
 
     /// Fresh copies of every product in `ids` (each once), or `None` when one is missing.
     fn cached(&self, ids: &[ProductId]) -> Option<Vec<Product>> {
+        let found = self.lookup(ids);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        found
+    }
+
+    fn lookup(&self, ids: &[ProductId]) -> Option<Vec<Product>> {
         let now = self.clock.now();
         let state = lock(&self.state);
         let mut seen = HashSet::with_capacity(ids.len());

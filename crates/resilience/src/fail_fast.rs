@@ -67,13 +67,7 @@ pub struct FailFast<L> {
 /// it took and whether it succeeded (an answer that is an error of the request itself,
 /// such as a conflict, counts as an answer). Names only, never arguments.
 pub trait CallObserver: Send + Sync + 'static {
-    fn observe(
-        &self,
-        store: &'static str,
-        operation: &'static str,
-        elapsed: std::time::Duration,
-        ok: bool,
-    );
+    fn observe(&self, store: &'static str, operation: &str, elapsed: std::time::Duration, ok: bool);
 }
 
 impl<L: Inventory> FailFast<L> {

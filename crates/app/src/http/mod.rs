@@ -99,6 +99,9 @@ pub async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiEr
 /// `GET /metrics`: Prometheus text format, through this server's recorder
 /// (`metrics-exporter-prometheus`); replica lag and health and the ledger's deadlocks are
 /// read from the stores at each scrape.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String,
+        description = "Prometheus text exposition (version 0.0.4): requests by method, route pattern and status; store calls by store and operation; pool, replicas, deadlocks, sagas, feed, search, caches. No token: scrape it from inside the network")))]
 pub async fn metrics(
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> actix_web::HttpResponse {
@@ -119,5 +122,9 @@ pub async fn metrics(
     });
     actix_web::HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.recommendations.stats(), pool))
+        .body(state.metrics.render(
+            state.recommendations.stats(),
+            pool,
+            state.catalog_cache.as_ref().map(|c| c.hits_and_misses()),
+        ))
 }

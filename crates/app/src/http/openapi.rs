@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
         feed::feed,
         health::health, admin::list_sagas, admin::audit_log,
         backups::start_backup, backups::start_restore, backups::start_pitr, backups::start_snapshot, backups::backup_logs, backups::backup_log,
-        topology::replica_status, topology::performance, topology::shard_status, topology::shard_migrate, topology::shard_balancer,
+        topology::replica_status, topology::performance, super::metrics, topology::shard_status, topology::shard_migrate, topology::shard_balancer,
     ),
     components(schemas(
         ProductBody, NewProductBody, TagText, ProductResponse, VariantBody, SupplierBody, NewSupplierBody, SupplierResponse, ContactBody,

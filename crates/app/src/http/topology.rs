@@ -101,7 +101,17 @@ pub async fn performance(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
     body["routes"] = serde_json::json!(registry.latencies("route"));
     body["store_operations"] = serde_json::json!(registry.latencies("store"));
     let stats = state.recommendations.stats();
+    let catalog_cache = state.catalog_cache.as_ref().map(|c| {
+        let (hits, misses) = c.hits_and_misses();
+        let rate = if hits + misses == 0 {
+            0.0
+        } else {
+            hits as f64 / (hits + misses) as f64
+        };
+        serde_json::json!({"hits": hits, "misses": misses, "hit_rate": rate})
+    });
     body["cache"] = serde_json::json!({
+        "catalog": catalog_cache,
         "recommendations": {
             "hits": stats.hits.load(std::sync::atomic::Ordering::Relaxed),
             "misses": stats.misses.load(std::sync::atomic::Ordering::Relaxed),

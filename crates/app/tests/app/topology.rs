@@ -285,6 +285,11 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         series(r#"emporium_store_operation_duration_seconds_count{store="postgres",operation="#);
         series("emporium_postgres_pool_max_connections ");
         series(r#"emporium_replica_healthy{store="mongodb""#);
+        // MongoDB's commands, by command and collection, from the driver's monitoring.
+        series(
+            r#"emporium_store_operation_duration_seconds_count{store="mongodb",operation="find products"}"#,
+        );
+        series("emporium_catalog_cache_hits_total ");
     }
     if let Ok(mut promtool) = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -330,6 +335,14 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         let operations = performance["store_operations"].as_object().unwrap();
         assert!(
             operations.keys().any(|k| k.starts_with("postgres ")),
+            "{performance:#}"
+        );
+        assert!(
+            operations.contains_key("mongodb insert products"),
+            "{performance:#}"
+        );
+        assert!(
+            performance["cache"]["catalog"]["hit_rate"].is_f64(),
             "{performance:#}"
         );
         assert!(performance["pools"]["postgres"]["max"].as_u64() > Some(0));

@@ -212,6 +212,16 @@ impl Registry {
             "Time to answer a request, by method and route pattern.".into(),
         );
         self.recorder.describe_histogram(
+            "emporium_saga_step_duration_seconds".into(),
+            Some(Unit::Seconds),
+            "Time of a saga step, by saga and step (placement: reserve, pay, confirm, ...).".into(),
+        );
+        self.recorder.describe_counter(
+            "emporium_saga_step_failures_total".into(),
+            None,
+            "Saga steps that failed, by saga and step.".into(),
+        );
+        self.recorder.describe_histogram(
             "emporium_store_operation_duration_seconds".into(),
             Some(Unit::Seconds),
             "Time of a store call, by store and operation: a ledger port method, or a MongoDB command and its collection (names, never values).".into(),
@@ -232,6 +242,17 @@ impl emporium_resilience::CallObserver for Registry {
                 .increment(1);
         }
         self.sketch("store", format!("{store} {operation}"), elapsed);
+    }
+
+    fn saga_step(&self, saga: &str, step: &str, elapsed: Duration, ok: bool) {
+        let labels = [("saga", saga.to_owned()), ("step", step.to_owned())];
+        self.histogram("emporium_saga_step_duration_seconds", &labels)
+            .record(elapsed.as_secs_f64());
+        if !ok {
+            self.counter("emporium_saga_step_failures_total", &labels)
+                .increment(1);
+        }
+        self.sketch("saga", format!("{saga} {step}"), elapsed);
     }
 }
 

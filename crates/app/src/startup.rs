@@ -267,7 +267,11 @@ impl Application {
                 ))
                 .app_data(state.clone())
                 .configure(http::routes)
-                .route("/metrics", web::get().to(http::metrics))
+                .service(
+                    web::resource("/metrics")
+                        .route(web::get().to(http::metrics))
+                        .default_service(http::not_allowed("GET")),
+                )
                 .default_service(web::to(http::no_route))
         })
         .listen(listener)?

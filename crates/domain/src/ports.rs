@@ -388,6 +388,16 @@ pub trait SagaLog: Send + Sync + 'static {
     async fn get(&self, id: SagaId) -> Result<Option<SagaRecord>>;
     /// Sagas in `state`, oldest first.
     async fn in_state(&self, state: SagaState, limit: u32) -> Result<Vec<SagaRecord>>;
+    /// Told when a step of a running saga ends: its saga's kind, its name, how long it
+    /// took and whether it succeeded (for the server's figures). Nothing by default.
+    fn step_finished(
+        &self,
+        _kind: crate::model::SagaKind,
+        _step: &'static str,
+        _elapsed: std::time::Duration,
+        _ok: bool,
+    ) {
+    }
 }
 
 /// The event feed: every change to an order, a product or stock, in one order, each with

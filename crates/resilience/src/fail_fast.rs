@@ -68,6 +68,9 @@ pub struct FailFast<L> {
 /// such as a conflict, counts as an answer). Names only, never arguments.
 pub trait CallObserver: Send + Sync + 'static {
     fn observe(&self, store: &'static str, operation: &str, elapsed: std::time::Duration, ok: bool);
+
+    /// A saga step ended (the saga log is told; ADR 0026). Nothing by default.
+    fn saga_step(&self, _saga: &str, _step: &str, _elapsed: std::time::Duration, _ok: bool) {}
 }
 
 impl<L: Inventory> FailFast<L> {
@@ -237,6 +240,19 @@ impl<L: Inventory + SagaLog> SagaLog for FailFast<L> {
         fn save<'a>(saga: &'a SagaRecord) -> ();
         fn get(id: SagaId) -> Option<SagaRecord>;
         fn in_state(state: SagaState, limit: u32) -> Vec<SagaRecord>;
+    }
+
+    fn step_finished(
+        &self,
+        kind: emporium_domain::model::SagaKind,
+        step: &'static str,
+        elapsed: std::time::Duration,
+        ok: bool,
+    ) {
+        self.inner.step_finished(kind, step, elapsed, ok);
+        if let Some(observer) = &self.observer {
+            observer.saga_step(&kind.to_string(), step, elapsed, ok);
+        }
     }
 }
 

@@ -100,6 +100,7 @@ pub async fn performance(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
     let mut body = state.metrics.snapshot();
     body["routes"] = serde_json::json!(registry.latencies("route"));
     body["store_operations"] = serde_json::json!(registry.latencies("store"));
+    body["saga_steps"] = serde_json::json!(registry.latencies("saga"));
     let stats = state.recommendations.stats();
     let catalog_cache = state.catalog_cache.as_ref().map(|c| {
         let (hits, misses) = c.hits_and_misses();

@@ -285,6 +285,24 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         series(r#"emporium_store_operation_duration_seconds_count{store="postgres",operation="#);
         series("emporium_postgres_pool_max_connections ");
         series(r#"emporium_replica_healthy{store="mongodb""#);
+        // A placed order's saga steps, timed by the saga log's observer.
+        let (status, order) = app.order("metered", &[(id.as_str(), 1)], "tok_visa").await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        let after = app
+            .client
+            .get(app.url("/metrics").replace("/api/metrics", "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            after.lines().any(|l| l.starts_with(
+                r#"emporium_saga_step_duration_seconds_count{saga="place_order",step="#
+            )),
+            "{after}"
+        );
         // MongoDB's commands, by command and collection, from the driver's monitoring.
         series(
             r#"emporium_store_operation_duration_seconds_count{store="mongodb",operation="find products"}"#,
@@ -343,6 +361,12 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         );
         assert!(
             performance["cache"]["catalog"]["hit_rate"].is_f64(),
+            "{performance:#}"
+        );
+        assert!(
+            performance["saga_steps"]
+                .as_object()
+                .is_some_and(|steps| steps.keys().any(|k| k.starts_with("place_order "))),
             "{performance:#}"
         );
         assert!(performance["pools"]["postgres"]["max"].as_u64() > Some(0));

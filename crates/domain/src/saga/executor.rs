@@ -255,7 +255,15 @@ impl<D: SagaDefinition> Run<'_, D> {
         let entry = SagaEntry::new(spec.step.name(), StepOutcome::Succeeded, None);
         let span = tracing::info_span!("saga.step", step = spec.step.name());
         let mut cx = context(&self.record, &mut self.payload, entry.clone(), state);
-        self.def.run(spec.step, &mut cx).instrument(span).await?;
+        let started = std::time::Instant::now();
+        let outcome = self.def.run(spec.step, &mut cx).instrument(span).await;
+        self.log.step_finished(
+            D::KIND,
+            spec.step.name(),
+            started.elapsed(),
+            outcome.is_ok(),
+        );
+        outcome?;
         let committed = cx.committed;
         self.apply(entry, state, committed)?;
         tracing::debug!(step = spec.step.name(), "saga step done");

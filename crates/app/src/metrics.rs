@@ -198,6 +198,10 @@ impl Registry {
             ("emporium_search_lag_seconds", "From the change to its arrival in the search index, for the newest change applied."),
             ("emporium_search_products", "Products in the search index at its last (re)build."),
             ("emporium_postgres_pool_connections", "The ledger's pooled connections, by state (idle, busy)."),
+            (
+                "emporium_postgres_pool_acquire_seconds",
+                "How long taking a ledger connection took at the last scrape (the wait a request would see).",
+            ),
             ("emporium_postgres_pool_max_connections", "The most connections the ledger's pool opens."),
             ("emporium_reconcile_findings", "Inconsistencies the last reconciliation check found (ADR 0008)."),
             ("emporium_replication_lag_seconds", "How far each replica or standby is behind, by store and member."),
@@ -531,6 +535,10 @@ impl Metrics {
                 for s in &status.standbys {
                     member("postgres", &s.name, s.lag_seconds, s.healthy);
                 }
+            }
+            if let Ok(Ok(waited)) = tokio::time::timeout(BOUND, ledger.acquire_wait()).await {
+                r.gauge("emporium_postgres_pool_acquire_seconds", &[])
+                    .set(waited.as_secs_f64());
             }
             if let Ok(Ok(n)) = tokio::time::timeout(BOUND, ledger.deadlocks()).await {
                 r.counter("emporium_postgres_deadlocks_total", &[])

@@ -893,6 +893,10 @@ pub trait CatalogTopology: Send + Sync + 'static {
     async fn move_chunk(&self, chunk: &crate::model::ChunkMove) -> Result<serde_json::Value>;
     /// Starts or stops the balancer; its status afterwards.
     async fn set_balancer(&self, enabled: bool) -> Result<crate::model::BalancerStatus>;
+    /// The `limit` slowest operations MongoDB's profiler recorded in the catalog's
+    /// database; `None` while the profiler is off (`profile` level 0, the default).
+    async fn slow_operations(&self, limit: u32)
+        -> Result<Option<Vec<crate::model::SlowOperation>>>;
 }
 
 /// The ledger's store as a cluster (ADR 0025): its role and its standbys.
@@ -901,6 +905,9 @@ pub trait LedgerTopology: Send + Sync + 'static {
     async fn replication(&self) -> Result<crate::model::PgReplicationStatus>;
     /// The connection pool now.
     fn pool(&self) -> crate::model::PoolUsage;
+    /// How long taking a connection from the pool takes now: the wait a request would see
+    /// (sqlx keeps no wait statistics, so the scrape measures one).
+    async fn acquire_wait(&self) -> Result<std::time::Duration>;
     /// Deadlocks the server reported in this database since its statistics were reset.
     async fn deadlocks(&self) -> Result<u64>;
     /// The `limit` statements slowest on average, from `pg_stat_statements`; `None` when

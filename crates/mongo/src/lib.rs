@@ -86,8 +86,9 @@ pub type CommandObserver = Arc<dyn Fn(&str, std::time::Duration, bool) + Send + 
 #[derive(Clone, Default)]
 struct CommandTimings {
     observer: Arc<std::sync::OnceLock<CommandObserver>>,
-    /// Started commands' collections by request id, until they end.
-    started: Arc<std::sync::Mutex<std::collections::HashMap<i32, String>>>,
+    /// Started commands by request id, until they end: the name, and the `store.call`
+    /// span that covers it (a child of the span the command was started in).
+    started: Arc<std::sync::Mutex<std::collections::HashMap<i32, (String, tracing::Span)>>>,
 }
 
 impl CommandTimings {
@@ -95,31 +96,45 @@ impl CommandTimings {
         use mongodb::event::command::CommandEvent;
         let timings = self.clone();
         mongodb::event::EventHandler::callback(move |event: CommandEvent| {
-            let Some(observer) = timings.observer.get() else {
-                return;
-            };
             let Ok(mut started) = timings.started.lock() else {
                 return;
             };
-            match event {
+            let ended = match event {
                 CommandEvent::Started(e) => {
                     let name = match e.command.get_str(&e.command_name) {
                         Ok(collection) => format!("{} {collection}", e.command_name),
                         Err(_) => e.command_name.clone(),
                     };
-                    started.insert(e.request_id, name);
+                    // The driver sends the event on the caller's task, inside its span.
+                    let span = tracing::info_span!(
+                        "store.call",
+                        store = "mongodb",
+                        operation = name.as_str()
+                    );
+                    started.insert(e.request_id, (name, span));
+                    None
                 }
-                CommandEvent::Succeeded(e) => {
-                    let name = started.remove(&e.request_id).unwrap_or(e.command_name);
-                    drop(started);
-                    observer(&name, e.duration, true);
+                CommandEvent::Succeeded(e) => Some((
+                    started.remove(&e.request_id),
+                    e.command_name,
+                    e.duration,
+                    true,
+                )),
+                CommandEvent::Failed(e) => Some((
+                    started.remove(&e.request_id),
+                    e.command_name,
+                    e.duration,
+                    false,
+                )),
+                _ => None,
+            };
+            drop(started);
+            if let Some((begun, command, duration, ok)) = ended {
+                // Dropping the span ends it.
+                let name = begun.map(|(name, _span)| name).unwrap_or(command);
+                if let Some(observer) = timings.observer.get() {
+                    observer(&name, duration, ok);
                 }
-                CommandEvent::Failed(e) => {
-                    let name = started.remove(&e.request_id).unwrap_or(e.command_name);
-                    drop(started);
-                    observer(&name, e.duration, false);
-                }
-                _ => {}
             }
         })
     }

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use emporium_domain::model::{
     BalancerStatus, ChunkMove, ChunkSelector, ReplicaMember, ReplicaSetStatus, Shard, ShardStatus,
-    ShardedCollection,
+    ShardedCollection, SlowOperation,
 };
 use emporium_domain::ports::CatalogTopology;
 use emporium_domain::{Error, Result};
@@ -126,6 +126,16 @@ pub fn replica_set_of(reply: &Document) -> Result<ReplicaSetStatus> {
             .map(str::to_owned),
         members,
     })
+}
+
+/// Reads one `system.profile` entry: the operation, its namespace, its time and plan.
+pub fn slow_operation_of(entry: &Document) -> SlowOperation {
+    SlowOperation {
+        op: entry.get_str("op").unwrap_or("?").to_owned(),
+        namespace: entry.get_str("ns").unwrap_or("?").to_owned(),
+        millis: number(entry, "millis").unwrap_or(0.0) as i64,
+        plan_summary: entry.get_str("planSummary").ok().map(str::to_owned),
+    }
 }
 
 /// Reads a `listShards` reply.
@@ -253,6 +263,30 @@ impl CatalogTopology for MongoTopology {
         self.router().await?;
         let command = move_command(self.db.name(), chunk)?;
         Ok(json_of(self.admin(command).await?))
+    }
+
+    async fn slow_operations(&self, limit: u32) -> Result<Option<Vec<SlowOperation>>> {
+        let level = self
+            .db
+            .run_command(doc! {"profile": -1})
+            .await
+            .map_err(crate::error::from_driver)?;
+        if number(&level, "was").unwrap_or(0.0) < 1.0 {
+            return Ok(None);
+        }
+        let entries: Vec<Document> = self
+            .db
+            .collection::<Document>("system.profile")
+            .find(doc! {})
+            .sort(doc! {"millis": -1})
+            .limit(i64::from(limit))
+            .projection(doc! {"op": 1, "ns": 1, "millis": 1, "planSummary": 1})
+            .await
+            .map_err(crate::error::from_driver)?
+            .try_collect()
+            .await
+            .map_err(crate::error::from_driver)?;
+        Ok(Some(entries.iter().map(slow_operation_of).collect()))
     }
 
     async fn set_balancer(&self, enabled: bool) -> Result<BalancerStatus> {

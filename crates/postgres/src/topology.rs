@@ -41,6 +41,14 @@ impl LedgerTopology for PgTopology {
         }
     }
 
+    async fn acquire_wait(&self) -> Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let conn = self.pool.acquire().await.map_err(classify)?;
+        let waited = started.elapsed();
+        drop(conn);
+        Ok(waited)
+    }
+
     async fn deadlocks(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",

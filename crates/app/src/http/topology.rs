@@ -119,8 +119,24 @@ pub async fn performance(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
             "hit_rate": stats.hit_rate(),
         }
     });
+    let mongodb_slow = match &state.catalog_topology {
+        Some(catalog) => Some(match bounded(catalog.slow_operations(10)).await {
+            Ok(Some(operations)) => serde_json::json!(operations),
+            Ok(None) => serde_json::json!({
+                "available": false,
+                "reason": "MongoDB's profiler is off for the catalog's database \
+                           (db.setProfilingLevel(1, {slowms: 100}) turns it on)",
+            }),
+            Err(error) => serde_json::json!({ "available": false, "reason": error }),
+        }),
+        None => None,
+    };
     if let Some(ledger) = &state.ledger_topology {
-        body["pools"] = serde_json::json!({ "postgres": ledger.pool() });
+        let mut pool = serde_json::json!(ledger.pool());
+        if let Ok(waited) = bounded(ledger.acquire_wait()).await {
+            pool["acquire_ms"] = serde_json::json!(waited.as_secs_f64() * 1000.0);
+        }
+        body["pools"] = serde_json::json!({ "postgres": pool });
         body["slow_queries"] = match bounded(ledger.slow_queries(10)).await {
             Ok(Some(queries)) => serde_json::json!({ "postgres": queries }),
             Ok(None) => serde_json::json!({ "postgres": {
@@ -136,6 +152,9 @@ pub async fn performance(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
     } else {
         body["pools"] = serde_json::json!({});
         body["slow_queries"] = serde_json::json!({});
+    }
+    if let Some(slow) = mongodb_slow {
+        body["slow_queries"]["mongodb"] = slow;
     }
     Ok(HttpResponse::Ok().json(body))
 }

@@ -284,6 +284,7 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
     if real {
         series(r#"emporium_store_operation_duration_seconds_count{store="postgres",operation="#);
         series("emporium_postgres_pool_max_connections ");
+        series("emporium_postgres_pool_acquire_seconds ");
         series(r#"emporium_replica_healthy{store="mongodb""#);
         // A placed order's saga steps, timed by the saga log's observer.
         let (status, order) = app.order("metered", &[(id.as_str(), 1)], "tok_visa").await;
@@ -370,6 +371,38 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
             "{performance:#}"
         );
         assert!(performance["pools"]["postgres"]["max"].as_u64() > Some(0));
+        // MongoDB's profiler is off by default: the route says so.
+        assert_eq!(
+            performance["slow_queries"]["mongodb"]["available"], false,
+            "{performance:#}"
+        );
+        // Turned on, its slowest operations are listed: names and times, no values.
+        let (uri, db) = app.mongo_database().expect("a MongoDB app");
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        client
+            .database(&db)
+            .run_command(mongodb::bson::doc! {"profile": 2})
+            .await
+            .unwrap();
+        let (status, _) = app.get("/products?limit=5").await;
+        assert_eq!(status, StatusCode::OK);
+        let ((_, performance), _) = app
+            .admin_as(READ_TOKEN, Method::GET, "/admin/performance", None)
+            .await;
+        let slow = performance["slow_queries"]["mongodb"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{performance:#}"));
+        assert!(
+            slow.iter().any(|op| op["namespace"]
+                .as_str()
+                .is_some_and(|ns| ns.starts_with(&format!("{db}.")))
+                && op["millis"].is_i64()),
+            "{performance:#}"
+        );
+        assert!(
+            performance["pools"]["postgres"]["acquire_ms"].is_f64(),
+            "{performance:#}"
+        );
         assert!(
             performance["slow_queries"]["postgres"].is_array()
                 || performance["slow_queries"]["postgres"]["available"] == false,

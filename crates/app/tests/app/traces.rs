@@ -98,7 +98,25 @@ pub async fn one_order_is_one_trace_with_its_saga_steps_and_store_calls(app: &Te
                 .map(|kv| kv.value.to_string())
         })
         .collect();
-    assert!(!store_calls.is_empty(), "no ledger call spans: {names:?}");
+    assert!(!store_calls.is_empty(), "no store call spans: {names:?}");
+    let stores: std::collections::BTreeSet<String> = spans
+        .iter()
+        .filter(|s| s.name == "store.call")
+        .filter_map(|s| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "store")
+                .map(|kv| kv.value.to_string())
+        })
+        .collect();
+    assert!(
+        stores.contains("postgres") && stores.contains("mongodb"),
+        "calls to both stores: {stores:?} ({store_calls:?})"
+    );
+    assert!(
+        store_calls.iter().any(|op| op == "find products"),
+        "the prices read from MongoDB: {store_calls:?}"
+    );
     // Names only: no value of the order appears in any attribute.
     for span in &spans {
         for kv in &span.attributes {

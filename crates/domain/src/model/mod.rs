@@ -71,7 +71,8 @@ pub use supplier::{Contact, NewSupplier, Supplier, SupplierInput, SupplierPatch}
 pub use text::{Category, CustomerId, Description, Name, Region, Sku, Tag};
 pub use topology::{
     BalancerStatus, ChunkMove, ChunkSelector, PgReplicationStatus, PgSlot, PgStandby, PoolUsage,
-    ReplicaMember, ReplicaSetStatus, Shard, ShardStatus, ShardedCollection, SlowQuery,
+    ReplicaMember, ReplicaSetStatus, Shard, ShardStatus, ShardedCollection, SlowOperation,
+    SlowQuery,
 };
 pub use warehouse::{
     allocate, StockLoad, Transfer, Warehouse, WarehouseCode, WarehouseInput, WarehouseLevel,

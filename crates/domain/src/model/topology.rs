@@ -150,3 +150,16 @@ pub struct SlowQuery {
     pub max_ms: f64,
     pub total_ms: f64,
 }
+
+/// One operation from MongoDB's profiler (`system.profile`): what it was and on what, and
+/// how long it took; never its filter or its documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowOperation {
+    /// `query`, `insert`, `update`, `command`, ...
+    pub op: String,
+    /// `database.collection`.
+    pub namespace: String,
+    pub millis: i64,
+    /// How the server ran it (`IXSCAN { sku: 1 }`, `COLLSCAN`), when it says.
+    pub plan_summary: Option<String>,
+}

@@ -60,8 +60,11 @@ impl AppState {
         let index = emporium_search::TantivyIndex::new()?;
         // The index's upkeep reads every product it indexes: from the catalog itself, so
         // the cache stays what clients recently read (ADR 0007).
-        let search = SearchService::new(stores.clone(), std::sync::Arc::new(index))
+        let mut search = SearchService::new(stores.clone(), std::sync::Arc::new(index))
             .with_upkeep_catalog(backend.uncached_catalog.clone());
+        if let Some(browse) = &backend.browse_catalog {
+            search = search.with_browse_catalog(browse.clone());
+        }
         let backups = crate::backups::service(&backend, backup_dir)
             .with_listener(std::sync::Arc::new(search.clone()));
         Ok(AppState {

@@ -304,3 +304,8 @@ async fn real_one_order_is_one_trace() {
     let app = helpers::spawn_with(backend, guards, with_admin_tokens());
     traces::one_order_is_one_trace_with_its_saga_steps_and_store_calls(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_listings_read_the_browse_catalog() {
+    topology::listings_read_the_browse_catalog_and_product_pages_the_primary().await;
+}

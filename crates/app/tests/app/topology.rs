@@ -416,3 +416,31 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Read routing (ADR 0025): listings and search pages read the browse catalog (in
+/// production MongoDB secondaries), product pages by id read the primary. Here the browse
+/// catalog is a second memory catalog holding a product the primary does not: it shows in
+/// the listing and is 404 by id.
+pub async fn listings_read_the_browse_catalog_and_product_pages_the_primary() {
+    use emporium_domain::ports::Catalog;
+    let mut backend = emporium_app::backend::Backend::memory();
+    let replica = std::sync::Arc::new(emporium_memory::MemoryCatalog::default());
+    let only_there = emporium_testkit::contract::product("Only on the replica", "lighting", "3.00");
+    replica.insert(&only_there).await.unwrap();
+    backend.browse_catalog = Some(replica);
+    let app = crate::helpers::spawn_with(backend, Vec::new(), Default::default());
+    let (status, listing) = app.get("/products?limit=50").await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    assert!(
+        listing["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|p| p["id"] == json!(only_there.id))),
+        "{listing}"
+    );
+    let (status, _) = app.get(&format!("/products/{}", only_there.id)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "product pages read the primary"
+    );
+}

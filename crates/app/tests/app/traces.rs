@@ -61,6 +61,15 @@ pub async fn one_order_is_one_trace_with_its_saga_steps_and_store_calls(app: &Te
         .find(|s| s.parent_span_id == client_span)
         .unwrap_or_else(|| panic!("no span continues the client's: {names:?}"));
     assert_eq!(root.name, "POST /api/orders", "{names:?}");
+    // The request's span carries the trace id as a field, so every log line inside the
+    // request (the fmt layer prints its spans' fields) carries it too.
+    assert!(
+        root.attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "trace_id" && kv.value.to_string() == trace_id.to_string()),
+        "{:?}",
+        root.attributes
+    );
     // Every span of the trace hangs, through its parents, from that root.
     for span in &spans {
         let mut at = span;

@@ -77,6 +77,9 @@ pub struct SearchService {
     catalog: CatalogService,
     /// Where upkeep reads the products it indexes (see [`SearchService::with_upkeep_catalog`]).
     upkeep_catalog: Arc<dyn Catalog>,
+    /// Where search pages read their products (read routing, ADR 0025); the stores'
+    /// catalog when `None`.
+    browse: Option<Arc<dyn Catalog>>,
     index: Arc<dyn ProductIndex>,
     state: Arc<IndexState>,
 }
@@ -96,6 +99,7 @@ impl SearchService {
         SearchService {
             catalog: CatalogService::new(stores.clone()),
             upkeep_catalog: stores.catalog.clone(),
+            browse: None,
             stores,
             index,
             state: Arc::default(),
@@ -106,6 +110,15 @@ impl SearchService {
     /// stores' catalog: the catalog itself rather than a caching decorator, so indexing
     /// every product does not make every product look recently read. Serving searches
     /// still goes through the stores' catalog.
+    /// Listings and search pages read the catalog from `browse`: MongoDB secondaries,
+    /// where an answer as stale as the replication lag is harmless (read routing,
+    /// ADR 0025). Product pages by id, carts and prices at order time do not come here.
+    pub fn with_browse_catalog(mut self, browse: Arc<dyn Catalog>) -> Self {
+        self.catalog = self.catalog.with_browse_catalog(browse.clone());
+        self.browse = Some(browse);
+        self
+    }
+
     pub fn with_upkeep_catalog(mut self, catalog: Arc<dyn Catalog>) -> Self {
         self.upkeep_catalog = catalog;
         self
@@ -138,9 +151,8 @@ impl SearchService {
         self.require_built()?;
         let hits = self.index.search(query).await?;
         let ids: Vec<ProductId> = hits.items.iter().map(|h| h.id).collect();
-        let mut products: HashMap<ProductId, _> = self
-            .stores
-            .catalog
+        let catalog = self.browse.as_ref().unwrap_or(&self.stores.catalog);
+        let mut products: HashMap<ProductId, _> = catalog
             .get_many(&ids)
             .await?
             .into_iter()

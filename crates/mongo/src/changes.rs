@@ -122,15 +122,22 @@ async fn follow_collection(
     source: &'static str,
     event_of: EventOf,
     log: &dyn EventLog,
+    connected_at: Option<mongodb::bson::Timestamp>,
 ) -> Result<()> {
     let mut previous = log.resume_token(source).await?;
     let resume = previous.as_ref().map(from_token).transpose()?;
-    let mut stream = collection
+    // With no cursor yet (a fresh feed), from when the server connected rather than from
+    // whenever this stream happens to open.
+    let start = if resume.is_none() { connected_at } else { None };
+    let watch = collection
         .watch()
         .full_document(FullDocumentType::UpdateLookup)
-        .resume_after(resume)
-        .await
-        .map_err(from_driver)?;
+        .resume_after(resume);
+    let watch = match start {
+        Some(at) => watch.start_at_operation_time(at),
+        None => watch,
+    };
+    let mut stream = watch.await.map_err(from_driver)?;
     tracing::info!(
         source,
         resumed = previous.is_some(),
@@ -169,8 +176,10 @@ impl CatalogChanges for MongoCatalog {
     /// stream never has to resume from another stream's token).
     #[tracing::instrument(name = "mongo.follow_catalog", skip_all)]
     async fn follow(&self, log: &dyn EventLog) -> Result<()> {
-        let products = follow_collection(self.products(), PRODUCT_CHANGES, product_event, log);
-        let suppliers = follow_collection(self.suppliers(), SUPPLIER_CHANGES, supplier_event, log);
+        let at = self.connected_at.get().copied();
+        let products = follow_collection(self.products(), PRODUCT_CHANGES, product_event, log, at);
+        let suppliers =
+            follow_collection(self.suppliers(), SUPPLIER_CHANGES, supplier_event, log, at);
         tokio::try_join!(products, suppliers).map(|_| ())
     }
 }

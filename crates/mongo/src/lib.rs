@@ -74,6 +74,10 @@ pub struct MongoCatalog {
     db: Database,
     search: SearchModeCell,
     commands: CommandTimings,
+    /// The cluster time when this catalog connected: where a change stream with no stored
+    /// cursor starts, so no change made after the server connected is missed however late
+    /// its follower gets going (a stream opened "now" would miss them).
+    connected_at: Arc<std::sync::OnceLock<mongodb::bson::Timestamp>>,
 }
 
 /// Told of every command the catalog's client runs: `find products`, `update customers`
@@ -170,7 +174,26 @@ impl MongoCatalog {
         let client = Client::with_options(options).map_err(error::from_driver)?;
         let mut catalog = MongoCatalog::from_database(client.database(db));
         catalog.commands = commands;
-        catalog.run_ping().await?;
+        let reply = catalog
+            .db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(error::from_driver)?;
+        if let Ok(at) = reply.get_timestamp("operationTime") {
+            let _ = catalog.connected_at.set(at);
+        } else if let Ok(Some(newest)) = catalog
+            .db
+            .client()
+            .database("local")
+            .collection::<mongodb::bson::Document>("oplog.rs")
+            .find_one(doc! {})
+            .sort(doc! {"$natural": -1})
+            .await
+        {
+            if let Ok(at) = newest.get_timestamp("ts") {
+                let _ = catalog.connected_at.set(at);
+            }
+        }
         Ok(catalog)
     }
 
@@ -203,6 +226,7 @@ impl MongoCatalog {
             db,
             search: self.search.clone(),
             commands: self.commands.clone(),
+            connected_at: self.connected_at.clone(),
         })
     }
 
@@ -219,6 +243,7 @@ impl MongoCatalog {
         MongoCatalog {
             db,
             commands: CommandTimings::default(),
+            connected_at: Arc::default(),
             search: SearchModeCell::default(),
         }
     }

@@ -811,3 +811,34 @@ async fn a_browsing_catalog_reads_with_its_read_preference() {
         Err(Error::Validation(_))
     ));
 }
+
+/// A fresh feed (no cursor stored) follows the catalog from when the catalog connected,
+/// not from when its change stream happens to open: a product created in between is in
+/// the feed. (A follower started late under load used to miss it.)
+#[tokio::test]
+async fn a_fresh_feed_starts_from_when_the_catalog_connected() {
+    use emporium_domain::model::{EventKind, Seq};
+    use emporium_domain::ports::{CatalogChanges, EventLog};
+    let (_db, c) = catalog().await;
+    let early = product("EARLY-1", "Early bird", "lighting", "4.00");
+    Catalog::insert(&c, &early).await.unwrap();
+    // Only now does the follower start.
+    let log = std::sync::Arc::new(emporium_memory::MemoryEventLog::default());
+    let (follower, reader) = (c.clone(), log.clone());
+    let following = tokio::spawn(async move { follower.follow(reader.as_ref()).await });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        log.relay().await.unwrap();
+        let replay = log.read_after(Seq(0), 100).await.unwrap();
+        if replay
+            .events
+            .iter()
+            .any(|e| e.event.kind == EventKind::ProductCreated && e.event.id == early.id.as_uuid())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", replay.events);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    following.abort();
+}

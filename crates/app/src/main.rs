@@ -63,6 +63,39 @@ enum Command {
     /// EMPORIUM_BACKUP_DIR/snapshots (what `POST /api/admin/snapshot` does): for stores on
     /// this host. RUNBOOK.md says how to start from one. Prints the snapshot's log entry.
     Snapshot,
+    /// The seed's chaos engine (issue 13, RUNBOOK.md): a TCP fault proxy on `--listen` in
+    /// front of the store EMPORIUM_POSTGRES_URL or EMPORIUM_MONGODB_URI names, putting a
+    /// fault in for `--for` every `--every` (a random pause in the range). Point the app at
+    /// the address it prints. Runs until Ctrl-C, and takes its fault out on the way.
+    Chaos {
+        /// The store to put faults in front of.
+        #[arg(long, value_parser = ["postgres", "mongodb"])]
+        target: String,
+        /// Where the proxy listens (port 0: a free one, printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Latency to add, e.g. `100ms` (the default fault).
+        #[arg(long, default_value = "100ms")]
+        latency: String,
+        /// Latency jitter, e.g. `20ms`.
+        #[arg(long, default_value = "0ms")]
+        jitter: String,
+        /// Another fault instead of latency.
+        #[arg(long, value_parser = ["bandwidth", "reset", "black-hole", "half-open"])]
+        fault: Option<String>,
+        /// For `--fault bandwidth`.
+        #[arg(long, default_value_t = 64)]
+        kilobytes_per_second: u64,
+        /// The chance, per connection, that the fault applies (0 to 1).
+        #[arg(long, default_value_t = 1.0)]
+        probability: f32,
+        /// The pause between faults, e.g. `2m..5m`, or one duration.
+        #[arg(long, default_value = "2m..5m")]
+        every: String,
+        /// How long each fault lasts, e.g. `30s`.
+        #[arg(long = "for", default_value = "30s")]
+        length: String,
+    },
     /// Fill empty stores with a realistic shop (ADR 0023): suppliers, categories,
     /// warehouses, products with attributes, variants and stock, customers, a year of
     /// orders with payments, and reviews. The same `--seed` gives the same data. Loads
@@ -138,6 +171,35 @@ async fn main() -> anyhow::Result<()> {
                 force,
             };
             std::process::exit(run_job(&settings, JobRequest::Restore(request)).await);
+        }
+        Command::Chaos {
+            target,
+            listen,
+            latency,
+            jitter,
+            fault,
+            kilobytes_per_second,
+            probability,
+            every,
+            length,
+        } => {
+            std::process::exit(
+                run_chaos(
+                    &settings,
+                    ChaosArgs {
+                        target,
+                        listen,
+                        latency,
+                        jitter,
+                        fault,
+                        kilobytes_per_second,
+                        probability,
+                        every,
+                        length,
+                    },
+                )
+                .await,
+            );
         }
         Command::Snapshot => {
             std::process::exit(run_job(&settings, JobRequest::Snapshot).await);
@@ -362,5 +424,128 @@ async fn run_job(settings: &Settings, request: JobRequest) -> i32 {
             eprintln!("error: {e}");
             2
         }
+    }
+}
+
+struct ChaosArgs {
+    target: String,
+    listen: String,
+    latency: String,
+    jitter: String,
+    fault: Option<String>,
+    kilobytes_per_second: u64,
+    probability: f32,
+    every: String,
+    length: String,
+}
+
+/// `host:port` of a store URL: after the user (`@`) or the scheme, before the path or
+/// the options; the first host of a MongoDB seed list.
+fn upstream_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host = rest.split(['/', '?']).next()?.split(',').next()?;
+    Some(if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!(
+            "{host}:{}",
+            if url.starts_with("mongodb") {
+                27017
+            } else {
+                5432
+            }
+        )
+    })
+}
+
+async fn run_chaos(settings: &Settings, args: ChaosArgs) -> i32 {
+    use emporium_chaos::{parse_duration, Fault, FaultProxy, Schedule};
+    let url = match args.target.as_str() {
+        "postgres" => settings.postgres_url.clone(),
+        _ => settings.mongodb_uri.clone(),
+    };
+    let Some(upstream) = url.as_deref().and_then(upstream_of) else {
+        eprintln!(
+            "error: no {} URL to put faults in front of (EMPORIUM_POSTGRES_URL or EMPORIUM_MONGODB_URI)",
+            args.target
+        );
+        return 2;
+    };
+    let fault = match args.fault.as_deref() {
+        None => match (parse_duration(&args.latency), parse_duration(&args.jitter)) {
+            (Ok(latency), Ok(jitter)) => Fault::Latency { latency, jitter },
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        Some("bandwidth") => Fault::Bandwidth {
+            kilobytes_per_second: args.kilobytes_per_second,
+        },
+        Some("reset") => Fault::Reset,
+        Some("black-hole") => Fault::BlackHole,
+        Some(_) => Fault::HalfOpen,
+    };
+    let schedule = match Schedule::parse(&args.every, &args.length) {
+        Ok(schedule) => schedule,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let proxy = match FaultProxy::start(&args.target, &args.listen, &upstream).await {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    println!(
+        "emporium chaos: {host}:{} -> {upstream}, {fault:?} with probability {} for {:?} every {:?}..{:?}; point the app's {} URL at {host}:{}",
+        proxy.port(),
+        args.probability,
+        schedule.length,
+        schedule.every_min,
+        schedule.every_max,
+        args.target,
+        proxy.port()
+    );
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match emporium_chaos::run_schedule(&proxy, fault, args.probability, schedule, stop).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_of;
+
+    #[test]
+    fn the_chaos_upstream_is_the_stores_host_and_port() {
+        assert_eq!(
+            upstream_of("postgres://postgres@127.0.0.1:5432/emporium").as_deref(),
+            Some("127.0.0.1:5432")
+        );
+        assert_eq!(
+            upstream_of("postgres://user:pw@db.internal/emporium").as_deref(),
+            Some("db.internal:5432")
+        );
+        assert_eq!(
+            upstream_of("mongodb://mongo1:27017,mongo2:27017/?replicaSet=rs0").as_deref(),
+            Some("mongo1:27017")
+        );
+        assert_eq!(
+            upstream_of("mongodb://127.0.0.1:27999/?directConnection=true").as_deref(),
+            Some("127.0.0.1:27999")
+        );
+        assert_eq!(upstream_of("nonsense"), None);
     }
 }

@@ -19,6 +19,7 @@ mod contract;
 mod crash;
 mod customers;
 mod dashboard;
+mod faults;
 mod feed;
 mod gateway;
 mod helpers;
@@ -308,4 +309,16 @@ async fn real_one_order_is_one_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_listings_read_the_browse_catalog() {
     topology::listings_read_the_browse_catalog_and_product_pages_the_primary().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_faults_between_the_app_and_postgres() {
+    let (backend, guards, proxy) = support::real_backend_behind_a_fault_proxy().await;
+    let app = helpers::spawn_with(backend, guards, with_admin_tokens());
+    faults::latency_slows_orders_and_cut_connections_give_503_then_recovery(&app, &proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_command_puts_latency_in_on_its_schedule() {
+    faults::the_chaos_command_puts_latency_in_on_its_schedule().await;
 }

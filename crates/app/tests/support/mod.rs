@@ -44,6 +44,50 @@ pub async fn real_backend() -> (Backend, Guards) {
     (backend, vec![Box::new(pg), Box::new(mongo)])
 }
 
+/// [`real_backend`] with a fault proxy (issue 13) between the app and PostgreSQL: the
+/// ledger connects through it, so faults put into it reach every pooled connection.
+pub async fn real_backend_behind_a_fault_proxy(
+) -> (Backend, Guards, Arc<emporium_chaos::FaultProxy>) {
+    let pg =
+        TestPostgres::from_template(&emporium_postgres::migrations_digest(), |url| async move {
+            Ok(emporium_postgres::migrate_database(&url).await?)
+        })
+        .await
+        .expect("test PostgreSQL database");
+    let mongo = emporium_testkit::harness::mongo::create()
+        .await
+        .expect("test MongoDB database");
+    // postgres://user@host:port/db: the proxy takes host:port's place.
+    let (scheme_user, rest) = pg.url.split_once('@').expect("a user in the URL");
+    let (upstream, db) = rest.split_once('/').expect("a database in the URL");
+    let proxy = emporium_chaos::FaultProxy::start("postgres", "127.0.0.1:0", upstream)
+        .await
+        .expect("fault proxy");
+    let through = format!("{scheme_user}@127.0.0.1:{}/{db}", proxy.port());
+    let settings = emporium_app::config::Settings::load(None).expect("default settings");
+    let ledger = connect_postgres(
+        &through,
+        &settings,
+        false,
+        emporium_postgres::FeedWakeup::InProcess,
+    )
+    .await
+    .expect("PostgreSQL ledger through the proxy");
+    let catalog = connect_mongo(&mongo.uri, &mongo.db, true)
+        .await
+        .expect("MongoDB catalog");
+    let backend = Backend::assemble(
+        Some(catalog),
+        Some(ledger),
+        Arc::new(emporium_memory::TestPaymentGateway::default()),
+    );
+    (
+        backend,
+        vec![Box::new(pg), Box::new(mongo)],
+        Arc::new(proxy),
+    )
+}
+
 /// Starts the app on `backend` at a free port; returns its `http://127.0.0.1:<port>/api`.
 pub fn spawn_app(backend: Backend, options: AppOptions) -> String {
     if std::env::var_os("TEST_LOG").is_some() {

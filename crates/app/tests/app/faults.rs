@@ -1,0 +1,132 @@
+//! Faults between the app and PostgreSQL through the fault proxy (issue 13, part 1): the
+//! shop slows down under latency and answers 503 (never a 500, never a hang) while
+//! connections are cut, then takes orders again once the fault is gone, with stock exact.
+
+use crate::helpers::{id, TestApp};
+use emporium_chaos::{Fault, FaultProxy};
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+
+pub async fn latency_slows_orders_and_cut_connections_give_503_then_recovery(
+    app: &TestApp,
+    proxy: &FaultProxy,
+) {
+    let product = app.product("Proxied kettle", "kitchen", "10.00", 10).await;
+    let pid = id(&product);
+    let (status, order) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+
+    proxy
+        .inject(
+            Fault::Latency {
+                latency: Duration::from_millis(200),
+                jitter: Duration::ZERO,
+            },
+            1.0,
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (status, order) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
+    let slow = started.elapsed();
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert!(
+        slow >= Duration::from_millis(400),
+        "two round trips at least: {slow:?}"
+    );
+    proxy.clear().await.unwrap();
+
+    proxy.inject(Fault::Reset, 1.0).await.unwrap();
+    let started = Instant::now();
+    let (status, body) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    proxy.clear().await.unwrap();
+
+    // Back: the fail-fast wrapper lets calls through once a ping answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "the ledger never came back: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Three orders went through; the one refused during the reset took nothing.
+    let (status, product) = app.get(&format!("/products/{pid}")).await;
+    assert_eq!(status, StatusCode::OK, "{product}");
+    assert_eq!(product["stock"], 7, "{product}");
+    assert_eq!(product["reserved"], 0, "{product}");
+}
+
+/// `emporium chaos` (the seed's chaos engine): a proxy in front of the store the settings
+/// name, printing where to point the app, with latency put in on its schedule.
+pub async fn the_chaos_command_puts_latency_in_on_its_schedule() {
+    use sqlx::Connection;
+    use tokio::io::AsyncBufReadExt;
+    let pg = emporium_testkit::harness::postgres::TestPostgres::from_template(
+        &emporium_postgres::migrations_digest(),
+        |url| async move { Ok(emporium_postgres::migrate_database(&url).await?) },
+    )
+    .await
+    .expect("test PostgreSQL database");
+    let mut chaos = tokio::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+        .args([
+            "chaos",
+            "--target",
+            "postgres",
+            "--latency",
+            "300ms",
+            "--every",
+            "1s",
+            "--for",
+            "3s",
+        ])
+        .env("EMPORIUM_POSTGRES_URL", &pg.url)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("emporium chaos starts");
+    let mut lines = tokio::io::BufReader::new(chaos.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("a banner")
+        .unwrap()
+        .expect("a line");
+    let at = banner
+        .rsplit(" at ")
+        .next()
+        .unwrap_or_else(|| panic!("{banner}"))
+        .to_owned();
+    let (user, rest) = pg.url.split_once('@').unwrap();
+    let db = rest.split_once('/').unwrap().1;
+    let through = format!("{user}@{at}/{db}");
+    let mut conn = sqlx::PgConnection::connect(&through)
+        .await
+        .unwrap_or_else(|e| panic!("{through}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let started = Instant::now();
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        if started.elapsed() >= Duration::from_millis(300) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the latency never came");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = chaos.kill().await;
+}

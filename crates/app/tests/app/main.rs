@@ -23,6 +23,7 @@ mod faults;
 mod feed;
 mod gateway;
 mod helpers;
+mod injection;
 mod operations;
 mod orders;
 mod outage;
@@ -321,4 +322,21 @@ async fn real_faults_between_the_app_and_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_command_puts_latency_in_on_its_schedule() {
     faults::the_chaos_command_puts_latency_in_on_its_schedule().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_hostile_input_is_data_or_refused() {
+    let app = helpers::spawn_with(
+        emporium_app::backend::Backend::memory(),
+        Vec::new(),
+        with_admin_tokens(),
+    );
+    injection::operators_and_sql_are_data_and_hostile_bodies_are_refused(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_hostile_input_is_data_or_refused() {
+    let (backend, guards) = support::real_backend().await;
+    let app = helpers::spawn_with(backend, guards, with_admin_tokens());
+    injection::operators_and_sql_are_data_and_hostile_bodies_are_refused(&app).await;
 }

@@ -402,7 +402,9 @@ impl Api {
         let deadline = Instant::now() + RECOVERY_DEADLINE;
         loop {
             let reply = self.get(&format!("/orders/{id}")).await;
-            if reply.status == StatusCode::OK && reply.body["status"] != "queued" {
+            // `pending` is the moment between the saga's two commits: not an outcome yet.
+            let status = reply.body["status"].as_str().unwrap_or_default();
+            if reply.status == StatusCode::OK && status != "queued" && status != "pending" {
                 return reply.body;
             }
             assert!(

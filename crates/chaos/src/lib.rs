@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `Latency { latency, jitter }` | `latency` (both directions) | every answer later by latency ± jitter |
 //! | `Bandwidth { kilobytes_per_second }` | `bandwidth` | answers trickle |
-//! | `Reset` | `limit_data` of 0 bytes | the connection is closed at once |
+//! | `Reset` | `timeout` of 1 ms (both directions) | nothing gets through, and the connection is closed |
 //! | `BlackHole` | `timeout` of 0 (both directions) | nothing arrives, nothing is closed |
 //! | `HalfOpen` | `timeout` of 0, downstream only | requests go out, answers never come back |
 //!
@@ -71,11 +71,20 @@ impl Fault {
                 },
                 StreamDirection::Downstream,
             )],
-            Fault::Reset => vec![toxic(
-                "reset",
-                ToxicKind::LimitData { bytes: 0 },
-                StreamDirection::Upstream,
-            )],
+            // Nothing gets through, and the connection is closed a millisecond later. (A
+            // `limit_data` of 0 lets a first chunk through before closing.)
+            Fault::Reset => vec![
+                toxic(
+                    "reset_down",
+                    ToxicKind::Timeout { timeout: 1 },
+                    StreamDirection::Downstream,
+                ),
+                toxic(
+                    "reset_up",
+                    ToxicKind::Timeout { timeout: 1 },
+                    StreamDirection::Upstream,
+                ),
+            ],
             Fault::BlackHole => vec![
                 toxic(
                     "black_hole_down",

@@ -45,11 +45,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// An optional JSON object: empty or `null` means every field's default. Syntax errors
+/// An optional JSON object: no body or `null` means every field's default. Syntax errors
 /// are 400; anything but an object, or fields of the wrong type, 422, as for every other
 /// body.
 fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // No body at all is every default; a body of only spaces is not JSON (400).
+    if body.is_empty() {
         return Ok(T::default());
     }
     let value: serde_json::Value = serde_json::from_slice(body)

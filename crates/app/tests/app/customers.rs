@@ -218,15 +218,7 @@ pub async fn recommendations_skip_what_was_bought_and_are_served_from_the_custom
         ))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let metrics = app
-        .client
-        .get(app.url("/metrics").replace("/api/metrics", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("emporium_recommendation_cache_hits_total 1"),
         "{metrics}"

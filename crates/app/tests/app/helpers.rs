@@ -242,6 +242,18 @@ impl TestApp {
         format!("{}/ws?{query}", self.base.replacen("http://", "ws://", 1))
     }
 
+    /// `GET /metrics` (outside `/api`), as text.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics").replace("/api/metrics", "/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics text")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

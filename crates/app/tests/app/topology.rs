@@ -243,15 +243,7 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         .get(&format!("/products/{}", uuid::Uuid::now_v7()))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let text = app
-        .client
-        .get(app.url("/metrics").replace("/api/metrics", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let series = |prefix: &str| {
         text.lines()
             .find(|l| l.starts_with(prefix))
@@ -300,15 +292,7 @@ pub async fn metrics_count_routes_by_pattern_and_performance_has_quantiles(
         // A placed order's saga steps, timed by the saga log's observer.
         let (status, order) = app.order("metered", &[(id.as_str(), 1)], "tok_visa").await;
         assert_eq!(status, StatusCode::CREATED, "{order}");
-        let after = app
-            .client
-            .get(app.url("/metrics").replace("/api/metrics", "/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let after = app.metrics_text().await;
         assert!(
             after.lines().any(|l| l.starts_with(
                 r#"emporium_saga_step_duration_seconds_count{saga="place_order",step="#

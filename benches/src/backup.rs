@@ -35,11 +35,14 @@ pub struct BackupArgs {
     keep: bool,
 }
 
-/// `scripts/dev-services.sh down --private` when dropped.
-struct Stack {
+/// A private stack from `scripts/dev-services.sh up --private DIR`: its own PostgreSQL
+/// cluster (archiving into pgBackRest) and MongoDB stand-in. `down --private` when dropped.
+pub(crate) struct Stack {
     script: PathBuf,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     keep: bool,
+    /// The variables `up` printed (`EMPORIUM_POSTGRES_URL`, `EMPORIUM_MONGODB_URI`, ...).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Drop for Stack {
@@ -57,39 +60,58 @@ impl Drop for Stack {
     }
 }
 
+impl Stack {
+    /// Starts (or, when it runs already, checks) the private stack under `dir`.
+    pub(crate) async fn up(root: &Path, dir: &Path, keep: bool) -> Result<Stack> {
+        let mut stack = Stack {
+            script: root.join("scripts/dev-services.sh"),
+            dir: dir.to_path_buf(),
+            keep,
+            env: Vec::new(),
+        };
+        stack.env = stack.start().await?;
+        Ok(stack)
+    }
+
+    /// `up --private` again: starts whatever part of the stack is not running.
+    pub(crate) async fn start(&self) -> Result<Vec<(String, String)>> {
+        let up = tokio::process::Command::new("bash")
+            .arg(&self.script)
+            .args(["up", "--private"])
+            .arg(&self.dir)
+            .output()
+            .await?;
+        if !up.status.success() {
+            bail!(
+                "dev-services.sh up --private: {}",
+                String::from_utf8_lossy(&up.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&up.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect())
+    }
+
+    /// A variable `up` printed.
+    pub(crate) fn var(&self, name: &str) -> Result<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .with_context(|| format!("{name} not printed"))
+    }
+}
+
 pub async fn backup(args: BackupArgs) -> Result<()> {
     let root = crate::placement::workspace_root();
     let binary = crate::placement::release_server(&root)?;
     let dir = std::env::temp_dir().join(format!("emporium-backup-bench-{}", std::process::id()));
-    let stack = Stack {
-        script: root.join("scripts/dev-services.sh"),
-        dir: dir.clone(),
-        keep: args.keep,
-    };
-    let up = tokio::process::Command::new("bash")
-        .arg(&stack.script)
-        .args(["up", "--private"])
-        .arg(&dir)
-        .output()
-        .await?;
-    if !up.status.success() {
-        bail!(
-            "dev-services.sh up --private: {}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-    }
-    let env: Vec<(String, String)> = String::from_utf8_lossy(&up.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    let var = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .with_context(|| format!("{name} not printed"))
-    };
+    let stack = Stack::up(&root, &dir, args.keep).await?;
+    let env = stack.env.clone();
+    let var = |name: &str| stack.var(name);
     let run = |args: Vec<String>| {
         let (binary, env) = (binary.clone(), env.clone());
         async move { emporium(&binary, &env, &args).await }

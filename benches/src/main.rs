@@ -22,6 +22,7 @@ mod feed;
 mod placement;
 mod reports;
 mod search;
+mod soak;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -55,6 +56,10 @@ enum Command {
     /// Start a private backup-ready stack, generate N products and M orders, and time full
     /// and incremental backups, a restore and a PITR through the `emporium` commands.
     Backup(backup::BackupArgs),
+    /// Start a private stack behind fault proxies and run N clients placing, cancelling
+    /// and browsing while the server is killed every K seconds, each store is restarted
+    /// and faults come and go; then check the databases and fuzz the API on them.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -136,6 +141,7 @@ async fn main() -> Result<()> {
         Command::Feed(args) => feed::feed(args).await,
         Command::Search(args) => search::search(args).await,
         Command::Backup(args) => backup::backup(args).await,
+        Command::Soak(args) => soak::soak(args).await,
     }
 }
 

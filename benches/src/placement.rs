@@ -195,7 +195,13 @@ impl Drop for Server {
 
 /// Builds the server in release mode and returns the path of its binary.
 pub(crate) fn release_server(root: &Path) -> Result<PathBuf> {
-    eprintln!("building the server (release) ...");
+    server_binary(root, true)
+}
+
+/// Builds the server, in release mode or not, and returns the path of its binary.
+pub(crate) fn server_binary(root: &Path, release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "debug" };
+    eprintln!("building the server ({profile}) ...");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     // `cargo run` hands this process the package's CARGO_* variables and its own
@@ -212,13 +218,13 @@ pub(crate) fn release_server(root: &Path) -> Result<PathBuf> {
     let built = build
         .args([
             "build",
-            "--release",
             "--locked",
             "-p",
             "emporium-app",
             "--bin",
             "emporium",
         ])
+        .args(release.then_some("--release"))
         .current_dir(root)
         .status()?;
     if !built.success() {
@@ -227,7 +233,7 @@ pub(crate) fn release_server(root: &Path) -> Result<PathBuf> {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"));
-    Ok(target.join("release/emporium"))
+    Ok(target.join(profile).join("emporium"))
 }
 
 impl Server {

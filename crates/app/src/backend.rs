@@ -285,16 +285,23 @@ impl Backend {
         settings: &Settings,
         feed_wakeup: FeedWakeup,
     ) -> anyhow::Result<Backend> {
+        let wait = std::time::Duration::from_secs(settings.startup_wait_secs);
         let catalog = match &settings.mongodb_uri {
-            Some(uri) => {
-                Some(connect_mongo(uri, &settings.mongodb_db, settings.migrate_on_start).await?)
-            }
+            Some(uri) => Some(
+                while_unavailable("MongoDB", wait, || {
+                    connect_mongo(uri, &settings.mongodb_db, settings.migrate_on_start)
+                })
+                .await?,
+            ),
             None => None,
         };
         let ledger = match &settings.postgres_url {
-            Some(url) => {
-                Some(connect_postgres(url, settings, settings.migrate_on_start, feed_wakeup).await?)
-            }
+            Some(url) => Some(
+                while_unavailable("PostgreSQL", wait, || {
+                    connect_postgres(url, settings, settings.migrate_on_start, feed_wakeup)
+                })
+                .await?,
+            ),
             None => None,
         };
         match (catalog.is_some(), ledger.is_some()) {
@@ -402,6 +409,47 @@ impl Backend {
     }
 }
 
+/// Runs `connect` again while it fails because the store is unavailable (down, restarting,
+/// refusing connections), for at most `wait`; any other error, or the last one, is
+/// returned. A process restarted during a store's outage (a crash, a deploy) then comes
+/// up with the store instead of exiting.
+pub async fn while_unavailable<T, F, Fut>(
+    store: &str,
+    wait: std::time::Duration,
+    mut connect: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match connect().await {
+            Ok(connected) => return Ok(connected),
+            Err(e)
+                if started.elapsed() < wait
+                    && e.chain().any(|cause| {
+                        matches!(
+                            cause.downcast_ref::<emporium_domain::Error>(),
+                            Some(emporium_domain::Error::Unavailable(_))
+                        )
+                    }) =>
+            {
+                tracing::warn!(
+                    store,
+                    error = %e,
+                    waited_secs = started.elapsed().as_secs(),
+                    "store unavailable at startup; retrying (EMPORIUM_STARTUP_WAIT_SECS)"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Connects the catalog; with `init`, creates collections, validators and indexes.
 pub async fn connect_mongo(uri: &str, db: &str, init: bool) -> anyhow::Result<MongoCatalog> {
     let catalog = MongoCatalog::connect(uri, db)
@@ -483,4 +531,49 @@ pub fn payment_gateway(choice: GatewayChoice) -> anyhow::Result<Arc<dyn PaymentG
             Arc::new(gateway.with_latency(latency))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::while_unavailable;
+    use emporium_domain::Error;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_store_down_at_startup_is_waited_for() {
+        let mut attempts = 0;
+        let connected = while_unavailable("PostgreSQL", Duration::from_secs(10), || {
+            attempts += 1;
+            let attempt = attempts;
+            async move {
+                if attempt < 3 {
+                    Err(anyhow::Error::new(Error::Unavailable("postgres".into()))
+                        .context("connecting to PostgreSQL"))
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(connected, 3);
+    }
+
+    #[tokio::test]
+    async fn other_errors_and_a_store_down_too_long_fail() {
+        let mut attempts = 0;
+        let wrong = while_unavailable("MongoDB", Duration::from_secs(10), || {
+            attempts += 1;
+            async { Err::<(), _>(anyhow::Error::new(Error::Internal("invalid URI".into()))) }
+        })
+        .await;
+        assert!(wrong.is_err());
+        assert_eq!(attempts, 1, "a wrong setting is not retried");
+
+        let down = while_unavailable("MongoDB", Duration::from_millis(300), || async {
+            Err::<(), _>(anyhow::Error::new(Error::Unavailable("mongodb".into())))
+        })
+        .await;
+        assert!(down.unwrap_err().to_string().contains("unavailable"));
+    }
 }

@@ -71,6 +71,11 @@ pub struct Settings {
     /// On SIGTERM, how long requests and background passes under way may take to finish
     /// (`EMPORIUM_SHUTDOWN_DRAIN_SECS`, default 10).
     pub shutdown_drain_secs: u64,
+    /// How long a starting process waits for a store that is down (unreachable, or
+    /// restarting) before giving up (`EMPORIUM_STARTUP_WAIT_SECS`, default 120). A server
+    /// restarted during a store outage comes up when the store does, without a supervisor
+    /// loop; a wrong URL or credentials fail at once.
+    pub startup_wait_secs: u64,
     /// Queue orders while PostgreSQL is unreachable, as if every placement carried
     /// `Prefer: respond-async` (`EMPORIUM_ORDERS_QUEUE_WHEN_LEDGER_DOWN`, default false:
     /// 503 unless the client asks).
@@ -188,6 +193,7 @@ impl Settings {
             .set_default("recovery_stale_after_secs", 60)?
             .set_default("reconcile_interval_secs", 3600)?
             .set_default("shutdown_drain_secs", 10)?
+            .set_default("startup_wait_secs", 120)?
             .set_default("orders_queue_when_ledger_down", false)?
             .set_default("cart_ttl", 604_800)?
             .set_default("gateway_timeout_ms", 3000)?

@@ -222,9 +222,12 @@ impl OrderService {
         // No event is published here: the ledger records `order.created` and
         // `stock.changed` with the change itself (ADR 0013).
         outcome?;
+        // Confirmed, or settled by another run of the same placement meanwhile (see
+        // `PlaceOrder::settled_elsewhere`): answered as it ended.
         placement
             .placed
             .ok_or_else(|| Error::Internal("a completed placement left no order".into()))
+            .and_then(settled_outcome)
     }
 
     /// The order: from the ledger, or, while the ledger does not hold it (it is down, or

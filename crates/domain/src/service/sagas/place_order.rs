@@ -14,7 +14,9 @@
 
 use super::super::orders::void_authorization;
 use crate::error::{Error, Result};
-use crate::model::{Money, NewOrder, Order, OrderId, Payment, PaymentStatus, SagaKind};
+use crate::model::{
+    Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentStatus, SagaKind,
+};
 use crate::ports::{Authorization, Settlement, Stores};
 use crate::saga::{Commit, Role, SagaDefinition, StepContext, StepName, StepSpec};
 use async_trait::async_trait;
@@ -109,6 +111,31 @@ impl<'a> PlaceOrder<'a> {
     }
 }
 
+impl PlaceOrder<'_> {
+    /// The confirmation found the order no longer `pending`: another run of the same
+    /// placement settled it. That happens when a process dies mid-placement, a keyed retry
+    /// finishes the order under a new saga record, and recovery later picks up the dead
+    /// process's record (found by the soak, issue 13). The step is done: a confirmed order
+    /// stays as it is. An order that was failed or cancelled without this authorization
+    /// on record (cancelled while `pending`) gets it voided, so no money stays held.
+    async fn settled_elsewhere(&self, from: OrderStatus, ours: Payment) -> Result<Order> {
+        let order = self
+            .stores
+            .orders
+            .get(self.order)
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        tracing::warn!(order_id = %self.order, status = ?from, "placement already settled by another run");
+        if matches!(order.status, OrderStatus::Failed | OrderStatus::Cancelled) {
+            let recorded = self.stores.payments.for_order(self.order).await?;
+            if recorded.is_none_or(|p| p.gateway_ref != ours.gateway_ref) {
+                void_authorization(self.stores, ours).await?;
+            }
+        }
+        Ok(order)
+    }
+}
+
 #[async_trait]
 impl SagaDefinition for PlaceOrder<'_> {
     const KIND: SagaKind = SagaKind::PlaceOrder;
@@ -178,13 +205,22 @@ impl SagaDefinition for PlaceOrder<'_> {
                     Some(reference),
                     None,
                 );
-                let settlement = Settlement::Confirm(payment);
-                let order = self
+                let settlement = Settlement::Confirm(payment.clone());
+                let order = match self
                     .stores
                     .orders
                     .settle(self.order, &settlement, &cx.record()?)
-                    .await?;
-                cx.committed();
+                    .await
+                {
+                    Ok(order) => {
+                        cx.committed();
+                        order
+                    }
+                    Err(Error::InvalidTransition { from, .. }) => {
+                        self.settled_elsewhere(from, payment).await?
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.placed = Some(order);
                 Ok(())
             }

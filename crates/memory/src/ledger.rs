@@ -446,6 +446,9 @@ impl Orders for MemoryLedger {
         state.order(id)?;
         let order = match settlement {
             Settlement::Confirm(payment) => {
+                // Nothing is written when the order cannot be confirmed: a settlement is
+                // one transaction, as in the ledger's SQL.
+                state.order(id)?.status.transition(OrderStatus::Confirmed)?;
                 state.record_payment(payment);
                 state.confirm(id)?
             }

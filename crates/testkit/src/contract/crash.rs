@@ -116,6 +116,75 @@ pub async fn placement_recovers_from_a_crash_after_every_step(stores: &Stores) {
     }
 }
 
+/// No saga about `subject` is left running, compensating or stuck.
+async fn no_open_saga(stores: &Stores, subject: Uuid) -> bool {
+    for state in [
+        SagaState::Running,
+        SagaState::Compensating,
+        SagaState::Stuck,
+    ] {
+        let open = stores.saga_log.in_state(state, 10_000).await.unwrap();
+        if open.iter().any(|saga| saga.subject == subject) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Found by the soak (issue 13): a process dies mid-placement; a keyed retry finishes
+/// the same order under a new saga record, or the order is cancelled while still
+/// `pending`; recovery later picks up the dead process's record. It must end that record
+/// (not fail it forever), leave the order as it was settled, and leave no authorization
+/// held for an order that did not sell.
+pub async fn recovery_of_a_dead_placement_another_run_settled_ends_it(stores: &Stores) {
+    let service = OrderService::new(stores.clone());
+
+    // Confirmed by the retry, then cancelled: the old record ends, the order stays
+    // cancelled with its payment voided, the units back.
+    let p = stocked(stores, "Settled", "12.34", 10).await;
+    let id = OrderId::new();
+    crash(
+        "place_order.after_authorize_payment",
+        service.place(id, order_request(&[(&p, 2)], "tok_visa")),
+    )
+    .await;
+    let placed = service
+        .place(id, order_request(&[(&p, 2)], "tok_visa"))
+        .await
+        .expect("the retry places the same order");
+    assert_eq!(placed.status, OrderStatus::Confirmed);
+    service.cancel(id).await.expect("cancel");
+    recover(stores).await;
+    recover(stores).await;
+    let order = stores.orders.get(id).await.unwrap().expect("order");
+    assert_eq!(order.status, OrderStatus::Cancelled);
+    assert_eq!(order.payment.map(|p| p.status), Some(PaymentStatus::Voided));
+    assert_eq!(level(stores, &p).await, (10, 0));
+    assert!(no_open_saga(stores, id.as_uuid()).await, "a saga left open");
+
+    // Cancelled while `pending`, after the dead process's authorization: nothing recorded
+    // the authorization, so recovery voids it.
+    let p = stocked(stores, "Pending", "5.00", 10).await;
+    let id = OrderId::new();
+    crash(
+        "place_order.after_authorize_payment",
+        service.place(id, order_request(&[(&p, 1)], "tok_visa")),
+    )
+    .await;
+    service.cancel(id).await.expect("cancel a pending order");
+    recover(stores).await;
+    let order = stores.orders.get(id).await.unwrap().expect("order");
+    assert_eq!(order.status, OrderStatus::Cancelled);
+    let payment = stores.payments.for_order(id).await.unwrap();
+    assert_eq!(
+        payment.map(|p| (p.status, p.amount.to_string())),
+        Some((PaymentStatus::Voided, "5.00".to_owned())),
+        "the dead process's authorization is voided"
+    );
+    assert_eq!(level(stores, &p).await, (10, 0));
+    assert!(no_open_saga(stores, id.as_uuid()).await, "a saga left open");
+}
+
 pub async fn cancellation_recovers_from_a_crash_after_every_step(stores: &Stores) {
     let service = OrderService::new(stores.clone());
     for failpoint in [

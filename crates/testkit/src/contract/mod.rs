@@ -109,6 +109,7 @@ macro_rules! contract_suite {
             saga_declined_payment_restores_stock,
             saga_product_create_and_delete,
             placement_recovers_from_a_crash_after_every_step,
+            recovery_of_a_dead_placement_another_run_settled_ends_it,
             cancellation_recovers_from_a_crash_after_every_step,
             product_sagas_recover_from_a_crash_after_every_step,
             recovery_drives_paid_orders_forward_and_releases_unpaid_ones,

@@ -162,6 +162,29 @@ pub async fn recovery_of_a_dead_placement_another_run_settled_ends_it(stores: &S
     assert_eq!(level(stores, &p).await, (10, 0));
     assert!(no_open_saga(stores, id.as_uuid()).await, "a saga left open");
 
+    // Confirmed by the retry and left so: the old record ends and takes nothing back; the
+    // one authorization stays.
+    let p = stocked(stores, "Kept", "3.00", 10).await;
+    let id = OrderId::new();
+    crash(
+        "place_order.after_authorize_payment",
+        service.place(id, order_request(&[(&p, 2)], "tok_visa")),
+    )
+    .await;
+    service
+        .place(id, order_request(&[(&p, 2)], "tok_visa"))
+        .await
+        .expect("the retry places the same order");
+    recover(stores).await;
+    let order = stores.orders.get(id).await.unwrap().expect("order");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(
+        order.payment.map(|p| (p.status, p.amount.to_string())),
+        Some((PaymentStatus::Authorized, "6.00".to_owned()))
+    );
+    assert_eq!(level(stores, &p).await, (8, 0));
+    assert!(no_open_saga(stores, id.as_uuid()).await, "a saga left open");
+
     // Cancelled while `pending`, after the dead process's authorization: nothing recorded
     // the authorization, so recovery voids it.
     let p = stocked(stores, "Pending", "5.00", 10).await;

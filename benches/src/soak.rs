@@ -110,6 +110,13 @@ pub async fn soak(args: SoakArgs) -> Result<()> {
         .port();
     env.push(("EMPORIUM_LISTEN".into(), format!("127.0.0.1:{port}")));
     env.push(("RUST_LOG".into(), "warn".into()));
+    // The test gateway keeps its answers in a journal, as a real gateway keeps them across
+    // our restarts: after a kill, recovery asks it what it authorized.
+    let journal = dir.join("gateway.journal");
+    env.push((
+        "EMPORIUM_TEST_GATEWAY_JOURNAL".into(),
+        journal.display().to_string(),
+    ));
 
     let migrate = tokio::process::Command::new(&binary)
         .arg("migrate")
@@ -174,8 +181,8 @@ pub async fn soak(args: SoakArgs) -> Result<()> {
     let load_ended = Instant::now();
     eprintln!("load over; waiting for every saga to end ...");
     let mut pg = PgConnection::connect(&pg_url).await?;
-    let settle = wait_for_sagas(&mut pg).await?;
-    let mut checks = check(&mut pg, &mongo_uri, &run).await?;
+    let settle = wait_for_sagas(&mut pg, &app.log).await?;
+    let mut checks = check(&mut pg, &mongo_uri, &journal, &run).await?;
     checks.server_errors = run
         .samples
         .lock()
@@ -740,7 +747,7 @@ async fn restart_mongodb(stack: &Stack, down: Duration) -> Result<()> {
 
 /// Waits until no saga is left running, compensating or stuck, and no order pending or
 /// queued; the time it took.
-async fn wait_for_sagas(pg: &mut PgConnection) -> Result<Duration> {
+async fn wait_for_sagas(pg: &mut PgConnection, log: &Path) -> Result<Duration> {
     let started = Instant::now();
     loop {
         let open: i64 = sqlx::query_scalar(
@@ -753,11 +760,58 @@ async fn wait_for_sagas(pg: &mut PgConnection) -> Result<Duration> {
             return Ok(started.elapsed());
         }
         if started.elapsed() > SETTLE_BOUND {
-            eprintln!("{open} sagas or orders still open after {SETTLE_BOUND:?}");
+            eprintln!("{open} sagas or orders still open after {SETTLE_BOUND:?}:");
+            describe_open(pg, log).await?;
             return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Prints what a saga or order left open looks like: every saga record of its subject, the
+/// order, and the server's log lines that name it, so that a failed run can be read.
+async fn describe_open(pg: &mut PgConnection, log: &Path) -> Result<()> {
+    let subjects: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT subject FROM saga_log WHERE state NOT IN ('completed', 'compensated') \
+         UNION SELECT id FROM orders WHERE status IN ('pending', 'queued') LIMIT 20",
+    )
+    .fetch_all(&mut *pg)
+    .await?;
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    for subject in subjects {
+        let order: Option<(String, String)> =
+            sqlx::query_as("SELECT status, created_at::text FROM orders WHERE id = $1")
+                .bind(subject)
+                .fetch_optional(&mut *pg)
+                .await?;
+        eprintln!("  subject {subject}: order {order:?}");
+        let sagas: Vec<(uuid::Uuid, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, state, started_at::text, updated_at::text, entries::text \
+             FROM saga_log WHERE subject = $1 ORDER BY started_at",
+        )
+        .bind(subject)
+        .fetch_all(&mut *pg)
+        .await?;
+        for (id, kind, state, started, updated, entries) in sagas {
+            eprintln!(
+                "    saga {id} {kind} {state} started {started} updated {updated}: {entries}"
+            );
+        }
+        let payments: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, gateway_ref FROM payments WHERE order_id = $1")
+                .bind(subject)
+                .fetch_all(&mut *pg)
+                .await?;
+        eprintln!("    payments {payments:?}");
+        for line in log
+            .lines()
+            .filter(|l| l.contains(&subject.to_string()))
+            .take(40)
+        {
+            eprintln!("    log: {line}");
+        }
+    }
+    Ok(())
 }
 
 /// What the databases say, whatever the clients saw.
@@ -776,6 +830,9 @@ struct Checks {
     lost: i64,
     /// Orders with more than one payment, and authorized payments of unsold orders.
     double_charged: i64,
+    /// Sold orders (confirmed, shipped, delivered) without an authorized payment on
+    /// record, or whose authorization the gateway voided.
+    unpaid_sales: i64,
     /// Sagas not finished, and orders left `pending` or `queued`.
     open_sagas: i64,
     /// An order's creation or one status announced more than once in the feed.
@@ -798,6 +855,7 @@ impl Checks {
             ("unbalanced stock units", self.unbalanced),
             ("lost orders", self.lost),
             ("double charges", self.double_charged),
+            ("unpaid sales", self.unpaid_sales),
             ("open sagas", self.open_sagas),
             ("duplicated events", self.duplicated_events),
             ("unpublished events", self.unpublished_events),
@@ -811,7 +869,23 @@ impl Checks {
     }
 }
 
-async fn check(pg: &mut PgConnection, mongo_uri: &str, run: &Run) -> Result<Checks> {
+/// The authorizations the test gateway voided, from its journal (one JSON object a line).
+fn voided_authorizations(journal: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(journal)
+        .with_context(|| format!("reading the gateway journal {}", journal.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|entry| entry.get("void")?.as_str().map(str::to_owned))
+        .collect())
+}
+
+async fn check(
+    pg: &mut PgConnection,
+    mongo_uri: &str,
+    journal: &Path,
+    run: &Run,
+) -> Result<Checks> {
     let placed = run.placed.lock().expect("placed").clone();
     let cancelled = run.cancelled.lock().expect("cancelled").clone();
     let cancel_sent = run.cancel_sent.lock().expect("cancel_sent").clone();
@@ -883,6 +957,19 @@ async fn check(pg: &mut PgConnection, mongo_uri: &str, run: &Run) -> Result<Chec
     )
     .fetch_one(&mut *pg)
     .await?;
+    let unpaid: Vec<(uuid::Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT o.id, o.status, p.status FROM orders o \
+           LEFT JOIN payments p ON p.order_id = o.id \
+          WHERE o.status IN ('confirmed', 'shipped', 'delivered') \
+            AND (p.status IS DISTINCT FROM 'authorized' OR p.gateway_ref = ANY($1))",
+    )
+    .bind(voided_authorizations(journal)?)
+    .fetch_all(&mut *pg)
+    .await?;
+    for (id, status, payment) in unpaid.iter().take(10) {
+        eprintln!("unpaid sale: order {id} is {status}, its payment {payment:?} or voided");
+    }
+    checks.unpaid_sales = unpaid.len() as i64;
     checks.open_sagas = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM saga_log WHERE state NOT IN ('completed', 'compensated')) \
               + (SELECT count(*) FROM orders WHERE status IN ('pending', 'queued'))",
@@ -1105,12 +1192,13 @@ fn report(
     }
     line(format!(
         "checked against the databases: oversold={} unbalanced={} lost={} double_charged={} \
-         open_sagas={} duplicated_events={} unpublished_events={} missing_products={} \
+         unpaid_sales={} open_sagas={} duplicated_events={} unpublished_events={} missing_products={} \
          server_errors={}",
         checks.oversold,
         checks.unbalanced,
         checks.lost,
         checks.double_charged,
+        checks.unpaid_sales,
         checks.open_sagas,
         checks.duplicated_events,
         checks.unpublished_events,

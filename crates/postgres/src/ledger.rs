@@ -120,6 +120,26 @@ impl Default for PgOptions {
 /// gone within the window shows as a failed statement, which maps to 503 like any outage.
 const TRUSTED_IDLE: Duration = Duration::from_millis(500);
 
+/// The longest a liveness ping of a pooled connection may take. A connection whose
+/// request or answer the network dropped while the TCP connection stayed up (a black hole,
+/// a half-open link) never answers again, and sqlx's own test of a returned connection
+/// (a ping without a deadline) would wait on it forever, holding its pool slot: after a
+/// few such, every request waits out the acquire timeout and the server answers 503 for
+/// good. Found by the soak (issue 13). A healthy server answers a ping in microseconds.
+const PING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Pings `conn`; a connection that does not answer within [`PING_DEADLINE`] is an error,
+/// so the pool closes it instead of keeping it.
+async fn ping_within_deadline(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    match tokio::time::timeout(PING_DEADLINE, conn.ping()).await {
+        Ok(answered) => answered,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer to a liveness ping",
+        ))),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PgLedger {
     pub(crate) pool: PgPool,
@@ -154,10 +174,15 @@ impl PgLedger {
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
                     if meta.idle_for > TRUSTED_IDLE {
-                        conn.ping().await?;
+                        ping_within_deadline(conn).await?;
                     }
                     Ok(true)
                 })
+            })
+            // A connection comes back mid-request when the caller gave up on it (a
+            // deadline, a dropped request): only an answer within the deadline keeps it.
+            .after_release(|conn, _| {
+                Box::pin(async move { ping_within_deadline(conn).await.map(|()| true) })
             })
             .connect_with(connect);
         let pool = tokio::time::timeout(opts.connect_timeout, pool)

@@ -129,6 +129,15 @@ impl<P: Serialize> StepContext<'_, P> {
         Ok(record)
     }
 
+    /// The saga record as it stands while this call is under way, with the payload as it
+    /// is now: for a store that writes the record with an effect that does not finish the
+    /// call (recovery must still see the call as not done).
+    pub fn record_so_far(&self) -> Result<SagaRecord> {
+        let mut record = self.current.clone();
+        record.payload = to_json(self.payload)?;
+        Ok(record)
+    }
+
     /// Tells the executor that the step's store committed [`StepContext::record`].
     pub fn committed(&mut self) {
         self.committed = true;

@@ -8,7 +8,8 @@
 use super::support::{level, order_request, stocked, unique_sku};
 use emporium_domain::failpoint;
 use emporium_domain::model::{
-    OrderId, OrderStatus, PaymentStatus, ProductId, ProductInput, SagaState, Sku, Units,
+    OrderId, OrderStatus, PaymentStatus, ProductId, ProductInput, SagaEntry, SagaState, Sku,
+    StepOutcome, Units,
 };
 use emporium_domain::ports::Stores;
 use emporium_domain::service::{CatalogService, OrderService, RecoveryService};
@@ -206,6 +207,82 @@ pub async fn recovery_of_a_dead_placement_another_run_settled_ends_it(stores: &S
     );
     assert_eq!(level(stores, &p).await, (10, 0));
     assert!(no_open_saga(stores, id.as_uuid()).await, "a saga left open");
+}
+
+/// Found by the soak (issue 13): a placement meets an outage with its authorization in
+/// doubt, and its release of the units fails too, so its record ends `stuck`; a keyed retry
+/// then sells the same order. Finishing the old record's compensations must leave the sale
+/// and its authorization alone (the gateway answers every run of an order with the one
+/// authorization) and end, or, when the customer cancelled the sale since, leave the
+/// cancellation as it is. Before the fix recovery voided the sale's authorization and then
+/// failed forever on the `confirmed` order.
+pub async fn compensation_of_a_placement_another_run_sold_keeps_the_sale(stores: &Stores) {
+    let service = OrderService::new(stores.clone());
+    for cancelled_since in [false, true] {
+        let p = stocked(stores, "Sold", "4.50", 10).await;
+        let id = OrderId::new();
+        crash(
+            "place_order.after_reserve_stock",
+            service.place(id, order_request(&[(&p, 2)], "tok_visa")),
+        )
+        .await;
+        let mut record = stores
+            .saga_log
+            .in_state(SagaState::Running, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|saga| saga.subject == id.as_uuid())
+            .expect("the placement's record");
+        // What the outage left: the authorization in doubt, the release failed.
+        record.push(
+            SagaEntry::new(
+                "authorize_payment",
+                StepOutcome::Failed,
+                Some("service unavailable: payment gateway".into()),
+            ),
+            SagaState::Compensating,
+        );
+        record.push(
+            SagaEntry::new(
+                "reserve_stock",
+                StepOutcome::CompensationFailed,
+                Some("service unavailable: ledger".into()),
+            ),
+            SagaState::Stuck,
+        );
+        record.updated_at = record.updated_at - chrono::Duration::minutes(1);
+        stores.saga_log.save(&record).await.unwrap();
+
+        let sold = service
+            .place(id, order_request(&[(&p, 2)], "tok_visa"))
+            .await
+            .expect("the retry sells the order");
+        assert_eq!(sold.status, OrderStatus::Confirmed);
+        if cancelled_since {
+            service.cancel(id).await.expect("cancel");
+        }
+        recover(stores).await;
+        let order = stores.orders.get(id).await.unwrap().expect("order");
+        let payment = order.payment.map(|p| (p.status, p.amount.to_string()));
+        if cancelled_since {
+            assert_eq!(order.status, OrderStatus::Cancelled);
+            assert_eq!(payment, Some((PaymentStatus::Voided, "9.00".to_owned())));
+            assert_eq!(level(stores, &p).await, (10, 0));
+        } else {
+            assert_eq!(order.status, OrderStatus::Confirmed);
+            assert_eq!(
+                payment,
+                Some((PaymentStatus::Authorized, "9.00".to_owned())),
+                "the sale keeps its authorization"
+            );
+            assert_eq!(level(stores, &p).await, (8, 0));
+        }
+        assert!(
+            no_open_saga(stores, id.as_uuid()).await,
+            "the old record ends (cancelled since: {cancelled_since})"
+        );
+    }
 }
 
 pub async fn cancellation_recovers_from_a_crash_after_every_step(stores: &Stores) {

@@ -110,6 +110,7 @@ macro_rules! contract_suite {
             saga_product_create_and_delete,
             placement_recovers_from_a_crash_after_every_step,
             recovery_of_a_dead_placement_another_run_settled_ends_it,
+            compensation_of_a_placement_another_run_sold_keeps_the_sale,
             cancellation_recovers_from_a_crash_after_every_step,
             product_sagas_recover_from_a_crash_after_every_step,
             recovery_drives_paid_orders_forward_and_releases_unpaid_ones,

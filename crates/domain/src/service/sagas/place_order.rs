@@ -136,6 +136,40 @@ impl PlaceOrder<'_> {
     }
 }
 
+impl PlaceOrder<'_> {
+    /// Before an approved authorization is voided: fails the order if it is still
+    /// `pending`, under its row lock, and says whether another run of the same placement
+    /// (a keyed retry; the gateway answers every run of an order with the one
+    /// authorization) sold it instead, in which case the authorization is the sale's and
+    /// stays. Failing first decides the race with such a run in the ledger: a run that
+    /// confirms later meets a `failed` order and voids in turn
+    /// ([`PlaceOrder::settled_elsewhere`]). Found by the soak (issue 13): the compensation
+    /// voided a sold order's authorization, then failed forever on the `confirmed` order.
+    async fn sold_elsewhere(&mut self, cx: &mut StepContext<'_, Payload>) -> Result<bool> {
+        let released = self
+            .stores
+            .orders
+            .settle(self.order, &Settlement::Fail(None), &cx.record_so_far()?)
+            .await;
+        match released {
+            // Not committed as this compensation: the void is still to come.
+            Ok(order) => {
+                self.placed = Some(order);
+                Ok(false)
+            }
+            Err(Error::InvalidTransition { from, .. }) if from.is_sale() => {
+                tracing::warn!(order_id = %self.order, status = ?from,
+                    "placement sold by another run; its authorization stays");
+                Ok(true)
+            }
+            // Cancelled (the cancellation voids what it recorded; voiding again is
+            // harmless), or never reserved.
+            Err(Error::InvalidTransition { .. } | Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl SagaDefinition for PlaceOrder<'_> {
     const KIND: SagaKind = SagaKind::PlaceOrder;
@@ -255,12 +289,23 @@ impl SagaDefinition for PlaceOrder<'_> {
                     }
                     // The reservation never committed: nothing to release.
                     Err(Error::NotFound(_)) => Ok(()),
+                    // Another run of the same placement (a keyed retry) sold the order, and
+                    // the customer may have cancelled it since: that run and the
+                    // cancellation own its units; this one has nothing left to release.
+                    Err(Error::InvalidTransition { from, .. }) => {
+                        tracing::warn!(order_id = %self.order, status = ?from,
+                            "placement settled by another run; nothing to release");
+                        Ok(())
+                    }
                     Err(e) => Err(e),
                 }
             }
             // In doubt (the gateway timed out): ask it, and void what it authorized.
             Step::AuthorizePayment => match self.stores.gateway.lookup(self.order).await? {
                 Some(Authorization::Approved { reference }) => {
+                    if self.sold_elsewhere(cx).await? {
+                        return Ok(());
+                    }
                     let payment = Payment::new(
                         self.order,
                         self.total().await?,

@@ -80,6 +80,52 @@ pub async fn latency_slows_orders_and_cut_connections_give_503_then_recovery(
     assert_eq!(status, StatusCode::OK, "{product}");
 }
 
+/// A black hole swallows requests in flight on every pooled connection, more of them than
+/// the pool has connections; the calls give up at their deadline (503, never a hang).
+/// Once it is gone the shop takes orders again within 30 s.
+///
+/// The soak found the pool wedged for good after such faults (issue 13; ADR 0031): a
+/// connection whose ping the network swallowed held its slot forever. This test does not
+/// reproduce that on its own: here the proxy closes the swallowed links when the fault is
+/// cleared, or PostgreSQL ends them (idle in transaction), so the pool sees an error
+/// rather than silence. It guards the recovery path the fix relies on.
+pub async fn a_black_hole_does_not_wedge_the_pool(app: &TestApp, proxy: &FaultProxy) {
+    let product = app.product("Black hole lamp", "home", "7.00", 100).await;
+    let pid = id(&product);
+    let (status, order) = app.order("hole", &[(pid.as_str(), 1)], "tok_visa").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+
+    proxy.inject(Fault::BlackHole, 1.0).await.unwrap();
+    // More requests at once than the pool has connections (4 on 2 cores).
+    let swallowed = (0..8).map(|_| async {
+        let started = Instant::now();
+        let (status, body) = app.order("hole", &[(pid.as_str(), 1)], "tok_visa").await;
+        (status, body, started.elapsed())
+    });
+    for (status, body, took) in futures::future::join_all(swallowed).await {
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}: {body}"
+        );
+        assert!(took < Duration::from_secs(15), "answered after {took:?}");
+    }
+    proxy.clear().await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.order("hole", &[(pid.as_str(), 1)], "tok_visa").await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "no order placed 30 s after the black hole went: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// `emporium chaos` (the seed's chaos engine): a proxy in front of the store the settings
 /// name, printing where to point the app, with latency put in on its schedule.
 pub async fn the_chaos_command_puts_latency_in_on_its_schedule() {

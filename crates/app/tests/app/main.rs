@@ -317,6 +317,7 @@ async fn real_faults_between_the_app_and_postgres() {
     let (backend, guards, proxy) = support::real_backend_behind_a_fault_proxy().await;
     let app = helpers::spawn_with(backend, guards, with_admin_tokens());
     faults::latency_slows_orders_and_cut_connections_give_503_then_recovery(&app, &proxy).await;
+    faults::a_black_hole_does_not_wedge_the_pool(&app, &proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,8 +83,8 @@ enum Command {
         /// Another fault instead of latency.
         #[arg(long, value_parser = ["bandwidth", "reset", "black-hole", "half-open"])]
         fault: Option<String>,
-        /// For `--fault bandwidth`.
-        #[arg(long, default_value_t = 64)]
+        /// For `--fault bandwidth`; at least 328 (the proxy's bandwidth fault breaks below).
+        #[arg(long, default_value_t = 512)]
         kilobytes_per_second: u64,
         /// The chance, per connection, that the fault applies (0 to 1).
         #[arg(long, default_value_t = 1.0)]

@@ -18,6 +18,13 @@ use noxious::signal::{Close, Stop, Stopper};
 use noxious::toxic::{StreamDirection, Toxic, ToxicEvent, ToxicEventKind, ToxicKind};
 use std::time::Duration;
 
+/// The lowest bandwidth limit the proxy takes. noxious 1.0.4's bandwidth toxic splits a
+/// chunk larger than `rate × 100` bytes into 100-byte pieces while it counts 100 ms per
+/// piece against the chunk's whole delay, which underflows and panics the link's task
+/// ("overflow when subtracting durations"; found by the soak, issue 13). Links read up to
+/// 32 KB at a time, so from this rate on no chunk is ever split.
+pub const MIN_KILOBYTES_PER_SECOND: u64 = 328;
+
 /// A fault between the app and a store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
@@ -186,6 +193,17 @@ impl FaultProxy {
     /// Puts `fault` into every connection, open or new, each with probability `toxicity`
     /// (0 to 1). Faults add up; [`FaultProxy::clear`] removes them all.
     pub async fn inject(&self, fault: Fault, toxicity: f32) -> Result<(), ChaosError> {
+        if let Fault::Bandwidth {
+            kilobytes_per_second,
+        } = fault
+        {
+            if kilobytes_per_second < MIN_KILOBYTES_PER_SECOND {
+                return Err(ChaosError::Refused(format!(
+                    "a bandwidth limit of {kilobytes_per_second} KB/s: the proxy's bandwidth \
+                     fault breaks below {MIN_KILOBYTES_PER_SECOND} KB/s (noxious 1.0.4)"
+                )));
+            }
+        }
         for toxic in fault.toxics(toxicity.clamp(0.0, 1.0)) {
             let name = toxic.name.clone();
             self.change(ToxicEventKind::AddToxic(toxic)).await?;
@@ -343,6 +361,24 @@ mod tests {
         assert!(Schedule::parse("5m..2m", "1s").is_err());
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("10d").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bandwidth_limit_the_proxy_cannot_keep_is_refused() {
+        let proxy = FaultProxy::start("test", "127.0.0.1:0", "127.0.0.1:9")
+            .await
+            .unwrap();
+        let slow = Fault::Bandwidth {
+            kilobytes_per_second: 64,
+        };
+        assert!(matches!(
+            proxy.inject(slow, 1.0).await,
+            Err(ChaosError::Refused(_))
+        ));
+        let kept = Fault::Bandwidth {
+            kilobytes_per_second: MIN_KILOBYTES_PER_SECOND,
+        };
+        proxy.inject(kept, 1.0).await.unwrap();
     }
 
     /// An echo server behind the proxy: a round trip is fast, then slowed by a latency

@@ -95,7 +95,7 @@ impl ApiError {
                 error["window"] = json!({"from": from, "to": to});
             }
             ApiError::Domain(Error::InvalidTransition { from, to }) => {
-                error["details"] = json!({"from": from, "to": to})
+                error["details"] = json!([{"from": from, "to": to}])
             }
             ApiError::BadBody(message) => {
                 error["details"] = json!([{"field": "body", "message": message}])

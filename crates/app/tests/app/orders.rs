@@ -151,6 +151,14 @@ pub async fn status_moves_and_cancellation(app: &TestApp) {
         "confirmed -> delivered skips shipping"
     );
     assert_eq!(body["error"]["code"], "invalid_transition");
+    // `details` is an array, as the OpenAPI document declares for every error. The soak's
+    // fuzz on the real stores found an object here (schemathesis seed 20261206, cases
+    // H2nMW1 and 7VVJDC: a cancelled order shipped or cancelled again).
+    assert_eq!(
+        body["error"]["details"],
+        json!([{"from": "confirmed", "to": "delivered"}]),
+        "{body}"
+    );
     let (status, body) = app.put(&path, &json!({"status": "teleported"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, body) = app.put(&path, &json!({"status": "pending"})).await;

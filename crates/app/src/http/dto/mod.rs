@@ -846,7 +846,8 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
     /// `[{field, message}]` for 422; `[{product_id, requested, available}]` for
-    /// `insufficient_stock`.
+    /// `insufficient_stock`; `[{product_id, old, new, currency}]` for `price_changed`;
+    /// `[{from, to}]` for `invalid_transition`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub details: Option<Value>,
     /// The failed order, for `payment_declined`.

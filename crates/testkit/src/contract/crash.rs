@@ -251,7 +251,7 @@ pub async fn compensation_of_a_placement_another_run_sold_keeps_the_sale(stores:
             ),
             SagaState::Stuck,
         );
-        record.updated_at = record.updated_at - chrono::Duration::minutes(1);
+        record.updated_at -= chrono::Duration::minutes(1);
         stores.saga_log.save(&record).await.unwrap();
 
         let sold = service

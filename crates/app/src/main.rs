@@ -67,35 +67,7 @@ enum Command {
     /// front of the store EMPORIUM_POSTGRES_URL or EMPORIUM_MONGODB_URI names, putting a
     /// fault in for `--for` every `--every` (a random pause in the range). Point the app at
     /// the address it prints. Runs until Ctrl-C, and takes its fault out on the way.
-    Chaos {
-        /// The store to put faults in front of.
-        #[arg(long, value_parser = ["postgres", "mongodb"])]
-        target: String,
-        /// Where the proxy listens (port 0: a free one, printed).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        /// Latency to add, e.g. `100ms` (the default fault).
-        #[arg(long, default_value = "100ms")]
-        latency: String,
-        /// Latency jitter, e.g. `20ms`.
-        #[arg(long, default_value = "0ms")]
-        jitter: String,
-        /// Another fault instead of latency.
-        #[arg(long, value_parser = ["bandwidth", "reset", "black-hole", "half-open"])]
-        fault: Option<String>,
-        /// For `--fault bandwidth`; at least 328 (the proxy's bandwidth fault breaks below).
-        #[arg(long, default_value_t = 512)]
-        kilobytes_per_second: u64,
-        /// The chance, per connection, that the fault applies (0 to 1).
-        #[arg(long, default_value_t = 1.0)]
-        probability: f32,
-        /// The pause between faults, e.g. `2m..5m`, or one duration.
-        #[arg(long, default_value = "2m..5m")]
-        every: String,
-        /// How long each fault lasts, e.g. `30s`.
-        #[arg(long = "for", default_value = "30s")]
-        length: String,
-    },
+    Chaos(ChaosArgs),
     /// Fill empty stores with a realistic shop (ADR 0023): suppliers, categories,
     /// warehouses, products with attributes, variants and stock, customers, a year of
     /// orders with payments, and reviews. The same `--seed` gives the same data. Loads
@@ -172,34 +144,8 @@ async fn main() -> anyhow::Result<()> {
             };
             std::process::exit(run_job(&settings, JobRequest::Restore(request)).await);
         }
-        Command::Chaos {
-            target,
-            listen,
-            latency,
-            jitter,
-            fault,
-            kilobytes_per_second,
-            probability,
-            every,
-            length,
-        } => {
-            std::process::exit(
-                run_chaos(
-                    &settings,
-                    ChaosArgs {
-                        target,
-                        listen,
-                        latency,
-                        jitter,
-                        fault,
-                        kilobytes_per_second,
-                        probability,
-                        every,
-                        length,
-                    },
-                )
-                .await,
-            );
+        Command::Chaos(args) => {
+            std::process::exit(run_chaos(&settings, args).await);
         }
         Command::Snapshot => {
             std::process::exit(run_job(&settings, JobRequest::Snapshot).await);
@@ -427,15 +373,36 @@ async fn run_job(settings: &Settings, request: JobRequest) -> i32 {
     }
 }
 
+/// `emporium chaos`: see [`Command::Chaos`].
+#[derive(clap::Args)]
 struct ChaosArgs {
+    /// The store to put faults in front of.
+    #[arg(long, value_parser = ["postgres", "mongodb"])]
     target: String,
+    /// Where the proxy listens (port 0: a free one, printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
+    /// Latency to add, e.g. `100ms` (the default fault).
+    #[arg(long, default_value = "100ms")]
     latency: String,
+    /// Latency jitter, e.g. `20ms`.
+    #[arg(long, default_value = "0ms")]
     jitter: String,
+    /// Another fault instead of latency.
+    #[arg(long, value_parser = ["bandwidth", "reset", "black-hole", "half-open"])]
     fault: Option<String>,
+    /// For `--fault bandwidth`; at least 328 (noxious 1.0.4's bandwidth fault breaks below).
+    #[arg(long, default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(emporium_chaos::MIN_KILOBYTES_PER_SECOND..))]
     kilobytes_per_second: u64,
+    /// The chance, per connection, that the fault applies (0 to 1).
+    #[arg(long, default_value_t = 1.0)]
     probability: f32,
+    /// The pause between faults, e.g. `2m..5m`, or one duration.
+    #[arg(long, default_value = "2m..5m")]
     every: String,
+    /// How long each fault lasts, e.g. `30s`.
+    #[arg(long = "for", default_value = "30s")]
     length: String,
 }
 

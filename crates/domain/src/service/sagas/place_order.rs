@@ -134,9 +134,7 @@ impl PlaceOrder<'_> {
         }
         Ok(order)
     }
-}
 
-impl PlaceOrder<'_> {
     /// Before an approved authorization is voided: fails the order if it is still
     /// `pending`, under its row lock, and says whether another run of the same placement
     /// (a keyed retry; the gateway answers every run of an order with the one

@@ -3,26 +3,12 @@
 
 use super::*;
 
-/// splitmix64: a client's own reproducible choices.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// A client's own reproducible choices: the benches' one generator.
+type Dice = crate::SplitMix;
 
 /// One client: 55% places an order, 10% cancels one of its confirmed orders, 35% browses.
 pub(super) async fn client(run: Arc<Run>, n: u64) {
-    let mut dice = Dice(0x5EED_0000 + n);
+    let mut dice = Dice::for_worker(n as usize);
     let mut mine: Vec<uuid::Uuid> = Vec::new();
     while Instant::now() < run.end {
         match dice.below(100) {

@@ -75,19 +75,15 @@ impl Stack {
 
     /// `up --private` again: starts whatever part of the stack is not running.
     pub(crate) async fn start(&self) -> Result<Vec<(String, String)>> {
-        let up = tokio::process::Command::new("bash")
-            .arg(&self.script)
-            .args(["up", "--private"])
-            .arg(&self.dir)
-            .output()
-            .await?;
-        if !up.status.success() {
-            bail!(
-                "dev-services.sh up --private: {}",
-                String::from_utf8_lossy(&up.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&up.stdout)
+        let up = crate::process::succeed(
+            tokio::process::Command::new("bash")
+                .arg(&self.script)
+                .args(["up", "--private"])
+                .arg(&self.dir),
+            "dev-services.sh up --private",
+        )
+        .await?;
+        Ok(up
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
             .filter_map(|l| l.split_once('='))

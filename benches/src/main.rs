@@ -20,6 +20,7 @@
 mod backup;
 mod feed;
 mod placement;
+mod process;
 mod reports;
 mod search;
 mod soak;

@@ -541,20 +541,24 @@ async fn check_ledger(conn: &mut PgConnection, placed: &[uuid::Uuid]) -> Result<
     .bind(placed)
     .fetch_one(&mut *conn)
     .await?;
-    let double_charged: i64 = sqlx::query_scalar(
+    Ok(LedgerCheck {
+        oversold,
+        lost: placed.len() as i64 - confirmed,
+        double_charged: double_charged(conn).await?,
+    })
+}
+
+/// Orders with more than one payment, and authorized payments of orders that did not sell.
+pub(crate) async fn double_charged(conn: &mut PgConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM (SELECT order_id FROM payments GROUP BY order_id \
                                        HAVING count(*) > 1) d) \
               + (SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id \
                  WHERE p.status = 'authorized' \
                    AND o.status NOT IN ('confirmed', 'shipped', 'delivered'))",
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(LedgerCheck {
-        oversold,
-        lost: placed.len() as i64 - confirmed,
-        double_charged,
-    })
+    .fetch_one(conn)
+    .await?)
 }
 
 pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {

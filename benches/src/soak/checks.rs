@@ -151,15 +151,7 @@ pub(super) async fn check(
         eprintln!("lost: order {id} answered 2xx is {status}");
     }
     checks.lost = lost.len() as i64;
-    checks.double_charged = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM (SELECT order_id FROM payments GROUP BY order_id \
-                                       HAVING count(*) > 1) d) \
-              + (SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id \
-                 WHERE p.status = 'authorized' \
-                   AND o.status NOT IN ('confirmed', 'shipped', 'delivered'))",
-    )
-    .fetch_one(&mut *pg)
-    .await?;
+    checks.double_charged = crate::placement::double_charged(pg).await?;
     let unpaid: Vec<(uuid::Uuid, String, Option<String>)> = sqlx::query_as(
         "SELECT o.id, o.status, p.status FROM orders o \
            LEFT JOIN payments p ON p.order_id = o.id \

@@ -147,31 +147,29 @@ async fn restart_postgres(stack: &Stack, down: Duration) -> Result<()> {
         command.arg("-D").arg(&data).args(args);
         command
     };
-    let stop = pg_ctl(vec![
-        "stop".into(),
-        "-m".into(),
-        "immediate".into(),
-        "-w".into(),
-    ])
-    .output()
+    succeed(
+        &mut pg_ctl(vec![
+            "stop".into(),
+            "-m".into(),
+            "immediate".into(),
+            "-w".into(),
+        ]),
+        "pg_ctl stop",
+    )
     .await?;
-    if !stop.status.success() {
-        bail!("pg_ctl stop: {}", String::from_utf8_lossy(&stop.stderr));
-    }
     tokio::time::sleep(down).await;
-    let start = pg_ctl(vec![
-        "start".into(),
-        "-w".into(),
-        "-t".into(),
-        "120".into(),
-        "-l".into(),
-        log.display().to_string(),
-    ])
-    .output()
+    succeed(
+        &mut pg_ctl(vec![
+            "start".into(),
+            "-w".into(),
+            "-t".into(),
+            "120".into(),
+            "-l".into(),
+            log.display().to_string(),
+        ]),
+        "pg_ctl start",
+    )
     .await?;
-    if !start.status.success() {
-        bail!("pg_ctl start: {}", String::from_utf8_lossy(&start.stderr));
-    }
     Ok(())
 }
 

@@ -7,19 +7,15 @@ use super::*;
 /// routes are left out: they replace the data they run on and hold the shop in
 /// maintenance (503) while they do, which their own tests cover.
 pub(super) async fn fuzz(root: &Path, app: &App, requests: u64) -> Result<Fuzz> {
-    let venv = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg("source scripts/lib.sh >/dev/null && ensure_schemathesis >&2 && echo \"$SCHEMATHESIS_VENV\"")
-        .current_dir(root)
-        .output()
-        .await?;
-    if !venv.status.success() {
-        bail!(
-            "installing schemathesis: {}",
-            String::from_utf8_lossy(&venv.stderr)
-        );
-    }
-    let venv = PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim());
+    let venv = succeed(
+        tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg("source scripts/lib.sh >/dev/null && ensure_schemathesis >&2 && echo \"$SCHEMATHESIS_VENV\"")
+            .current_dir(root),
+        "installing schemathesis",
+    )
+    .await?;
+    let venv = PathBuf::from(venv.trim());
     let document: Value = app
         .http
         .get(format!("{}/openapi.json", app.base))

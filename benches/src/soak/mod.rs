@@ -34,6 +34,7 @@
 
 use crate::backup::Stack;
 use crate::placement::{percentile, server_binary, workspace_root};
+use crate::process::succeed;
 use anyhow::{bail, Context, Result};
 use emporium_chaos::{Fault, FaultProxy};
 use reqwest::StatusCode;
@@ -130,17 +131,13 @@ pub async fn soak(args: SoakArgs) -> Result<()> {
         journal.display().to_string(),
     ));
 
-    let migrate = tokio::process::Command::new(&binary)
-        .arg("migrate")
-        .envs(env.iter().cloned())
-        .output()
-        .await?;
-    if !migrate.status.success() {
-        bail!(
-            "emporium migrate: {}",
-            String::from_utf8_lossy(&migrate.stderr)
-        );
-    }
+    succeed(
+        tokio::process::Command::new(&binary)
+            .arg("migrate")
+            .envs(env.iter().cloned()),
+        "emporium migrate",
+    )
+    .await?;
     let mut app = App {
         binary,
         env,

@@ -35,9 +35,7 @@ pub async fn latency_slows_orders_and_cut_connections_give_503_then_recovery(
     // (Which open connections the cut reaches is noxious's business: an open link it
     // fails to rebuild under load keeps flowing; see ADR 0030.)
     proxy.inject(Fault::Reset, 1.0).await.unwrap();
-    let (mut placed, mut attempts) = (2_i64, 2_i64);
     for _ in 0..3 {
-        attempts += 1;
         let started = Instant::now();
         let (status, body) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
         assert!(
@@ -49,33 +47,15 @@ pub async fn latency_slows_orders_and_cut_connections_give_503_then_recovery(
             "{:?}",
             started.elapsed()
         );
-        if status == StatusCode::CREATED {
-            placed += 1;
-        }
     }
     proxy.clear().await.unwrap();
 
     // Back: the fail-fast wrapper lets calls through once a ping answers.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        attempts += 1;
-        let (status, body) = app.order("proxied", &[(pid.as_str(), 1)], "tok_visa").await;
-        if status == StatusCode::CREATED {
-            placed += 1;
-            break;
-        }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(
-            Instant::now() < deadline,
-            "the ledger never came back: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    an_order_is_placed_again(app, &pid, "proxied", "the ledger never came back").await;
     // What the ledger holds after cut connections is not checked here yet: a 503 can
     // answer an order whose commit landed (in doubt), and one run under CI load ended with
     // one unit more sold than confirmed orders (issue 13's note). The soak's checks
     // against the databases are where that belongs.
-    let _ = (placed, attempts);
     let (status, product) = app.get(&format!("/products/{pid}")).await;
     assert_eq!(status, StatusCode::OK, "{product}");
 }
@@ -110,18 +90,26 @@ pub async fn a_black_hole_does_not_wedge_the_pool(app: &TestApp, proxy: &FaultPr
         assert!(took < Duration::from_secs(15), "answered after {took:?}");
     }
     proxy.clear().await.unwrap();
+    an_order_is_placed_again(
+        app,
+        &pid,
+        "hole",
+        "no order placed after the black hole went",
+    )
+    .await;
+}
 
+/// Orders one unit of `product` every 250 ms until one is placed (201), within 30 s; every
+/// answer before it must be a 503.
+async fn an_order_is_placed_again(app: &TestApp, product: &str, customer: &str, failure: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = app.order("hole", &[(pid.as_str(), 1)], "tok_visa").await;
+        let (status, body) = app.order(customer, &[(product, 1)], "tok_visa").await;
         if status == StatusCode::CREATED {
-            break;
+            return;
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(
-            Instant::now() < deadline,
-            "no order placed 30 s after the black hole went: {body}"
-        );
+        assert!(Instant::now() < deadline, "{failure} (30 s): {body}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

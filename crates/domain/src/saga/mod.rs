@@ -122,8 +122,7 @@ impl<P: Serialize> StepContext<'_, P> {
     /// The saga record as it stands once this call has succeeded, with the payload as it
     /// is now: for a store that commits it together with the step's effect.
     pub fn record(&self) -> Result<SagaRecord> {
-        let mut record = self.current.clone();
-        record.payload = to_json(self.payload)?;
+        let mut record = self.record_so_far()?;
         let (entry, state) = self.next.clone();
         record.push(entry, state);
         Ok(record)

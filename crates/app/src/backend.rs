@@ -29,7 +29,7 @@ use emporium_memory::{
 };
 use emporium_mongo::MongoCatalog;
 use emporium_postgres::{FeedWakeup, LockingStrategy, PgLedger, PgOptions};
-use emporium_resilience::{CacheOptions, CachingCatalog};
+use emporium_resilience::{BoundedFeed, CacheOptions, CachingCatalog};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -202,12 +202,13 @@ impl Backend {
                     warehouses: ledger.clone(),
                     idempotency: ledger,
                     gateway,
-                    // The raw ledger: the feed retries on its own and must not be cut off
-                    // by the fail-fast breaker's view of order traffic.
-                    // Raw too: an audit write is not order traffic, and its failure is
+                    // Raw: an audit write is not order traffic, and its failure is
                     // logged by the admin guard rather than cut short.
                     admin_audit: pg.clone(),
-                    feed: pg as Arc<dyn EventLog>,
+                    // Without the breaker: the feed retries on its own and must not be cut
+                    // off by the fail-fast breaker's view of order traffic. With the
+                    // deadline: a swallowed call would stop the relay for good.
+                    feed: Arc::new(BoundedFeed::new(pg, "postgres")) as Arc<dyn EventLog>,
                     catalog_changes,
                     order_queue,
                     customers,

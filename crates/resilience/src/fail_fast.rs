@@ -30,8 +30,11 @@ struct Timing {
     recheck: Duration,
 }
 
+/// The longest one store call may take (see `Timing::deadline`).
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
 const TIMING: Timing = Timing {
-    deadline: Duration::from_secs(10),
+    deadline: CALL_DEADLINE,
     ping_timeout: Duration::from_secs(2),
     recheck: Duration::from_millis(500),
 };

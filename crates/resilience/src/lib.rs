@@ -7,6 +7,8 @@
 //!   keys): once a ping confirms the store is down, calls fail at once with `Unavailable`
 //!   (503) instead of each waiting out a connection timeout; every call is bounded by a
 //!   deadline, so no request hangs on a store that stopped answering (ADR 0007);
+//! - [`BoundedFeed`] over the event feed: every call bounded by the same kind of deadline,
+//!   without the breaker (the feed retries on its own);
 //! - [`CachingCatalog`] over the catalog: recently read products keep pricing orders for a
 //!   short while when the catalog store is unreachable (ADR 0007).
 //!
@@ -15,9 +17,11 @@
 //! `forward!` macro in [`fail_fast`] only spares writing each forwarding body, and lists
 //! every method it forwards by name.
 
+pub mod bounded_feed;
 pub mod caching_catalog;
 pub mod fail_fast;
 
+pub use bounded_feed::BoundedFeed;
 pub use caching_catalog::{CacheOptions, CachingCatalog};
 pub use fail_fast::{CallObserver, FailFast};
 
